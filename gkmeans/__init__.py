@@ -1,0 +1,34 @@
+"""gkmeans: one Array API k-means for NumPy on a laptop and CuPy/PyTorch on a GPU."""
+
+from .api import compute_centroids, cost, find_closest_centroids, k_means, kmeans_init_centroids, kmeans_plusplus, run_kmeans
+from .device import devices
+from .estimator import KMeans
+from .exceptions import (
+    ConvergenceWarning,
+    EmptyClusterError,
+    EmptyClusterWarning,
+    GPUUnavailableError,
+    InvalidParameterError,
+    NotFittedError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "KMeans",
+    "k_means",
+    "kmeans_plusplus",
+    "find_closest_centroids",
+    "compute_centroids",
+    "kmeans_init_centroids",
+    "run_kmeans",
+    "cost",
+    "devices",
+    "ConvergenceWarning",
+    "EmptyClusterError",
+    "EmptyClusterWarning",
+    "GPUUnavailableError",
+    "InvalidParameterError",
+    "NotFittedError",
+    "__version__",
+]

@@ -1,0 +1,271 @@
+"""The fit pipeline shared by ``KMeans.fit`` and ``k_means``.
+
+caller's array -> validation -> placement on a device -> centring -> n_init x
+(initialisation -> Lloyd) -> best run -> labels by the predict rule -> results
+back in the caller's namespace and on the caller's device.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Callable
+
+import numpy as np
+
+from . import _kernels as kernels
+from ._compat import is_array_api_obj
+from ._random import make_rng
+from ._validation import (
+    as_array,
+    check_array,
+    check_choice,
+    check_float,
+    check_int,
+    check_n_clusters_vs_samples,
+    check_sample_weight,
+)
+from .device import Placement, resolve_placement
+from .exceptions import ConvergenceWarning, EmptyClusterWarning, InvalidParameterError, sklearn_compatible
+from .init import AUTO_N_INIT, INIT_METHODS, InitData
+from .lloyd import EMPTY_CLUSTER_POLICIES, LloydData, LloydResult, lloyd
+
+ALGORITHMS = ("lloyd", "elkan")
+
+
+@dataclass(frozen=True)
+class KMeansFit:
+    """A finished fit, in the caller's namespace and on the caller's device."""
+
+    centers: Any
+    labels: Any
+    inertia: float
+    n_iter: int
+    device: str
+    n_init: int
+
+
+def is_explicit_init(init: Any) -> bool:
+    """Whether ``init`` is an array-like of centres (not a method name or callable)."""
+    return not isinstance(init, str) and not callable(init)
+
+
+def check_init(init: Any) -> None:
+    """``init`` must be a known method name, a callable or an array-like."""
+    if isinstance(init, str):
+        check_choice(init, "init", tuple(INIT_METHODS))
+    elif not callable(init) and not is_array_api_obj(init) and not hasattr(init, "__len__"):
+        msg = f"init={init!r} must be one of {tuple(INIT_METHODS)}, a callable or an array of shape (n_clusters, n_features)"
+        raise InvalidParameterError(msg)
+
+
+def resolve_n_init(n_init: Any, init: Any, estimator_name: str) -> int:
+    """``n_init="auto"`` as scikit-learn: 1 for k-means++ and explicit centres, 10 otherwise.
+
+    Explicit centres always give one run (with a RuntimeWarning if more were asked).
+    """
+    if isinstance(n_init, str):
+        check_choice(n_init, "n_init", ("auto",))
+        if isinstance(init, str):
+            return AUTO_N_INIT[init]
+        return 10 if callable(init) else 1
+    n_init = check_int(n_init, "n_init", 1)
+    if is_explicit_init(init) and n_init != 1:
+        warnings.warn(
+            f"Explicit initial center position passed: performing only one init in {estimator_name} "
+            f"instead of n_init={n_init}.",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+        return 1
+    return n_init
+
+
+def check_centers(centers: Any, n_clusters: int, n_features: int, dtype: Any, placement: Placement) -> Any:
+    """Validate initial centres (explicit or from a callable) and move them to the compute device."""
+    centers, _ = check_array(centers, name="init", dtype=None)
+    if centers.shape[0] != n_clusters:
+        msg = (
+            f"The shape of the initial centers {tuple(centers.shape)} does not match "
+            f"the number of clusters {n_clusters}."
+        )
+        raise ValueError(msg)
+    if centers.shape[1] != n_features:
+        msg = (
+            f"The shape of the initial centers {tuple(centers.shape)} does not match "
+            f"the number of features of the data {n_features}."
+        )
+        raise ValueError(msg)
+    xp = placement.xp
+    return xp.astype(placement.to_compute(centers), dtype)
+
+
+def _labels_are_relabelling(labels: Any, other: Any, xp: ModuleType) -> bool:
+    """True when ``labels`` determines ``other`` (the same partition up to renaming)."""
+    n_other = int(xp.max(other)) + 1
+    pairs = labels * n_other + other
+    return xp.unique_values(pairs).shape[0] == xp.unique_values(labels).shape[0]
+
+
+def predict_labels(X: Any, centers: Any, xp: ModuleType) -> tuple[Any, Any]:
+    """The predict rule: nearest centre with data and centres shifted by the centres' mean.
+
+    ``fit`` uses it for the final labels, so ``labels_ == predict(X)`` holds exactly.
+    """
+    shift = xp.mean(centers, axis=0)
+    return kernels.assign(X, centers, xp=xp, shift=shift)
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """Validated data on the compute device, with its weights, mean and centred copy."""
+
+    placement: Placement
+    xp: ModuleType
+    X_dev: Any
+    weights: Any
+    weights_host: np.ndarray
+    total_weight: float
+    mean: Any
+    X_centred: Any
+    x_sq_norms: Any
+
+    @property
+    def init_data(self) -> InitData:
+        return InitData(self.X_centred, self.x_sq_norms, self.weights, self.weights_host, self.xp)
+
+
+def prepare_data(X: Any, caller_xp: ModuleType, sample_weight: Any, n_clusters: int, device: Any) -> PreparedData:
+    """Move validated X to the compute device, check the weights, and centre X.
+
+    Centring matters: the distance expansion cancels badly in float32 far from
+    the origin. The centred copy is new; the caller's array is never modified.
+    """
+    n_samples, n_features = X.shape
+    placement = resolve_placement(X, caller_xp, device, work=n_samples * n_features * n_clusters)
+    xp = placement.xp
+    X_dev = placement.to_compute(X)
+    weights, weights_host = check_sample_weight(sample_weight, n_samples, xp, X_dev.dtype, X_dev.device)
+    total_weight = float(weights_host.sum())
+    # The plain column mean, as scikit-learn: only a shift, so weights need not enter,
+    # and the same rounding as scikit-learn keeps float32 near-ties resolved alike.
+    mean = xp.mean(X_dev, axis=0)
+    X_centred = X_dev - mean
+    x_sq_norms = xp.vecdot(X_centred, X_centred)
+    return PreparedData(placement, xp, X_dev, weights, weights_host, total_weight, mean, X_centred, x_sq_norms)
+
+
+def initial_centers(
+    X: Any, n_clusters: int, init: Any, *, random_state: Any = None, sample_weight: Any = None, device: Any = None
+) -> Any:
+    """One set of starting centres by ``init``, in X's namespace and on its device."""
+    n_clusters = check_int(n_clusters, "n_clusters", 1)
+    check_init(init)
+    X, caller_xp = check_array(X)
+    check_n_clusters_vs_samples(n_clusters, X.shape[0])
+    data = prepare_data(X, caller_xp, sample_weight, n_clusters, device)
+    start = _initialiser(init, X, n_clusters, data.mean, data.placement, data.X_dev.dtype)
+    return data.placement.to_caller(start(data.init_data, make_rng(random_state)) + data.mean)
+
+
+def fit_kmeans(
+    X: Any,
+    n_clusters: Any,
+    *,
+    sample_weight: Any = None,
+    init: Any = "k-means++",
+    n_init: Any = "auto",
+    max_iter: Any = 300,
+    tol: Any = 1e-4,
+    verbose: Any = 0,
+    random_state: Any = None,
+    algorithm: str = "lloyd",
+    device: str | None = None,
+    empty_cluster: str = "relocate",
+    estimator_name: str = "KMeans",
+) -> KMeansFit:
+    """Validate, place, and run ``n_init`` Lloyd runs; keep the lowest inertia."""
+    n_clusters = check_int(n_clusters, "n_clusters", 1)
+    max_iter = check_int(max_iter, "max_iter", 1)
+    tol = check_float(tol, "tol", 0.0)
+    check_choice(algorithm, "algorithm", ALGORITHMS)
+    check_choice(empty_cluster, "empty_cluster", EMPTY_CLUSTER_POLICIES)
+    check_init(init)
+    verbose = bool(check_int(int(verbose) if isinstance(verbose, bool) else verbose, "verbose", 0))
+    if algorithm == "elkan" and n_clusters == 1:
+        warnings.warn(
+            "algorithm='elkan' doesn't make sense for a single cluster. Using 'lloyd' instead.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    X, caller_xp = check_array(X)
+    check_n_clusters_vs_samples(n_clusters, X.shape[0])
+    runs = resolve_n_init(n_init, init, estimator_name)
+    rng = make_rng(random_state)
+    data = prepare_data(X, caller_xp, sample_weight, n_clusters, device)
+    xp = data.xp
+    # tol is relative to the mean per-feature (weighted) variance, as in scikit-learn.
+    tol_abs = float(data.weights @ data.x_sq_norms) / (data.total_weight * X.shape[1]) * tol
+    lloyd_data = LloydData(data.X_centred, data.x_sq_norms, data.weights, data.weights_host, xp)
+    start_centers = _initialiser(init, X, n_clusters, data.mean, data.placement, data.X_dev.dtype)
+
+    def one_run() -> LloydResult:
+        centers = start_centers(data.init_data, rng)
+        if verbose:
+            print("Initialization complete")
+        return lloyd(lloyd_data, centers, max_iter=max_iter, tol=tol_abs, empty_cluster=empty_cluster,
+                     rng=rng, verbose=verbose)
+
+    best = one_run()
+    for _ in range(runs - 1):
+        result = one_run()
+        # As scikit-learn: a lower inertia for the same partition is rounding noise.
+        if result.inertia < best.inertia and not _labels_are_relabelling(result.labels, best.labels, xp):
+            best = result
+
+    centers = best.centers + data.mean
+    labels, _ = predict_labels(data.X_dev, centers, xp)
+    inertia = float(kernels.weighted_inertia(data.X_centred, best.centers, labels, data.weights, xp=xp))
+    n_found = centers.shape[0]
+    if n_found < n_clusters:
+        warnings.warn(
+            f"{n_clusters - n_found} empty cluster(s) were dropped (empty_cluster='drop'): "
+            f"returning {n_found} clusters instead of n_clusters={n_clusters}.",
+            EmptyClusterWarning,
+            stacklevel=3,
+        )
+    distinct = int(xp.unique_values(labels).shape[0])
+    if distinct < n_found:
+        warnings.warn(
+            f"Number of distinct clusters ({distinct}) found smaller than n_clusters ({n_found}). "
+            "Possibly due to duplicate points in X.",
+            sklearn_compatible(ConvergenceWarning),
+            stacklevel=3,
+        )
+    return KMeansFit(
+        centers=data.placement.to_caller(centers),
+        labels=data.placement.to_caller(xp.astype(labels, xp.int32)),
+        inertia=inertia,
+        n_iter=best.n_iter,
+        device=data.placement.name,
+        n_init=runs,
+    )
+
+
+def _initialiser(
+    init: Any, X: Any, n_clusters: int, mean: Any, placement: Placement, dtype: Any
+) -> Callable[[InitData, np.random.Generator], Any]:
+    """A function giving one run's starting centres in the centred frame."""
+    n_features = X.shape[1]
+    if isinstance(init, str):
+        method = INIT_METHODS[init]
+        return lambda data, rng: method(data, n_clusters, rng)
+    if callable(init):
+        def from_callable(data: InitData, rng: np.random.Generator) -> Any:
+            centers = init(X, n_clusters, random_state=rng)
+            return check_centers(centers, n_clusters, n_features, dtype, placement) - mean
+
+        return from_callable
+    explicit = check_centers(as_array(init, "init")[0], n_clusters, n_features, dtype, placement) - mean
+    return lambda data, rng: explicit

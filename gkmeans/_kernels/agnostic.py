@@ -1,0 +1,147 @@
+"""Pure Array API primitives: the reference implementation and the fallback for any namespace.
+
+Every function takes the namespace ``xp`` explicitly and touches nothing outside
+the standard, so array-api-strict runs it unchanged.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+
+def row_chunks(n_rows: int, chunk_rows: int):
+    """Yield ``(start, stop)`` pairs covering ``range(n_rows)`` in blocks of ``chunk_rows``."""
+    step = max(1, int(chunk_rows))
+    for start in range(0, n_rows, step):
+        yield start, min(start + step, n_rows)
+
+
+def assign(
+    X: Any,
+    centers: Any,
+    *,
+    xp: ModuleType,
+    chunk_rows: int,
+    x_sq_norms: Any | None = None,
+    shift: Any | None = None,
+) -> tuple[Any, Any]:
+    """Nearest centre of every row and its squared distance.
+
+    Uses ``||x||^2 - 2 x.c + ||c||^2`` one block of ``chunk_rows`` rows at a time,
+    so the full n x k distance matrix never exists. When ``shift`` is given, it
+    is subtracted from every block and from the centres first (shift-invariant,
+    and it keeps float32 from cancelling on data far from the origin).
+    ``x_sq_norms`` (squared row norms of X, already shifted) saves recomputing them.
+
+    Returns
+    -------
+    labels : int64 array of shape (n_samples,)
+        Index of the nearest centre; ties go to the lowest index.
+    min_sq_dist : array of shape (n_samples,)
+        Squared distance to it, clamped at 0.
+    """
+    n = X.shape[0]
+    dev = X.device
+    if shift is not None:
+        centers = centers - shift
+    c_sq = xp.sum(centers * centers, axis=1)
+    # -2 folded into the centres once: one pass less over every n x k block.
+    centers_t_neg2 = -2 * xp.permute_dims(centers, (1, 0))
+    labels = xp.empty(n, dtype=xp.int64, device=dev)
+    min_sq = xp.empty(n, dtype=X.dtype, device=dev)
+    gather = getattr(xp, "take_along_axis", None)  # in the standard from 2024.12
+    for start, stop in row_chunks(n, chunk_rows):
+        block = X[start:stop, :]
+        if shift is not None:
+            block = block - shift
+        if x_sq_norms is None or shift is not None:
+            block_sq = xp.sum(block * block, axis=1)
+        else:
+            block_sq = x_sq_norms[start:stop]
+        # ||x||^2 is constant along a row: leave it out of the argmin.
+        partial = block @ centers_t_neg2 + c_sq[None, :]
+        nearest = xp.astype(xp.argmin(partial, axis=1), xp.int64)
+        labels[start:stop] = nearest
+        if gather is not None:
+            best = gather(partial, nearest[:, None], axis=1)[:, 0]
+        else:
+            best = xp.min(partial, axis=1)
+        min_sq[start:stop] = xp.clip(best + block_sq, min=0)
+    return labels, min_sq
+
+
+def segment_sum(
+    X: Any,
+    labels: Any,
+    weights: Any,
+    n_clusters: int,
+    *,
+    xp: ModuleType,
+    acc_dtype: Any,
+    chunk_rows: int,
+) -> tuple[Any, Any]:
+    """Weighted sum of the rows of each cluster, and the weight of each cluster.
+
+    A one-hot matrix product per block of rows: the standard has no scatter-add.
+
+    Returns
+    -------
+    sums : array of shape (n_clusters, n_features), dtype ``acc_dtype``
+    weight_sums : array of shape (n_clusters,), dtype ``acc_dtype``
+    """
+    n, d = X.shape
+    dev = X.device
+    cluster_ids = xp.arange(n_clusters, dtype=labels.dtype, device=dev)
+    sums = xp.zeros((n_clusters, d), dtype=acc_dtype, device=dev)
+    weight_sums = xp.zeros(n_clusters, dtype=acc_dtype, device=dev)
+    for start, stop in row_chunks(n, chunk_rows):
+        w = xp.astype(weights[start:stop], acc_dtype)
+        one_hot = xp.astype(labels[start:stop, None] == cluster_ids[None, :], acc_dtype) * w[:, None]
+        sums = sums + xp.permute_dims(one_hot, (1, 0)) @ xp.astype(X[start:stop, :], acc_dtype)
+        weight_sums = weight_sums + xp.sum(one_hot, axis=0)
+    return sums, weight_sums
+
+
+def sq_distances_to_rows(X: Any, x_sq_norms: Any, rows: Any, *, xp: ModuleType) -> Any:
+    """Squared distances from each of ``rows`` (m, d) to every row of X: shape (m, n)."""
+    r_sq = xp.sum(rows * rows, axis=1)
+    dist = r_sq[:, None] - 2 * (rows @ xp.permute_dims(X, (1, 0))) + x_sq_norms[None, :]
+    return xp.clip(dist, min=0)
+
+
+def weighted_inertia(
+    X: Any, centers: Any, labels: Any, weights: Any, *, xp: ModuleType, acc_dtype: Any, chunk_rows: int
+) -> Any:
+    """Sum of ``w_i * ||x_i - c_{label_i}||^2`` computed from differences (no cancellation).
+
+    Returns a 0-d array of dtype ``acc_dtype``.
+    """
+    total = xp.zeros((), dtype=acc_dtype, device=X.device)
+    for start, stop in row_chunks(X.shape[0], chunk_rows):
+        diff = X[start:stop, :] - xp.take(centers, labels[start:stop], axis=0)
+        sq = xp.astype(xp.sum(diff * diff, axis=1), acc_dtype)
+        total = total + xp.sum(sq * xp.astype(weights[start:stop], acc_dtype))
+    return total
+
+
+def sq_distances_to_assigned(X: Any, centers: Any, labels: Any, *, xp: ModuleType, chunk_rows: int) -> Any:
+    """``||x_i - c_{label_i}||^2`` for every row, from differences (exact, no cancellation)."""
+    out = xp.empty(X.shape[0], dtype=X.dtype, device=X.device)
+    for start, stop in row_chunks(X.shape[0], chunk_rows):
+        diff = X[start:stop, :] - xp.take(centers, labels[start:stop], axis=0)
+        out[start:stop] = xp.sum(diff * diff, axis=1)
+    return out
+
+
+def pairwise_sq_distances(X: Any, centers: Any, *, xp: ModuleType, chunk_rows: int) -> Any:
+    """Exact squared distances from every row to every centre, shape (n, k), from differences.
+
+    Slower than the expansion but exact near zero, where the expansion leaves
+    a rounding residue that a square root magnifies; used by ``transform``.
+    """
+    out = xp.empty((X.shape[0], centers.shape[0]), dtype=X.dtype, device=X.device)
+    for start, stop in row_chunks(X.shape[0], chunk_rows):
+        diff = X[start:stop, None, :] - centers[None, :, :]
+        out[start:stop, :] = xp.sum(diff * diff, axis=2)
+    return out

@@ -1,0 +1,35 @@
+"""PyTorch fast paths (CPU and CUDA tensors)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .agnostic import row_chunks
+
+
+def segment_sum(
+    X: Any, labels: Any, weights: Any, n_clusters: int, *, xp: Any, acc_dtype: Any, chunk_rows: int
+) -> tuple[Any, Any]:
+    """Cluster sums through ``Tensor.index_add_``, accumulated in ``acc_dtype``."""
+    import torch
+
+    d = X.shape[1]
+    sums = torch.zeros((n_clusters, d), dtype=acc_dtype, device=X.device)
+    weight_sums = torch.zeros(n_clusters, dtype=acc_dtype, device=X.device)
+    for start, stop in row_chunks(X.shape[0], chunk_rows):
+        w = weights[start:stop].to(acc_dtype)
+        sums.index_add_(0, labels[start:stop], X[start:stop].to(acc_dtype) * w[:, None])
+        weight_sums.index_add_(0, labels[start:stop], w)
+    return sums, weight_sums
+
+
+def free_memory(device: Any) -> int | None:
+    """Free memory of the tensor's device, in bytes."""
+    import torch
+
+    if getattr(device, "type", "cpu") == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free)
+    from .memory import host_available_bytes
+
+    return host_available_bytes()

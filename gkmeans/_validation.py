@@ -1,0 +1,182 @@
+"""Input and parameter checks, with one message style: name the value and what was expected."""
+
+from __future__ import annotations
+
+import numbers
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from ._compat import array_namespace, is_array_api_obj, to_numpy
+from .exceptions import InvalidParameterError
+
+
+def _is_sparse(x: Any) -> bool:
+    return type(x).__module__.startswith("scipy.sparse") and hasattr(x, "toarray")
+
+
+#: Largest share of available memory a densified sparse input may take.
+SPARSE_DENSIFY_SHARE = 0.25
+
+
+def _densify(x: Any, name: str) -> np.ndarray:
+    """SciPy sparse input becomes a dense NumPy array (gkmeans has no sparse kernels),
+    unless the dense copy would not comfortably fit in memory."""
+    from ._kernels.memory import host_available_bytes
+
+    n_rows, n_cols = x.shape
+    itemsize = x.dtype.itemsize if x.dtype.kind == "f" else 8
+    dense_bytes = n_rows * n_cols * itemsize
+    available = host_available_bytes()
+    if available is not None and dense_bytes > SPARSE_DENSIFY_SHARE * available:
+        msg = (
+            f"Sparse input {name} of shape {x.shape} would take {dense_bytes / 2**30:.1f} GiB as a dense array, "
+            f"more than {SPARSE_DENSIFY_SHARE:.0%} of the {available / 2**30:.1f} GiB available; "
+            "gkmeans works on dense arrays only"
+        )
+        raise MemoryError(msg)
+    return np.asarray(x.toarray())
+
+
+def as_array(x: Any, name: str = "X") -> tuple[Any, ModuleType]:
+    """Return ``x`` as an Array API array and its namespace.
+
+    Array API objects (NumPy, CuPy, PyTorch, array-api-strict, ...) keep their
+    namespace; lists, pandas frames, SciPy sparse matrices and other array-likes
+    become NumPy arrays.
+    """
+    if _is_sparse(x):
+        x = _densify(x, name)
+    if not is_array_api_obj(x):
+        x = np.asarray(x)
+    if isinstance(x, np.ndarray) and x.dtype == object:
+        # float() raises TypeError naming any non-numeric element
+        x = x.astype(np.float64)
+    return x, array_namespace(x)
+
+
+def _float_dtype(x: Any, xp: ModuleType, name: str) -> Any:
+    """The float dtype to compute in: float32/float64 kept, bool/int to float64."""
+    dtype = x.dtype
+    if dtype in (xp.float32, xp.float64):
+        return dtype
+    if xp.isdtype(dtype, "complex floating"):
+        msg = f"Complex data not supported: {name} has dtype {dtype}; expected real numbers"
+        raise ValueError(msg)
+    if xp.isdtype(dtype, ("bool", "integral", "real floating")):
+        return xp.float64
+    msg = f"{name} has dtype {dtype}; expected a real numeric dtype"
+    raise TypeError(msg)
+
+
+def check_array(
+    x: Any,
+    *,
+    name: str = "X",
+    ensure_2d: bool = True,
+    ensure_finite: bool = True,
+    dtype: Any = None,
+) -> tuple[Any, ModuleType]:
+    """Validate data: 2-D, non-empty, finite, real float dtype.
+
+    Returns the array (in its own namespace, a float copy only when the dtype
+    changes) and the namespace. The caller's array is never modified.
+    """
+    x, xp = as_array(x, name)
+    if ensure_2d and x.ndim != 2:
+        kind = "scalar" if x.ndim == 0 else f"{x.ndim}D array"
+        msg = (
+            f"Expected 2D array for {name}, got {kind} instead with shape {tuple(x.shape)}. "
+            "Reshape your data either using array.reshape(-1, 1) if your data has a single "
+            "feature or array.reshape(1, -1) if it contains a single sample."
+        )
+        raise ValueError(msg)
+    target = _float_dtype(x, xp, name) if dtype is None else dtype
+    if x.dtype != target:
+        x = xp.astype(x, target)
+    if ensure_2d:
+        n_samples, n_features = x.shape
+        if n_samples == 0:
+            msg = f"Found array with 0 sample(s) (shape={tuple(x.shape)}) while a minimum of 1 is required for {name}."
+            raise ValueError(msg)
+        if n_features == 0:
+            msg = f"Found array with 0 feature(s) (shape={tuple(x.shape)}) while a minimum of 1 is required for {name}."
+            raise ValueError(msg)
+    if ensure_finite and not bool(xp.all(xp.isfinite(x))):
+        kind = "NaN" if bool(xp.any(xp.isnan(x))) else "infinity"
+        msg = f"Input {name} contains {kind}; k-means needs finite values (no NaN or inf)."
+        raise ValueError(msg)
+    return x, xp
+
+
+def check_sample_weight(
+    sample_weight: Any, n_samples: int, xp: ModuleType, dtype: Any, device: Any
+) -> tuple[Any, np.ndarray]:
+    """Validate ``sample_weight``: shape (n_samples,), finite, >= 0, positive sum.
+
+    ``None`` gives unit weights and a scalar the same weight for all. Returns the
+    weights in ``xp`` on ``device`` (dtype ``dtype``) and as host float64 NumPy,
+    which host-side random draws use. The caller's array is never modified.
+    """
+    if sample_weight is None:
+        host = np.ones(n_samples)
+    else:
+        if isinstance(sample_weight, numbers.Number):
+            sample_weight = np.full(n_samples, float(sample_weight))
+        host = np.array(to_numpy(as_array(sample_weight, "sample_weight")[0]), dtype=np.float64)
+    if host.ndim != 1 or host.shape[0] != n_samples:
+        msg = f"sample_weight has shape {host.shape}; expected ({n_samples},), one weight per sample"
+        raise ValueError(msg)
+    if not np.all(np.isfinite(host)):
+        raise ValueError("sample_weight contains NaN or infinity; expected finite non-negative weights")
+    if np.any(host < 0):
+        msg = f"sample_weight has negative values (min {host.min()}); expected weights >= 0"
+        raise ValueError(msg)
+    if not host.sum() > 0:
+        raise ValueError("sample_weight is all zero; at least one sample needs a positive weight")
+    return xp.asarray(host, dtype=dtype, device=device), host
+
+
+def check_int(value: Any, name: str, minimum: int) -> int:
+    """An integer parameter >= ``minimum`` (bools are rejected)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        msg = f"{name}={value!r} must be an int >= {minimum}; got {type(value).__name__}"
+        raise InvalidParameterError(msg)
+    if value < minimum:
+        msg = f"{name}={value} must be an int >= {minimum}"
+        raise InvalidParameterError(msg)
+    return int(value)
+
+
+def check_float(value: Any, name: str, minimum: float) -> float:
+    """A real parameter >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+        msg = f"{name}={value!r} must be a finite real number >= {minimum}"
+        raise InvalidParameterError(msg)
+    if value < minimum:
+        msg = f"{name}={value} must be >= {minimum}"
+        raise InvalidParameterError(msg)
+    return float(value)
+
+
+def check_choice(value: Any, name: str, choices: tuple[str, ...] | list[str]) -> str:
+    """A string parameter that must be one of ``choices``."""
+    if not isinstance(value, str) or value not in choices:
+        msg = f"{name}={value!r} is not recognised; expected one of {', '.join(map(repr, choices))}"
+        raise InvalidParameterError(msg)
+    return value
+
+
+def check_n_clusters_vs_samples(n_clusters: int, n_samples: int) -> None:
+    """k-means needs at least as many samples as clusters."""
+    if n_samples < n_clusters:
+        msg = f"n_samples={n_samples} should be >= n_clusters={n_clusters}."
+        raise ValueError(msg)
+
+
+def check_n_features(x: Any, expected: int, estimator: str) -> None:
+    """A fitted model only accepts data with the number of features it saw in fit."""
+    if x.shape[1] != expected:
+        msg = f"X has {x.shape[1]} features, but {estimator} is expecting {expected} features as input."
+        raise ValueError(msg)

@@ -1,0 +1,332 @@
+"""``KMeans``: a drop-in for ``sklearn.cluster.KMeans`` that runs on any Array API backend."""
+
+from __future__ import annotations
+
+import inspect
+import sys
+import warnings
+from typing import Any
+
+import numpy as np
+
+from . import _kernels as kernels
+from ._compat import array_device, array_namespace
+from ._fit import fit_kmeans, initial_centers, predict_labels
+from ._validation import check_array, check_n_features, check_sample_weight
+from .device import resolve_placement
+from .exceptions import NotFittedError, sklearn_compatible
+
+
+def _feature_names(X: Any) -> np.ndarray | None:
+    """Column names of a DataFrame-like X when they are all strings, else None."""
+    columns = getattr(X, "columns", None)
+    if columns is None or isinstance(X, np.ndarray):
+        return None
+    names = np.asarray(list(columns), dtype=object)
+    if names.size and all(isinstance(name, str) for name in names):
+        return names
+    return None
+
+
+class KMeans:
+    """K-means clustering (Lloyd), on NumPy, CuPy, PyTorch or any Array API library.
+
+    Same parameters, attributes and behaviour as ``sklearn.cluster.KMeans``,
+    plus ``device`` and ``empty_cluster``. Fitted arrays come back in the
+    namespace and on the device of the data given to ``fit``.
+
+    Parameters
+    ----------
+    n_clusters : int, default 8
+        Number of clusters.
+    init : {"k-means++", "random", "random-box", "farthest-first"}, callable or array of shape (n_clusters, n_features)
+        "k-means++": greedy k-means++ (``2 + int(ln k)`` local trials).
+        "random": ``n_clusters`` distinct data points (weighted draw).
+        "random-box": uniform points in the data's bounding box.
+        "farthest-first": farthest-first traversal from a random first point.
+        A callable is called as ``init(X, n_clusters, random_state=rng)`` with a
+        ``numpy.random.Generator`` and must return the centres.
+    n_init : "auto" or int, default "auto"
+        Number of runs from different starts; the lowest inertia wins. "auto":
+        1 for "k-means++" and explicit centres, 10 otherwise.
+    max_iter : int, default 300
+        Maximum Lloyd iterations per run.
+    tol : float, default 1e-4
+        Stop when the sum of squared centre shifts is at most ``tol`` times the
+        mean per-feature variance of X (weighted by ``sample_weight``). A run
+        also stops as soon as no label changes.
+    verbose : int, default 0
+        Print the inertia of every iteration.
+    random_state : None, int, numpy.random.Generator or RandomState
+        Seeds the host generator behind every random draw, so a seed gives
+        the same start on every device.
+    copy_x : bool, default True
+        Kept for scikit-learn compatibility: gkmeans never modifies X, whatever its value.
+    algorithm : {"lloyd", "elkan"}, default "lloyd"
+        "elkan" currently runs Lloyd's algorithm (identical results; a
+        triangle-inequality method is planned).
+    device : {"auto", "cpu", "gpu", "cuda:N"} or None, default None
+        Where to compute. None reads ``GKMEANS_DEVICE``, else "auto": data on a
+        GPU stays there; NumPy data moves to a GPU only for large problems.
+    empty_cluster : {"relocate", "random", "drop", "error"}, default "relocate"
+        What to do when a cluster loses all its points: move its centre to the
+        points farthest from their centres (scikit-learn's rule), re-draw it
+        from the data, drop it (fewer clusters, with a warning) or raise
+        :class:`~gkmeans.exceptions.EmptyClusterError`.
+
+    Attributes
+    ----------
+    cluster_centers_ : array of shape (n_clusters, n_features)
+    labels_ : int32 array of shape (n_samples,)
+    inertia_ : float
+        Sum of weighted squared distances of the samples to their centre.
+    n_iter_ : int
+        Iterations of the best run.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when X had string column names.
+    device_ : str
+        Where the fit ran ("cpu" or "cuda:N").
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gkmeans import KMeans
+    >>> X = np.array([[1, 2], [1, 4], [1, 0], [10, 2], [10, 4], [10, 0]])
+    >>> km = KMeans(n_clusters=2, random_state=0).fit(X)
+    >>> sorted(km.cluster_centers_[:, 0].tolist())
+    [1.0, 10.0]
+    >>> bool(km.predict(np.array([[0, 0], [12, 3]]))[0] != km.predict(np.array([[12, 3]]))[0])
+    True
+    """
+
+    def __init__(
+        self,
+        n_clusters: int = 8,
+        *,
+        init: Any = "k-means++",
+        n_init: int | str = "auto",
+        max_iter: int = 300,
+        tol: float = 1e-4,
+        verbose: int = 0,
+        random_state: Any = None,
+        copy_x: bool = True,
+        algorithm: str = "lloyd",
+        device: str | None = None,
+        empty_cluster: str = "relocate",
+    ) -> None:
+        self.n_clusters = n_clusters
+        self.init = init
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.verbose = verbose
+        self.random_state = random_state
+        self.copy_x = copy_x
+        self.algorithm = algorithm
+        self.device = device
+        self.empty_cluster = empty_cluster
+
+    # ----------------------------------------------------------------- params
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        signature = inspect.signature(cls.__init__)
+        return sorted(name for name in signature.parameters if name != "self")
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Parameters of this estimator, by name (scikit-learn's contract)."""
+        return {name: getattr(self, name) for name in self._get_param_names()}
+
+    def set_params(self, **params: Any) -> KMeans:
+        """Set parameters by name; unknown names raise ``ValueError``."""
+        valid = self._get_param_names()
+        for name, value in params.items():
+            if name not in valid:
+                msg = f"Invalid parameter {name!r} for estimator {type(self).__name__}(). Valid parameters are: {valid!r}."
+                raise ValueError(msg)
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        defaults = inspect.signature(type(self).__init__).parameters
+        changed = []
+        for name in self._get_param_names():
+            value, default = getattr(self, name), defaults[name].default
+            same = type(value) is type(default) and (value is default or (isinstance(value, (str, int, float, bool)) and value == default))
+            if not same or value is None and default is not None:
+                changed.append(f"{name}={value!r}")
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+    def __sklearn_tags__(self) -> Any:
+        """Estimator tags for scikit-learn's tooling (imports scikit-learn, which asked for them)."""
+        from sklearn.utils import InputTags, TargetTags, Tags, TransformerTags
+
+        return Tags(
+            estimator_type="clusterer",
+            target_tags=TargetTags(required=False),
+            transformer_tags=TransformerTags(preserves_dtype=["float64", "float32"]),
+            input_tags=InputTags(sparse=True, allow_nan=False),
+            array_api_support=True,
+            non_deterministic=False,
+        )
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "cluster_centers_")
+
+    # -------------------------------------------------------------------- fit
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> KMeans:
+        """Compute k-means clustering.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+            Training data: any Array API array or array-like; integers become float64.
+        y : ignored
+        sample_weight : array of shape (n_samples,), optional
+            Non-negative weight of every sample (used by init, update and inertia).
+
+        Returns
+        -------
+        self : KMeans
+        """
+        names = _feature_names(X)
+        result = fit_kmeans(
+            X, self.n_clusters, sample_weight=sample_weight, init=self.init, n_init=self.n_init,
+            max_iter=self.max_iter, tol=self.tol, verbose=self.verbose, random_state=self.random_state,
+            algorithm=self.algorithm, device=self.device, empty_cluster=self.empty_cluster,
+            estimator_name=type(self).__name__,
+        )
+        self.cluster_centers_ = result.centers
+        self.labels_ = result.labels
+        self.inertia_ = result.inertia
+        self.n_iter_ = result.n_iter
+        self.n_features_in_ = int(result.centers.shape[1])
+        self.device_ = result.device
+        self._n_init = result.n_init
+        if names is not None:
+            self.feature_names_in_ = names
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        return self
+
+    def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> Any:
+        """Fit, then return the labels of the training data (``labels_``)."""
+        return self.fit(X, sample_weight=sample_weight).labels_
+
+    def fit_transform(self, X: Any, y: Any = None, sample_weight: Any = None) -> Any:
+        """Fit, then return the distances of the training data to every centre."""
+        return self.fit(X, sample_weight=sample_weight).transform(X)
+
+    # ---------------------------------------------------------------- predict
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "cluster_centers_"):
+            msg = (
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
+                "appropriate arguments before using this estimator."
+            )
+            raise sklearn_compatible(NotFittedError)(msg)
+
+    def _check_feature_names(self, X: Any) -> None:
+        fitted = getattr(self, "feature_names_in_", None)
+        given = _feature_names(X)
+        name = type(self).__name__
+        if fitted is None and given is not None:
+            warnings.warn(f"X has feature names, but {name} was fitted without feature names", UserWarning, stacklevel=3)
+        elif fitted is not None and given is None:
+            warnings.warn(f"X does not have valid feature names, but {name} was fitted with feature names",
+                          UserWarning, stacklevel=3)
+        elif fitted is not None and (len(fitted) != len(given) or np.any(fitted != given)):
+            msg = (
+                "The feature names should match those that were passed during fit. "
+                f"Fitted with {fitted.tolist()}, got {given.tolist()}."
+            )
+            raise ValueError(msg)
+
+    def _check_same_namespace(self, X: Any, xp: Any, method: str) -> None:
+        """Under scikit-learn's ``array_api_dispatch=True`` X must share the fitted namespace and device.
+
+        Otherwise gkmeans moves the fitted centres to wherever X is (a model fitted
+        on a GPU predicts on NumPy data), which scikit-learn's strict mode forbids.
+        """
+        sklearn = sys.modules.get("sklearn")
+        if sklearn is None or not sklearn.get_config().get("array_api_dispatch", False):
+            return
+        fitted_xp = array_namespace(self.cluster_centers_)
+        if fitted_xp is xp and array_device(self.cluster_centers_) == array_device(X):
+            return
+        msg = (
+            f"Inputs passed to {type(self).__name__}.{method}() must use the same namespace and the same "
+            f"device as those passed to fit(): fit used {fitted_xp.__name__} on "
+            f"{array_device(self.cluster_centers_)}, {method} got {xp.__name__} on {array_device(X)}."
+        )
+        raise ValueError(msg)
+
+    def _prepare(self, X: Any, method: str) -> tuple[Any, Any, Any, Any]:
+        """Validate new data; return it and the centres on the compute device, and the placement."""
+        self._check_fitted()
+        self._check_feature_names(X)
+        X, xp = check_array(X)
+        self._check_same_namespace(X, xp, method)
+        check_n_features(X, self.n_features_in_, type(self).__name__)
+        k = self.cluster_centers_.shape[0]
+        placement = resolve_placement(X, xp, self.device, work=X.shape[0] * X.shape[1] * k)
+        X_dev = placement.to_compute(X)
+        centers = placement.xp.astype(placement.to_compute(self.cluster_centers_), X_dev.dtype)
+        return X_dev, centers, placement, placement.xp
+
+    def predict(self, X: Any) -> Any:
+        """Index of the closest cluster centre for each sample.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+
+        Returns
+        -------
+        labels : int32 array of shape (n_samples,), in X's namespace and device
+        """
+        X_dev, centers, placement, xp = self._prepare(X, "predict")
+        labels, _ = predict_labels(X_dev, centers, xp)
+        return placement.to_caller(xp.astype(labels, xp.int32))
+
+    def transform(self, X: Any) -> Any:
+        """Euclidean distance of each sample to every cluster centre.
+
+        Returns
+        -------
+        distances : array of shape (n_samples, n_clusters), in X's dtype, namespace and device
+        """
+        X_dev, centers, placement, xp = self._prepare(X, "transform")
+        return placement.to_caller(xp.sqrt(kernels.pairwise_sq_distances(X_dev, centers, xp=xp)))
+
+    def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
+        """Opposite of the inertia of X on the fitted centres (higher is better)."""
+        X_dev, centers, placement, xp = self._prepare(X, "score")
+        weights, _ = check_sample_weight(sample_weight, X_dev.shape[0], xp, X_dev.dtype, X_dev.device)
+        labels, _ = predict_labels(X_dev, centers, xp)
+        return -float(kernels.weighted_inertia(X_dev, centers, labels, weights, xp=xp))
+
+    def _init_centroids(
+        self,
+        X: Any,
+        x_squared_norms: Any,
+        init: Any,
+        random_state: Any,
+        sample_weight: Any,
+        init_size: int | None = None,
+        n_centroids: int | None = None,
+    ) -> Any:
+        """Starting centres as ``fit`` draws them (scikit-learn's private hook, kept for its tests).
+
+        ``x_squared_norms`` and ``init_size`` are accepted and unused: the norms are
+        recomputed on centred data, and every sample takes part.
+        """
+        n_centroids = self.n_clusters if n_centroids is None else n_centroids
+        return initial_centers(X, n_centroids, init, random_state=random_state, sample_weight=sample_weight,
+                               device=self.device)
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Output names of ``transform``: ``kmeans0``, ``kmeans1``, ..."""
+        self._check_fitted()
+        prefix = type(self).__name__.lower()
+        return np.asarray([f"{prefix}{i}" for i in range(self.cluster_centers_.shape[0])], dtype=object)

@@ -1,0 +1,187 @@
+"""Lloyd's algorithm, written once against the Array API.
+
+One run: assign every point to its nearest centre, move every centre to the
+weighted mean of its points, repeat until no label changes, the squared centre
+shift falls to ``tol``, or ``max_iter`` is reached (scikit-learn's rules).
+Empty clusters are handled by the policy the caller chose.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from . import _kernels as kernels
+from ._compat import to_numpy
+from .exceptions import EmptyClusterError
+
+#: ``empty_cluster=`` options: move the centre to the points farthest from their
+#: centres (scikit-learn's rule), to random data points, drop it, or raise.
+EMPTY_CLUSTER_POLICIES = ("relocate", "random", "drop", "error")
+
+
+@dataclass(frozen=True)
+class LloydData:
+    """Data of one fit on the compute device. ``X`` is centred; ``weights_host`` is NumPy."""
+
+    X: Any
+    x_sq_norms: Any
+    weights: Any
+    weights_host: np.ndarray
+    xp: ModuleType
+
+
+@dataclass(frozen=True)
+class LloydResult:
+    """Outcome of one run: centres (centred frame), labels matching them, inertia, iterations."""
+
+    centers: Any
+    labels: Any
+    inertia: float
+    n_iter: int
+
+
+def _one_hot(ids: Any, n_clusters: int, dtype: Any, xp: ModuleType) -> Any:
+    cluster_ids = xp.arange(n_clusters, dtype=ids.dtype, device=ids.device)
+    return xp.astype(ids[:, None] == cluster_ids[None, :], dtype)
+
+
+def _means(sums: Any, weight_sums: Any, fallback: Any, xp: ModuleType) -> Any:
+    """sums / weights per cluster; a cluster of zero weight keeps ``fallback``'s row."""
+    has_weight = weight_sums > 0
+    safe = xp.where(has_weight, weight_sums, xp.ones_like(weight_sums))
+    means = xp.astype(sums / safe[:, None], fallback.dtype)
+    return xp.where(has_weight[:, None], means, fallback)
+
+
+def _relocate(data: LloydData, centers: Any, labels: Any, sums: Any, weight_sums: Any, n_empty: int) -> Any:
+    """scikit-learn's rule: each empty cluster takes one of the points farthest from
+    their centre; that point's weight leaves its old cluster's sums. Labels are
+    left as they are and are recomputed by the next assignment."""
+    xp, X = data.xp, data.X
+    k = centers.shape[0]
+    acc = sums.dtype
+    dist = kernels.sq_distances_to_assigned(X, centers, labels, xp=xp)
+    # Zero-weight points would relocate nothing: rank them last.
+    score = xp.where(data.weights > 0, dist, xp.full_like(dist, -1))
+    if not bool(xp.max(score) > 0):
+        # More clusters than distinct points: moving a duplicate changes nothing.
+        return _means(sums, weight_sums, centers, xp)
+    farthest = xp.argsort(score, descending=True, stable=True)[:n_empty]
+    moved = xp.astype(xp.take(X, farthest, axis=0), acc)
+    moved_w = xp.astype(xp.take(data.weights, farthest), acc)
+    weighted = moved * moved_w[:, None]
+    leave = xp.permute_dims(_one_hot(xp.take(labels, farthest), k, acc, xp), (1, 0))
+    empty_ids = xp.nonzero(weight_sums == 0)[0]
+    arrive = xp.permute_dims(_one_hot(empty_ids, k, acc, xp), (1, 0))
+    sums = sums - leave @ weighted + arrive @ weighted
+    weight_sums = weight_sums - leave @ moved_w + arrive @ moved_w
+    return _means(sums, weight_sums, centers, xp)
+
+
+def _random_reseed(
+    data: LloydData, centers: Any, sums: Any, weight_sums: Any, n_empty: int, rng: np.random.Generator
+) -> Any:
+    """Each empty cluster restarts at a data point drawn proportionally to weight."""
+    xp, X = data.xp, data.X
+    p = data.weights_host / data.weights_host.sum()
+    replace = int(np.count_nonzero(p)) < n_empty
+    picks = rng.choice(X.shape[0], size=n_empty, replace=replace, p=p)
+    new_rows = xp.take(X, xp.asarray(picks.astype(np.int64), device=X.device), axis=0)
+    empty = weight_sums == 0
+    empty_ids = xp.nonzero(empty)[0]
+    placed = xp.permute_dims(_one_hot(empty_ids, centers.shape[0], X.dtype, xp), (1, 0)) @ new_rows
+    return xp.where(empty[:, None], placed, _means(sums, weight_sums, centers, xp))
+
+
+def lloyd(
+    data: LloydData,
+    centers: Any,
+    *,
+    max_iter: int,
+    tol: float,
+    empty_cluster: str,
+    rng: np.random.Generator,
+    verbose: bool = False,
+) -> LloydResult:
+    """Run Lloyd iterations from ``centers`` (centred frame, dtype of X).
+
+    Parameters
+    ----------
+    data : LloydData
+    centers : array of shape (k, n_features)
+    max_iter : int
+    tol : float
+        Absolute tolerance on the sum of squared centre shifts.
+    empty_cluster : {"relocate", "random", "drop", "error"}
+    rng : numpy.random.Generator
+        Used by ``empty_cluster="random"``.
+    verbose : bool
+        Print the inertia of every iteration and why the run stopped.
+
+    Returns
+    -------
+    LloydResult
+        Labels are the argmin for the returned centres; with ``"drop"`` there
+        may be fewer than k centres.
+    """
+    xp, X = data.xp, data.X
+    labels_old = None
+    strict_convergence = False
+    labels = None
+    n_iter = 0
+    for iteration in range(max_iter):
+        n_iter = iteration + 1
+        k = centers.shape[0]
+        labels, min_sq = kernels.assign(X, centers, xp=xp, x_sq_norms=data.x_sq_norms)
+        sums, weight_sums = kernels.segment_sum(X, labels, data.weights, k, xp=xp)
+        # One host synchronisation per iteration for the empty-cluster count.
+        n_empty = int(xp.sum(xp.astype(weight_sums == 0, xp.int32)))
+        kept = centers
+        if n_empty == 0:
+            new_centers = _means(sums, weight_sums, centers, xp)
+        elif empty_cluster == "relocate":
+            new_centers = _relocate(data, centers, labels, sums, weight_sums, n_empty)
+        elif empty_cluster == "random":
+            new_centers = _random_reseed(data, centers, sums, weight_sums, n_empty, rng)
+        elif empty_cluster == "drop":
+            keep = xp.nonzero(weight_sums > 0)[0]
+            new_centers = xp.take(_means(sums, weight_sums, centers, xp), keep, axis=0)
+            kept = xp.take(centers, keep, axis=0)
+        else:
+            empty_ids = np.flatnonzero(to_numpy(weight_sums == 0))
+            msg = (
+                f"cluster(s) {empty_ids.tolist()} became empty at iteration {n_iter} "
+                "with empty_cluster='error'; use 'relocate', 'random' or 'drop', or another init"
+            )
+            raise EmptyClusterError(msg)
+        if verbose:
+            inertia = float(xp.sum(min_sq * data.weights))
+            print(f"Iteration {iteration}, inertia {inertia}.")
+        center_shift = float(xp.sum((new_centers - kept) ** 2))
+        centers = new_centers
+        if new_centers.shape[0] != k:
+            labels_old = None  # label numbers changed with the drop
+            continue
+        if labels_old is not None and bool(xp.all(labels == labels_old)):
+            if verbose:
+                print(f"Converged at iteration {iteration}: strict convergence.")
+            strict_convergence = True
+            break
+        if center_shift <= tol:
+            if verbose:
+                print(f"Converged at iteration {iteration}: center shift {center_shift} within tolerance {tol}.")
+            break
+        labels_old = labels
+    if not strict_convergence:
+        # Labels must be the argmin for the centres we return.
+        labels, _ = kernels.assign(X, centers, xp=xp, x_sq_norms=data.x_sq_norms)
+    inertia = float(kernels.weighted_inertia(X, centers, labels, data.weights, xp=xp))
+    if not math.isfinite(inertia):
+        raise FloatingPointError(f"inertia became {inertia}; the data overflow the dtype {X.dtype}")
+    return LloydResult(centers, labels, inertia, n_iter)
+

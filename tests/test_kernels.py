@@ -1,0 +1,134 @@
+"""The kernel layer: primitives against brute force, native fast paths proven to run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import gkmeans
+from gkmeans import _kernels as kernels
+from gkmeans._compat import array_namespace
+from gkmeans._kernels import agnostic
+
+
+def _brute_force(X, C):
+    d2 = ((X[:, None, :] - C[None, :, :]) ** 2).sum(axis=2)
+    return d2.argmin(axis=1), d2.min(axis=1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_assign_matches_brute_force(backend, rng, dtype):
+    X = rng.normal(size=(257, 5)).astype(dtype)
+    C = rng.normal(size=(7, 5)).astype(dtype)
+    Xb, Cb = backend.asarray(X), backend.asarray(C)
+    xp = array_namespace(Xb)
+    labels, min_sq = kernels.assign(Xb, Cb, xp=xp)
+    ref_labels, ref_d2 = _brute_force(X.astype(np.float64), C.astype(np.float64))
+    np.testing.assert_array_equal(backend.to_numpy(labels), ref_labels)
+    rtol = 1e-4 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(backend.to_numpy(min_sq), ref_d2, rtol=rtol, atol=1e-5)
+    assert backend.is_own(labels) and backend.is_own(min_sq)
+
+
+def test_assign_in_small_chunks_equals_one_chunk(backend, rng, monkeypatch):
+    X = backend.asarray(rng.normal(size=(1000, 4)))
+    C = backend.asarray(rng.normal(size=(6, 4)))
+    xp = array_namespace(X)
+    whole, _ = kernels.assign(X, C, xp=xp)
+    monkeypatch.setattr(kernels, "workspace_bytes", lambda xp, device: 6 * 8 * 3 * 37)
+    assert kernels.chunk_rows_for(1000, 6 * 8 * 3, xp, None) == 37
+    chunked, _ = kernels.assign(X, C, xp=xp)
+    np.testing.assert_array_equal(backend.to_numpy(whole), backend.to_numpy(chunked))
+
+
+def test_assign_ties_go_to_lowest_index(backend):
+    X = backend.asarray([[0.0, 0.0], [2.0, 0.0]])
+    C = backend.asarray([[1.0, 1.0], [1.0, -1.0], [1.0, 1.0]])
+    labels, _ = kernels.assign(X, C, xp=array_namespace(X))
+    assert backend.to_numpy(labels).tolist() == [0, 0]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_segment_sum_matches_reference(backend, rng, dtype):
+    X = rng.normal(size=(500, 3)).astype(dtype)
+    labels = rng.integers(0, 5, size=500)
+    labels[labels == 3] = 4  # an empty cluster
+    w = rng.uniform(0, 2, size=500).astype(dtype)
+    xp = array_namespace(backend.asarray(X))
+    sums, wsum = kernels.segment_sum(backend.asarray(X), backend.asarray(labels), backend.asarray(w), 5, xp=xp)
+    ref_sums = np.zeros((5, 3))
+    np.add.at(ref_sums, labels, X.astype(np.float64) * w[:, None])
+    ref_w = np.bincount(labels, weights=w, minlength=5)
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(backend.to_numpy(sums), ref_sums, rtol=rtol, atol=1e-5)
+    np.testing.assert_allclose(backend.to_numpy(wsum), ref_w, rtol=rtol)
+    assert backend.to_numpy(wsum)[3] == 0
+
+
+def test_agnostic_segment_sum_agrees_with_native(rng):
+    X = rng.normal(size=(300, 4))
+    labels = rng.integers(0, 6, size=300)
+    w = rng.uniform(size=300)
+    xp = array_namespace(X)
+    native = kernels.segment_sum(X, labels, w, 6, xp=xp)
+    fallback = agnostic.segment_sum(X, labels, w, 6, xp=xp, acc_dtype=xp.float64, chunk_rows=64)
+    np.testing.assert_allclose(native[0], fallback[0], rtol=1e-12)
+    np.testing.assert_allclose(native[1], fallback[1], rtol=1e-12)
+
+
+NATIVE = {
+    "segment_sum": {"numpy": "native:numpy", "torch": "native:torch", "cupy": "native:cupy"},
+    "assign": {"numpy": "native:numpy"},
+}
+
+
+@pytest.mark.parametrize("primitive", sorted(NATIVE))
+def test_native_kernel_is_the_one_that_runs(backend, monkeypatch, primitive):
+    """With the pure Array API fallback made to fail, a fit still works on every
+    backend that has a native version: so the native path is the one that ran."""
+    expected = NATIVE[primitive].get(backend.name, "agnostic")
+    X = backend.asarray(np.random.default_rng(1).normal(size=(200, 3)))
+    assert kernels.implementation(array_namespace(X), primitive) == expected
+    calls = []
+
+    def fallback_must_not_run(*args, **kwargs):
+        calls.append(1)
+        raise AssertionError(f"the agnostic {primitive} ran")
+
+    monkeypatch.setattr(agnostic, primitive, fallback_must_not_run)
+    if expected == "agnostic":
+        with pytest.raises(AssertionError, match=f"agnostic {primitive} ran"):
+            gkmeans.KMeans(3, n_init=1, random_state=0).fit(X)
+    else:
+        gkmeans.KMeans(3, n_init=1, random_state=0).fit(X)
+        assert calls == []
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_native_numpy_assign_equals_agnostic(rng, dtype):
+    X = rng.normal(size=(5000, 7)).astype(dtype) + 50
+    C = X[:40] + rng.normal(size=(40, 7)).astype(dtype) * 0.1
+    xp = array_namespace(X)
+    native = kernels.assign(X, C, xp=xp, shift=xp.mean(C, axis=0))
+    fallback = agnostic.assign(X, C, xp=xp, chunk_rows=999, shift=xp.mean(C, axis=0))
+    np.testing.assert_array_equal(native[0], fallback[0])
+    np.testing.assert_array_equal(native[1], fallback[1])
+
+
+def test_accumulator_is_float64_where_available(backend):
+    xp = array_namespace(backend.asarray([1.0]))
+    assert kernels.accumulator_dtype(xp, None) == xp.float64
+
+
+def test_workspace_is_bounded(backend):
+    xp = array_namespace(backend.asarray([1.0]))
+    size = kernels.workspace_bytes(xp, backend.asarray([1.0]).device)
+    assert kernels.MIN_WORKSPACE <= size <= kernels.GPU_WORKSPACE_CAP
+
+
+def test_pairwise_sq_distances_exact_at_zero(backend, rng):
+    C = rng.normal(size=(4, 3)) * 1e3
+    Cb = backend.asarray(C)
+    d = backend.to_numpy(kernels.pairwise_sq_distances(Cb, Cb, xp=array_namespace(Cb)))
+    assert np.all(np.diag(d) == 0)
+    np.testing.assert_allclose(d, ((C[:, None] - C[None]) ** 2).sum(-1), rtol=1e-12)
