@@ -143,3 +143,19 @@ def test_cpu_request_keeps_cpu_arrays_in_place(backend):
     placement = resolve_placement(Xb, gkmeans._compat.array_namespace(Xb), "cpu")
     assert placement.name == "cpu" and placement.xp is placement.caller_xp
     assert placement.to_compute(Xb) is Xb
+
+
+def test_placement_moves_across_namespaces_and_back():
+    """The route a GPU placement takes (NumPy caller, other compute namespace),
+    exercised here with array-api-strict as the compute namespace."""
+    import array_api_strict
+
+    from gkmeans.device import Placement
+
+    numpy_xp = gkmeans._compat.array_namespace(X)
+    placement = Placement(array_api_strict, array_api_strict.Device("CPU_DEVICE"), numpy_xp, "cpu", "other")
+    moved = placement.to_compute(X)
+    assert isinstance(moved, array_api_strict._array_object.Array)
+    back = placement.to_caller(moved * 2)
+    assert isinstance(back, np.ndarray)
+    np.testing.assert_array_equal(back, X * 2)

@@ -19,13 +19,14 @@ def segment_sum(
     import cupyx
 
     d = X.shape[1]
-    sums = cupy.zeros((n_clusters, d), dtype=acc_dtype)
-    weight_sums = cupy.zeros(n_clusters, dtype=acc_dtype)
-    for start, stop in row_chunks(X.shape[0], chunk_rows):
-        w = weights[start:stop].astype(acc_dtype)
-        block_labels = labels[start:stop]
-        cupyx.scatter_add(sums, block_labels, X[start:stop].astype(acc_dtype) * w[:, None])
-        cupyx.scatter_add(weight_sums, block_labels, w)
+    with X.device:  # allocate and launch on the data's GPU, not the current one
+        sums = cupy.zeros((n_clusters, d), dtype=acc_dtype)
+        weight_sums = cupy.zeros(n_clusters, dtype=acc_dtype)
+        for start, stop in row_chunks(X.shape[0], chunk_rows):
+            w = weights[start:stop].astype(acc_dtype)
+            block_labels = labels[start:stop]
+            cupyx.scatter_add(sums, block_labels, X[start:stop].astype(acc_dtype) * w[:, None])
+            cupyx.scatter_add(weight_sums, block_labels, w)
     return sums, weight_sums
 
 
