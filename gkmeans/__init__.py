@@ -1,5 +1,6 @@
 """gkmeans: one Array API k-means for NumPy on a laptop and CuPy/PyTorch on a GPU."""
 
+from . import metrics, selection
 from .api import compute_centroids, cost, find_closest_centroids, k_means, kmeans_init_centroids, kmeans_plusplus, run_kmeans
 from .device import devices
 from .estimator import KMeans
@@ -24,6 +25,8 @@ __all__ = [
     "run_kmeans",
     "cost",
     "devices",
+    "metrics",
+    "selection",
     "ConvergenceWarning",
     "EmptyClusterError",
     "EmptyClusterWarning",

@@ -79,13 +79,24 @@ def test_agnostic_segment_sum_agrees_with_native(rng):
 NATIVE = {
     "segment_sum": {"numpy": "native:numpy", "torch": "native:torch", "cupy": "native:cupy"},
     "assign": {"numpy": "native:numpy"},
+    "cluster_distance_sums": {"numpy": "native:numpy"},
 }
+
+
+def _exercise(primitive, X):
+    """A public call that goes through ``primitive``."""
+    if primitive == "cluster_distance_sums":
+        from gkmeans.metrics import silhouette_score
+
+        labels = np.arange(X.shape[0]) % 3
+        return silhouette_score(X, labels)
+    return gkmeans.KMeans(3, n_init=1, random_state=0).fit(X)
 
 
 @pytest.mark.parametrize("primitive", sorted(NATIVE))
 def test_native_kernel_is_the_one_that_runs(backend, monkeypatch, primitive):
-    """With the pure Array API fallback made to fail, a fit still works on every
-    backend that has a native version: so the native path is the one that ran."""
+    """With the pure Array API fallback made to fail, the public call still works on
+    every backend that has a native version: so the native path is the one that ran."""
     expected = NATIVE[primitive].get(backend.name, "agnostic")
     X = backend.asarray(np.random.default_rng(1).normal(size=(200, 3)))
     assert kernels.implementation(array_namespace(X), primitive) == expected
@@ -98,10 +109,20 @@ def test_native_kernel_is_the_one_that_runs(backend, monkeypatch, primitive):
     monkeypatch.setattr(agnostic, primitive, fallback_must_not_run)
     if expected == "agnostic":
         with pytest.raises(AssertionError, match=f"agnostic {primitive} ran"):
-            gkmeans.KMeans(3, n_init=1, random_state=0).fit(X)
+            _exercise(primitive, X)
     else:
-        gkmeans.KMeans(3, n_init=1, random_state=0).fit(X)
+        _exercise(primitive, X)
         assert calls == []
+
+
+def test_native_cluster_distance_sums_equal_agnostic(rng):
+    X = rng.normal(size=(300, 4))
+    x_sq = (X * X).sum(1)
+    one_hot = (rng.integers(0, 3, size=300)[:, None] == np.arange(3)).astype(float)
+    xp = array_namespace(X)
+    native = kernels.cluster_distance_sums(X, x_sq, one_hot, xp=xp)
+    fallback = agnostic.cluster_distance_sums(X, x_sq, one_hot, xp=xp, chunk_rows=70)
+    np.testing.assert_allclose(native, fallback, rtol=1e-12)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

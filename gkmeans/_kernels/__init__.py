@@ -112,3 +112,10 @@ def pairwise_sq_distances(X: Any, centers: Any, *, xp: ModuleType) -> Any:
     row_bytes = 2 * centers.shape[0] * X.shape[1] * (xp.finfo(X.dtype).bits // 8)
     chunk = chunk_rows_for(X.shape[0], row_bytes, xp, X.device)
     return _pick(xp, "pairwise_sq_distances")(X, centers, xp=xp, chunk_rows=chunk)
+
+
+def cluster_distance_sums(X: Any, x_sq_norms: Any, one_hot: Any, *, xp: ModuleType) -> Any:
+    """Per row, the sum of Euclidean distances to each cluster's members, shape (n, k)."""
+    row_bytes = 2 * X.shape[0] * (xp.finfo(X.dtype).bits // 8)
+    chunk = chunk_rows_for(X.shape[0], row_bytes, xp, X.device)
+    return _pick(xp, "cluster_distance_sums")(X, x_sq_norms, one_hot, xp=xp, chunk_rows=chunk)

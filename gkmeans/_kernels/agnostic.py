@@ -145,3 +145,19 @@ def pairwise_sq_distances(X: Any, centers: Any, *, xp: ModuleType, chunk_rows: i
         diff = X[start:stop, None, :] - centers[None, :, :]
         out[start:stop, :] = xp.sum(diff * diff, axis=2)
     return out
+
+
+def cluster_distance_sums(X: Any, x_sq_norms: Any, one_hot: Any, *, xp: ModuleType, chunk_rows: int) -> Any:
+    """For every row, the sum of its Euclidean distances to the members of each cluster.
+
+    ``one_hot`` (n, k) marks cluster membership; ``x_sq_norms`` are the squared row
+    norms of X (centre X first for accuracy). Returns an (n, k) array; the n x n
+    distance matrix is built one block of rows at a time and never whole.
+    """
+    n = X.shape[0]
+    out = xp.empty((n, one_hot.shape[1]), dtype=X.dtype, device=X.device)
+    X_t_neg2 = -2 * xp.permute_dims(X, (1, 0))
+    for start, stop in row_chunks(n, chunk_rows):
+        sq = X[start:stop, :] @ X_t_neg2 + x_sq_norms[None, :] + x_sq_norms[start:stop, None]
+        out[start:stop, :] = xp.sqrt(xp.clip(sq, min=0)) @ one_hot
+    return out

@@ -72,6 +72,25 @@ def segment_sum(
     return sums.reshape(n_clusters, d), weight_sums
 
 
+def cluster_distance_sums(
+    X: np.ndarray, x_sq_norms: np.ndarray, one_hot: np.ndarray, *, xp: Any, chunk_rows: int
+) -> np.ndarray:
+    """:func:`.agnostic.cluster_distance_sums` with one reused block buffer, updated in place."""
+    n = X.shape[0]
+    out = np.empty((n, one_hot.shape[1]), dtype=X.dtype)
+    X_t_neg2 = np.ascontiguousarray(-2 * X.T)
+    block_buffer = np.empty((min(chunk_rows, n), n), dtype=X.dtype)
+    for start, stop in row_chunks(n, chunk_rows):
+        sq = block_buffer[: stop - start]
+        np.matmul(X[start:stop], X_t_neg2, out=sq)
+        sq += x_sq_norms[None, :]
+        sq += x_sq_norms[start:stop, None]
+        np.maximum(sq, 0, out=sq)
+        np.sqrt(sq, out=sq)
+        np.matmul(sq, one_hot, out=out[start:stop])
+    return out
+
+
 def free_memory(device: Any) -> int | None:
     """Host memory available now, in bytes (None where the OS does not say)."""
     from .memory import host_available_bytes
