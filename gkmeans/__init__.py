@@ -4,6 +4,7 @@ from . import metrics, selection
 from .api import compute_centroids, cost, find_closest_centroids, k_means, kmeans_init_centroids, kmeans_plusplus, run_kmeans
 from .device import devices
 from .estimator import KMeans
+from .persistence import load_model as load
 from .exceptions import (
     ConvergenceWarning,
     EmptyClusterError,
@@ -25,6 +26,7 @@ __all__ = [
     "run_kmeans",
     "cost",
     "devices",
+    "load",
     "metrics",
     "selection",
     "ConvergenceWarning",

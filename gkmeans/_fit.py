@@ -184,8 +184,12 @@ def fit_kmeans(
     device: str | None = None,
     empty_cluster: str = "relocate",
     estimator_name: str = "KMeans",
+    progress: Callable[[int, int, int], None] | None = None,
 ) -> KMeansFit:
-    """Validate, place, and run ``n_init`` Lloyd runs; keep the lowest inertia."""
+    """Validate, place, and run ``n_init`` Lloyd runs; keep the lowest inertia.
+
+    ``progress(run, iteration, max_iter)`` is called after every iteration when given.
+    """
     n_clusters = check_int(n_clusters, "n_clusters", 1)
     max_iter = check_int(max_iter, "max_iter", 1)
     tol = check_float(tol, "tol", 0.0)
@@ -210,16 +214,17 @@ def fit_kmeans(
     lloyd_data = LloydData(data.X_centred, data.x_sq_norms, data.weights, data.weights_host, xp)
     start_centers = _initialiser(init, X, n_clusters, data.mean, data.placement, data.X_dev.dtype)
 
-    def one_run() -> LloydResult:
+    def one_run(run: int) -> LloydResult:
         centers = start_centers(data.init_data, rng)
         if verbose:
             print("Initialization complete")
+        report = None if progress is None else (lambda iteration: progress(run, iteration, max_iter))
         return lloyd(lloyd_data, centers, max_iter=max_iter, tol=tol_abs, empty_cluster=empty_cluster,
-                     rng=rng, verbose=verbose)
+                     rng=rng, verbose=verbose, progress=report)
 
-    best = one_run()
-    for _ in range(runs - 1):
-        result = one_run()
+    best = one_run(0)
+    for run in range(1, runs):
+        result = one_run(run)
         # As scikit-learn: a lower inertia for the same partition is rounding noise.
         if result.inertia < best.inertia and not _labels_are_relabelling(result.labels, best.labels, xp):
             best = result

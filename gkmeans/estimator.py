@@ -189,12 +189,16 @@ class KMeans:
         -------
         self : KMeans
         """
+        return self._fit(X, sample_weight)
+
+    def _fit(self, X: Any, sample_weight: Any = None, progress: Any = None) -> KMeans:
+        """``fit``, with an optional ``progress(run, iteration, max_iter)`` callback (the CLI's bar)."""
         names = _feature_names(X)
         result = fit_kmeans(
             X, self.n_clusters, sample_weight=sample_weight, init=self.init, n_init=self.n_init,
             max_iter=self.max_iter, tol=self.tol, verbose=self.verbose, random_state=self.random_state,
             algorithm=self.algorithm, device=self.device, empty_cluster=self.empty_cluster,
-            estimator_name=type(self).__name__,
+            estimator_name=type(self).__name__, progress=progress,
         )
         self.cluster_centers_ = result.centers
         self.labels_ = result.labels
@@ -324,6 +328,17 @@ class KMeans:
         n_centroids = self.n_clusters if n_centroids is None else n_centroids
         return initial_centers(X, n_centroids, init, random_state=random_state, sample_weight=sample_weight,
                                device=self.device)
+
+    def save(self, path: Any) -> None:
+        """Save the fitted model to ``path`` (``.npz`` with a JSON header; see :func:`gkmeans.load`).
+
+        Arrays are stored as NumPy, so a model fitted on a GPU loads anywhere.
+        Parameters that cannot be stored (a callable ``init``, a Generator
+        ``random_state``) come back as their defaults.
+        """
+        from .persistence import save_model
+
+        save_model(self, path)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Output names of ``transform``: ``kmeans0``, ``kmeans1``, ..."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -107,6 +107,7 @@ def lloyd(
     empty_cluster: str,
     rng: np.random.Generator,
     verbose: bool = False,
+    progress: Callable[[int], None] | None = None,
 ) -> LloydResult:
     """Run Lloyd iterations from ``centers`` (centred frame, dtype of X).
 
@@ -122,6 +123,8 @@ def lloyd(
         Used by ``empty_cluster="random"``.
     verbose : bool
         Print the inertia of every iteration and why the run stopped.
+    progress : callable, optional
+        Called with the iteration number after every iteration (the command line's bar).
 
     Returns
     -------
@@ -164,6 +167,8 @@ def lloyd(
             print(f"Iteration {iteration}, inertia {inertia}.")
         center_shift = float(xp.sum((new_centers - kept) ** 2))
         centers = new_centers
+        if progress is not None:
+            progress(n_iter)
         if new_centers.shape[0] != k:
             labels_old = None  # label numbers changed with the drop
             continue
