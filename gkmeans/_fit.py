@@ -114,12 +114,12 @@ def predict_labels(X: Any, centers: Any, xp: ModuleType) -> tuple[Any, Any]:
     ``fit`` uses it for the final labels, so ``labels_ == predict(X)`` holds exactly.
     """
     shift = xp.mean(centers, axis=0)
-    return kernels.assign(X, centers, xp=xp, shift=shift)
+    return kernels.assign(X, centers - shift, xp=xp, shift=shift)
 
 
 @dataclass(frozen=True)
 class PreparedData:
-    """Validated data on the compute device, with its weights, mean and centred copy."""
+    """Validated data on the compute device, with its weights, column mean and shifted row norms."""
 
     placement: Placement
     xp: ModuleType
@@ -128,19 +128,23 @@ class PreparedData:
     weights_host: np.ndarray
     total_weight: float
     mean: Any
-    X_centred: Any
     x_sq_norms: Any
 
     @property
     def init_data(self) -> InitData:
-        return InitData(self.X_centred, self.x_sq_norms, self.weights, self.weights_host, self.xp)
+        return InitData(self.X_dev, self.x_sq_norms, self.weights, self.weights_host, self.xp, shift=self.mean)
+
+    @property
+    def lloyd_data(self) -> LloydData:
+        return LloydData(self.X_dev, self.mean, self.x_sq_norms, self.weights, self.weights_host, self.xp)
 
 
 def prepare_data(X: Any, caller_xp: ModuleType, sample_weight: Any, n_clusters: int, device: Any) -> PreparedData:
-    """Move validated X to the compute device, check the weights, and centre X.
+    """Move validated X to the compute device, check the weights, and find the shift.
 
-    Centring matters: the distance expansion cancels badly in float32 far from
-    the origin. The centred copy is new; the caller's array is never modified.
+    The algorithms work on ``X - mean`` (the distance expansion cancels badly in
+    float32 far from the origin) one block at a time: X is never copied whole, and
+    the caller's array is never modified.
     """
     n_samples, n_features = X.shape
     placement = resolve_placement(X, caller_xp, device, work=n_samples * n_features * n_clusters)
@@ -151,9 +155,8 @@ def prepare_data(X: Any, caller_xp: ModuleType, sample_weight: Any, n_clusters: 
     # The plain column mean, as scikit-learn: only a shift, so weights need not enter,
     # and the same rounding as scikit-learn keeps float32 near-ties resolved alike.
     mean = xp.mean(X_dev, axis=0)
-    X_centred = X_dev - mean
-    x_sq_norms = xp.vecdot(X_centred, X_centred)
-    return PreparedData(placement, xp, X_dev, weights, weights_host, total_weight, mean, X_centred, x_sq_norms)
+    x_sq_norms = kernels.row_sq_norms(X_dev, xp=xp, shift=mean)
+    return PreparedData(placement, xp, X_dev, weights, weights_host, total_weight, mean, x_sq_norms)
 
 
 def initial_centers(
@@ -211,7 +214,7 @@ def fit_kmeans(
     xp = data.xp
     # tol is relative to the mean per-feature (weighted) variance, as in scikit-learn.
     tol_abs = float(data.weights @ data.x_sq_norms) / (data.total_weight * X.shape[1]) * tol
-    lloyd_data = LloydData(data.X_centred, data.x_sq_norms, data.weights, data.weights_host, xp)
+    lloyd_data = data.lloyd_data
     start_centers = _initialiser(init, X, n_clusters, data.mean, data.placement, data.X_dev.dtype)
 
     def one_run(run: int) -> LloydResult:
@@ -220,7 +223,7 @@ def fit_kmeans(
             print("Initialization complete")
         report = None if progress is None else (lambda iteration: progress(run, iteration, max_iter))
         return lloyd(lloyd_data, centers, max_iter=max_iter, tol=tol_abs, empty_cluster=empty_cluster,
-                     rng=rng, verbose=verbose, progress=report)
+                     rng=rng, verbose=verbose, progress=report, score=runs > 1)
 
     best = one_run(0)
     for run in range(1, runs):
@@ -231,7 +234,7 @@ def fit_kmeans(
 
     centers = best.centers + data.mean
     labels, _ = predict_labels(data.X_dev, centers, xp)
-    inertia = float(kernels.weighted_inertia(data.X_centred, best.centers, labels, data.weights, xp=xp))
+    inertia = float(kernels.weighted_inertia(data.X_dev, centers, labels, data.weights, xp=xp))
     n_found = centers.shape[0]
     if n_found < n_clusters:
         warnings.warn(

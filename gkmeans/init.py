@@ -21,7 +21,8 @@ from ._random import weighted_index
 class InitData:
     """What every initialisation needs: data on the compute device and its weights.
 
-    ``X`` is already centred (its weighted mean subtracted) by the caller.
+    Centres are drawn in the frame of ``X - shift`` (``shift`` None: X's own frame);
+    ``x_sq_norms`` are the squared norms of the shifted rows.
     """
 
     X: Any
@@ -29,6 +30,7 @@ class InitData:
     weights: Any
     weights_host: np.ndarray
     xp: ModuleType
+    shift: Any = None
 
     @property
     def cumulative_weights(self) -> np.ndarray:
@@ -36,7 +38,13 @@ class InitData:
 
 
 def _rows(data: InitData, indices: Any) -> Any:
-    return data.xp.take(data.X, indices, axis=0)
+    """Rows of X, in the shifted frame."""
+    rows = data.xp.take(data.X, indices, axis=0)
+    return rows if data.shift is None else rows - data.shift
+
+
+def _distances_to(data: InitData, rows: Any) -> Any:
+    return kernels.sq_distances_to_rows(data.X, data.x_sq_norms, rows, xp=data.xp, shift=data.shift)
 
 
 def _index_array(data: InitData, indices: Any) -> Any:
@@ -68,13 +76,13 @@ def kmeans_plusplus(
     weights = xp.astype(data.weights, acc)
     first = _index_array(data, [weighted_index(rng, data.cumulative_weights)])
     chosen = [first]
-    closest = xp.astype(kernels.sq_distances_to_rows(X, data.x_sq_norms, _rows(data, first), xp=xp)[0, :], acc)
+    closest = xp.astype(_distances_to(data, _rows(data, first))[0, :], acc)
     potential = xp.sum(closest * weights)
     for _ in range(1, n_clusters):
         draws = xp.asarray(rng.random(n_local_trials), dtype=acc, device=dev) * potential
         cumulative = xp.cumulative_sum(closest * weights)
         candidates = xp.clip(xp.searchsorted(cumulative, draws), max=n - 1)
-        cand_dist = kernels.sq_distances_to_rows(X, data.x_sq_norms, _rows(data, candidates), xp=xp)
+        cand_dist = _distances_to(data, _rows(data, candidates))
         cand_dist = xp.minimum(closest[None, :], xp.astype(cand_dist, acc))
         cand_potential = cand_dist @ weights
         best = xp.reshape(xp.argmin(cand_potential), (1,))
@@ -104,6 +112,8 @@ def random_box(data: InitData, n_clusters: int, rng: np.random.Generator) -> Any
     low = xp.min(xp.where(keep[:, None], X, inf), axis=0)
     high = xp.max(xp.where(keep[:, None], X, -inf), axis=0)
     unit = xp.asarray(rng.random((n_clusters, X.shape[1])), dtype=X.dtype, device=X.device)
+    if data.shift is not None:
+        low, high = low - data.shift, high - data.shift
     return low[None, :] + unit * (high - low)[None, :]
 
 
@@ -115,13 +125,13 @@ def farthest_first(data: InitData, n_clusters: int, rng: np.random.Generator) ->
     first = _index_array(data, [weighted_index(rng, data.cumulative_weights)])
     chosen = [first]
     positive = xp.astype(data.weights > 0, X.dtype)
-    closest = kernels.sq_distances_to_rows(X, data.x_sq_norms, _rows(data, first), xp=xp)[0, :]
+    closest = _distances_to(data, _rows(data, first))[0, :]
     for _ in range(1, n_clusters):
         # Zero-weight rows score -1, below every real distance.
         score = closest * positive - (1 - positive)
         farthest = xp.reshape(xp.astype(xp.argmax(score), xp.int64), (1,))
         chosen.append(farthest)
-        dist = kernels.sq_distances_to_rows(X, data.x_sq_norms, _rows(data, farthest), xp=xp)[0, :]
+        dist = _distances_to(data, _rows(data, farthest))[0, :]
         closest = xp.minimum(closest, dist)
     return _rows(data, xp.concat(chosen))
 

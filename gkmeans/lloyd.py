@@ -26,9 +26,16 @@ EMPTY_CLUSTER_POLICIES = ("relocate", "random", "drop", "error")
 
 @dataclass(frozen=True)
 class LloydData:
-    """Data of one fit on the compute device. ``X`` is centred; ``weights_host`` is NumPy."""
+    """Data of one fit on the compute device.
+
+    ``X`` is the caller's data (never copied whole); ``shift`` (its column mean) is
+    subtracted block by block, and centres live in that shifted frame, so float32
+    distances do not cancel far from the origin. ``x_sq_norms`` are the squared
+    norms of the shifted rows; ``weights_host`` is NumPy, for host-side draws.
+    """
 
     X: Any
+    shift: Any
     x_sq_norms: Any
     weights: Any
     weights_host: np.ndarray
@@ -37,7 +44,8 @@ class LloydData:
 
 @dataclass(frozen=True)
 class LloydResult:
-    """Outcome of one run: centres (centred frame), labels matching them, inertia, iterations."""
+    """Outcome of one run: centres (shifted frame), labels matching them and their inertia
+    (None and NaN when the run was not scored), iterations."""
 
     centers: Any
     labels: Any
@@ -65,14 +73,14 @@ def _relocate(data: LloydData, centers: Any, labels: Any, sums: Any, weight_sums
     xp, X = data.xp, data.X
     k = centers.shape[0]
     acc = sums.dtype
-    dist = kernels.sq_distances_to_assigned(X, centers, labels, xp=xp)
+    dist = kernels.sq_distances_to_assigned(X, centers + data.shift, labels, xp=xp)
     # Zero-weight points would relocate nothing: rank them last.
     score = xp.where(data.weights > 0, dist, xp.full_like(dist, -1))
     if not bool(xp.max(score) > 0):
         # More clusters than distinct points: moving a duplicate changes nothing.
         return _means(sums, weight_sums, centers, xp)
     farthest = xp.argsort(score, descending=True, stable=True)[:n_empty]
-    moved = xp.astype(xp.take(X, farthest, axis=0), acc)
+    moved = xp.astype(xp.take(X, farthest, axis=0) - data.shift, acc)
     moved_w = xp.astype(xp.take(data.weights, farthest), acc)
     weighted = moved * moved_w[:, None]
     leave = xp.permute_dims(_one_hot(xp.take(labels, farthest), k, acc, xp), (1, 0))
@@ -91,7 +99,7 @@ def _random_reseed(
     p = data.weights_host / data.weights_host.sum()
     replace = int(np.count_nonzero(p)) < n_empty
     picks = rng.choice(X.shape[0], size=n_empty, replace=replace, p=p)
-    new_rows = xp.take(X, xp.asarray(picks.astype(np.int64), device=X.device), axis=0)
+    new_rows = xp.take(X, xp.asarray(picks.astype(np.int64), device=X.device), axis=0) - data.shift
     empty = weight_sums == 0
     empty_ids = xp.nonzero(empty)[0]
     placed = xp.permute_dims(_one_hot(empty_ids, centers.shape[0], X.dtype, xp), (1, 0)) @ new_rows
@@ -108,8 +116,9 @@ def lloyd(
     rng: np.random.Generator,
     verbose: bool = False,
     progress: Callable[[int], None] | None = None,
+    score: bool = True,
 ) -> LloydResult:
-    """Run Lloyd iterations from ``centers`` (centred frame, dtype of X).
+    """Run Lloyd iterations from ``centers`` (shifted frame, dtype of X).
 
     Parameters
     ----------
@@ -125,6 +134,9 @@ def lloyd(
         Print the inertia of every iteration and why the run stopped.
     progress : callable, optional
         Called with the iteration number after every iteration (the command line's bar).
+    score : bool, default True
+        Also return labels matching the final centres and their inertia (needed to
+        compare restarts; a single run's caller computes its own).
 
     Returns
     -------
@@ -140,8 +152,9 @@ def lloyd(
     for iteration in range(max_iter):
         n_iter = iteration + 1
         k = centers.shape[0]
-        labels, min_sq = kernels.assign(X, centers, xp=xp, x_sq_norms=data.x_sq_norms)
-        sums, weight_sums = kernels.segment_sum(X, labels, data.weights, k, xp=xp)
+        labels, min_sq, sums, weight_sums = kernels.assign_and_sum(
+            X, centers, data.weights, xp=xp, x_sq_norms=data.x_sq_norms, shift=data.shift
+        )
         # One host synchronisation per iteration for the empty-cluster count.
         n_empty = int(xp.sum(xp.astype(weight_sums == 0, xp.int32)))
         kept = centers
@@ -182,10 +195,13 @@ def lloyd(
                 print(f"Converged at iteration {iteration}: center shift {center_shift} within tolerance {tol}.")
             break
         labels_old = labels
+    if not score:
+        return LloydResult(centers, None, float("nan"), n_iter)
     if not strict_convergence:
         # Labels must be the argmin for the centres we return.
-        labels, _ = kernels.assign(X, centers, xp=xp, x_sq_norms=data.x_sq_norms)
-    inertia = float(kernels.weighted_inertia(X, centers, labels, data.weights, xp=xp))
+        labels, min_sq = kernels.assign(X, centers, xp=xp, x_sq_norms=data.x_sq_norms, shift=data.shift)
+    # The expansion's distances rank restarts; the fit computes the winner's exact inertia.
+    inertia = float(xp.sum(min_sq * data.weights))
     if not math.isfinite(inertia):
         raise FloatingPointError(f"inertia became {inertia}; the data overflow the dtype {X.dtype}")
     return LloydResult(centers, labels, inertia, n_iter)

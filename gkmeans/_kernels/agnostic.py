@@ -32,7 +32,7 @@ def assign(
     so the full n x k distance matrix never exists. When ``shift`` is given, it
     is subtracted from every block and from the centres first (shift-invariant,
     and it keeps float32 from cancelling on data far from the origin).
-    ``x_sq_norms`` (squared row norms of X, already shifted) saves recomputing them.
+    ``x_sq_norms`` (squared norms of the rows of ``X - shift``) saves recomputing them.
 
     Returns
     -------
@@ -43,8 +43,6 @@ def assign(
     """
     n = X.shape[0]
     dev = X.device
-    if shift is not None:
-        centers = centers - shift
     c_sq = xp.sum(centers * centers, axis=1)
     # -2 folded into the centres once: one pass less over every n x k block.
     centers_t_neg2 = -2 * xp.permute_dims(centers, (1, 0))
@@ -55,10 +53,7 @@ def assign(
         block = X[start:stop, :]
         if shift is not None:
             block = block - shift
-        if x_sq_norms is None or shift is not None:
-            block_sq = xp.sum(block * block, axis=1)
-        else:
-            block_sq = x_sq_norms[start:stop]
+        block_sq = xp.vecdot(block, block) if x_sq_norms is None else x_sq_norms[start:stop]
         # ||x||^2 is constant along a row: leave it out of the argmin.
         partial = block @ centers_t_neg2 + c_sq[None, :]
         nearest = xp.astype(xp.argmin(partial, axis=1), xp.int64)
@@ -103,11 +98,31 @@ def segment_sum(
     return sums, weight_sums
 
 
-def sq_distances_to_rows(X: Any, x_sq_norms: Any, rows: Any, *, xp: ModuleType) -> Any:
-    """Squared distances from each of ``rows`` (m, d) to every row of X: shape (m, n)."""
-    r_sq = xp.sum(rows * rows, axis=1)
-    dist = r_sq[:, None] - 2 * (rows @ xp.permute_dims(X, (1, 0))) + x_sq_norms[None, :]
-    return xp.clip(dist, min=0)
+def sq_distances_to_rows(
+    X: Any, x_sq_norms: Any, rows: Any, *, xp: ModuleType, chunk_rows: int, shift: Any | None = None
+) -> Any:
+    """Squared distances from each of ``rows`` (m, d) to every row of ``X - shift``: shape (m, n).
+
+    ``rows`` are in the shifted frame and ``x_sq_norms`` are the squared norms of
+    the shifted rows; X is shifted one block at a time, never copied whole.
+    """
+    n = X.shape[0]
+    r_sq = xp.vecdot(rows, rows)
+    out = xp.empty((rows.shape[0], n), dtype=X.dtype, device=X.device)
+    for start, stop in row_chunks(n, chunk_rows):
+        block = X[start:stop, :] if shift is None else X[start:stop, :] - shift
+        dist = r_sq[:, None] - 2 * (rows @ xp.permute_dims(block, (1, 0))) + x_sq_norms[None, start:stop]
+        out[:, start:stop] = xp.clip(dist, min=0)
+    return out
+
+
+def row_sq_norms(X: Any, *, xp: ModuleType, chunk_rows: int, shift: Any | None = None) -> Any:
+    """Squared norm of every row of ``X - shift``, without copying X whole."""
+    out = xp.empty(X.shape[0], dtype=X.dtype, device=X.device)
+    for start, stop in row_chunks(X.shape[0], chunk_rows):
+        block = X[start:stop, :] if shift is None else X[start:stop, :] - shift
+        out[start:stop] = xp.vecdot(block, block)
+    return out
 
 
 def weighted_inertia(

@@ -2,11 +2,36 @@
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+import functools
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
 
 import numpy as np
 
 from .agnostic import row_chunks
+
+
+def _in_threads(n_rows: int, chunk_rows: int, work: Callable[[list[tuple[int, int]]], Any]) -> list[Any]:
+    """Share the row blocks among the CPU threads (interleaved) and run ``work`` on each share.
+
+    BLAS is held to one thread meanwhile, so the threads do not oversubscribe the cores.
+    """
+    blocks = list(row_chunks(n_rows, chunk_rows))
+    n_threads = max(1, min(cpu_threads(), len(blocks)))
+    if n_threads == 1:
+        return [work(blocks)]
+    shares = [blocks[i::n_threads] for i in range(n_threads)]
+    with _one_blas_thread():
+        return list(_pool(n_threads).map(work, shares))
+
+
+def _nearest(block: np.ndarray, centers_t_neg2: np.ndarray, c_sq: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Labels of a block: argmin of ``-2 x.c + ||c||^2``, built in ``out`` (the same order as agnostic)."""
+    np.matmul(block, centers_t_neg2, out=out)
+    out += c_sq
+    return out.argmin(axis=1)
 
 
 def assign(
@@ -18,37 +43,125 @@ def assign(
     x_sq_norms: np.ndarray | None = None,
     shift: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`.agnostic.assign` with one reused block buffer and in-place updates.
+    """:func:`.agnostic.assign` with reused block buffers, in-place updates and CPU threads.
 
-    The same arithmetic in the same order as the agnostic version (so the same
-    labels), without a fresh n x k temporary per operation: 2.7x faster at
-    n=10^6, d=32, k=64 on two cores.
+    The same arithmetic in the same order as the agnostic version, so the same labels.
     """
     n = X.shape[0]
-    if shift is not None:
-        centers = centers - shift
+    k = centers.shape[0]
     c_sq = np.sum(centers * centers, axis=1)
     centers_t_neg2 = np.ascontiguousarray(-2 * centers.T)
     labels = np.empty(n, dtype=np.int64)
     min_sq = np.empty(n, dtype=X.dtype)
-    block_buffer = np.empty((min(chunk_rows, n), centers.shape[0]), dtype=X.dtype)
-    for start, stop in row_chunks(n, chunk_rows):
-        block = X[start:stop]
-        if shift is not None:
-            block = block - shift
-        if x_sq_norms is None or shift is not None:
-            block_sq = np.sum(block * block, axis=1)
-        else:
-            block_sq = x_sq_norms[start:stop]
-        partial = block_buffer[: stop - start]
-        np.matmul(block, centers_t_neg2, out=partial)
-        partial += c_sq
-        nearest = partial.argmin(axis=1)
-        labels[start:stop] = nearest
-        best = np.take_along_axis(partial, nearest[:, None], axis=1)[:, 0]
-        np.add(best, block_sq, out=min_sq[start:stop])
+
+    def work(share: list[tuple[int, int]]) -> None:
+        buffer = np.empty((min(chunk_rows, n), k), dtype=X.dtype)
+        for start, stop in share:
+            block = X[start:stop] if shift is None else X[start:stop] - shift
+            block_sq = xp.vecdot(block, block) if x_sq_norms is None else x_sq_norms[start:stop]
+            partial = buffer[: stop - start]
+            nearest = _nearest(block, centers_t_neg2, c_sq, partial)
+            labels[start:stop] = nearest
+            best = np.take_along_axis(partial, nearest[:, None], axis=1)[:, 0]
+            np.add(best, block_sq, out=min_sq[start:stop])
+
+    _in_threads(n, chunk_rows, work)
     np.maximum(min_sq, 0, out=min_sq)
     return labels, min_sq
+
+
+def assign_and_sum(
+    X: np.ndarray,
+    centers: np.ndarray,
+    weights: np.ndarray,
+    *,
+    xp: Any,
+    chunk_rows: int,
+    x_sq_norms: np.ndarray | None = None,
+    shift: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One Lloyd pass fused per block of rows, the blocks shared among CPU threads.
+
+    Each block is shifted, multiplied with the centres, reduced to labels, and
+    summed into per-thread cluster sums through a one-hot matrix product while it
+    is still in cache (the same labels as :func:`assign`). Sums are per block in
+    X's dtype and accumulated in float64.
+
+    Returns labels, squared distances, sums of the shifted rows (float64, (k, d))
+    and cluster weights (float64, (k,)).
+    """
+    n, d = X.shape
+    k = centers.shape[0]
+    c_sq = np.sum(centers * centers, axis=1)
+    centers_t_neg2 = np.ascontiguousarray(-2 * centers.T)
+    labels = np.empty(n, dtype=np.int64)
+    min_sq = np.empty(n, dtype=X.dtype)
+
+    def work(share: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+        buffer = np.empty((min(chunk_rows, n), k), dtype=X.dtype)
+        shifted = np.empty((min(chunk_rows, n), d), dtype=X.dtype)
+        sums = np.zeros((k, d), dtype=np.float64)
+        weight_sums = np.zeros(k, dtype=np.float64)
+        for start, stop in share:
+            rows = stop - start
+            block = X[start:stop] if shift is None else np.subtract(X[start:stop], shift, out=shifted[:rows])
+            block_sq = xp.vecdot(block, block) if x_sq_norms is None else x_sq_norms[start:stop]
+            partial = buffer[:rows]
+            nearest = _nearest(block, centers_t_neg2, c_sq, partial)
+            labels[start:stop] = nearest
+            best = np.take_along_axis(partial, nearest[:, None], axis=1)[:, 0]
+            np.add(best, block_sq, out=min_sq[start:stop])
+            block_weights = weights[start:stop]
+            partial.fill(0)  # the block buffer becomes the weighted one-hot matrix
+            partial[np.arange(rows), nearest] = block_weights
+            sums += partial.T @ block
+            weight_sums += np.bincount(nearest, weights=block_weights, minlength=k)
+        return sums, weight_sums
+
+    results = _in_threads(n, chunk_rows, work)
+    np.maximum(min_sq, 0, out=min_sq)
+    sums = np.sum([r[0] for r in results], axis=0)
+    weight_sums = np.sum([r[1] for r in results], axis=0)
+    return labels, min_sq, sums, weight_sums
+
+
+def cpu_threads() -> int:
+    """CPU cores this process may use (``GKMEANS_NUM_THREADS`` overrides)."""
+    override = os.environ.get("GKMEANS_NUM_THREADS")
+    if override:
+        return max(1, int(override))
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+@functools.lru_cache(maxsize=4)
+def _pool(n_threads: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(n_threads, thread_name_prefix="gkmeans")
+
+
+@functools.lru_cache(maxsize=1)
+def _blas_controller() -> Any:
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return None
+    return ThreadpoolController()
+
+
+@contextlib.contextmanager
+def _one_blas_thread():
+    """Hold BLAS to one thread while our own threads share the cores (threadpoolctl, if installed).
+
+    Without threadpoolctl the threads still run; BLAS may then oversubscribe the cores.
+    """
+    controller = _blas_controller()
+    if controller is None:
+        yield
+        return
+    with controller.limit(limits=1, user_api="blas"):
+        yield
 
 
 def segment_sum(
