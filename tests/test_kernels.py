@@ -154,3 +154,40 @@ def test_pairwise_sq_distances_exact_at_zero(backend, rng):
     d = backend.to_numpy(kernels.pairwise_sq_distances(Cb, Cb, xp=array_namespace(Cb)))
     assert np.all(np.diag(d) == 0)
     np.testing.assert_allclose(d, ((C[:, None] - C[None]) ** 2).sum(-1), rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", ["1", "2", "3"])
+def test_fused_numpy_pass_equals_composed_pass(rng, monkeypatch, dtype, threads):
+    """The threaded, fused NumPy Lloyd pass gives the labels, distances and sums of
+    the plain composition (agnostic assign, then per-cluster sums of the shifted rows)."""
+    from gkmeans._kernels import numpy_
+
+    monkeypatch.setenv("GKMEANS_NUM_THREADS", threads)
+    X = (rng.normal(size=(3001, 5)) + 40).astype(dtype)
+    w = rng.uniform(0.5, 2, size=3001).astype(dtype)
+    shift = X.mean(0)
+    C = (X[:7] - shift).astype(dtype)
+    xp = array_namespace(X)
+    x_sq = xp.vecdot(X - shift, X - shift)
+    labels, min_sq, sums, wsum = numpy_.assign_and_sum(X, C, w, xp=xp, chunk_rows=250, x_sq_norms=x_sq, shift=shift)
+    ref_labels, ref_min = agnostic.assign(X, C, xp=xp, chunk_rows=250, x_sq_norms=x_sq, shift=shift)
+    np.testing.assert_array_equal(labels, ref_labels)
+    np.testing.assert_array_equal(min_sq, ref_min)
+    ref_sums = np.zeros((7, 5))
+    np.add.at(ref_sums, labels, (X - shift).astype(np.float64) * w[:, None])
+    np.testing.assert_allclose(sums, ref_sums, rtol=1e-4 if dtype == np.float32 else 1e-10, atol=1e-3)
+    np.testing.assert_allclose(wsum, np.bincount(labels, weights=w, minlength=7), rtol=1e-6)
+
+
+def test_numpy_fit_runs_the_fused_pass(monkeypatch):
+    """A NumPy fit never calls the separate scatter-add: the fused pass did the update."""
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("the unfused segment_sum ran")
+
+    monkeypatch.setattr(kernels, "segment_sum", must_not_run)
+    X = np.random.default_rng(2).normal(size=(500, 3))
+    gkmeans.KMeans(4, random_state=0).fit(X)
+    Xs = pytest.importorskip("array_api_strict").asarray(X)
+    with pytest.raises(AssertionError, match="unfused segment_sum ran"):
+        gkmeans.KMeans(4, random_state=0).fit(Xs)

@@ -1,0 +1,294 @@
+"""Adapters that run gkmeans and its peers the same way: same data, same start, timed.
+
+Every peer answers ``available()`` with a reason when it cannot run; the suite
+reports it as missing instead of dropping it. Fits return their final centres;
+the suite computes every inertia itself, the same way, so they compare.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+
+@dataclass
+class FitOutcome:
+    seconds: float
+    n_iter: int
+    centers: np.ndarray
+
+
+class Peer:
+    """One library's k-means. Subclasses fill in what the library can do."""
+
+    name = "peer"
+    devices = ("cpu",)
+    float64 = True  # can it fit float64 data?
+    own_init = False  # True when the library cannot start from given centres
+    has_tol = True  # can it stop on a tolerance (time to convergence)?
+
+    def available(self) -> str | None:
+        """None when the peer can run, else why not."""
+        return None
+
+    def fit(self, X: np.ndarray, init: np.ndarray, max_iter: int, tol: float) -> FitOutcome:
+        raise NotImplementedError(f"{self.name} does not fit")
+
+    def kmeans_plusplus(self, X: np.ndarray, k: int, seed: int) -> float | None:
+        return None
+
+    def predict(self, X: np.ndarray, centers: np.ndarray) -> float | None:
+        return None
+
+
+def _missing(module: str) -> str | None:
+    try:
+        importlib.import_module(module)
+    except Exception as exc:  # a broken install is as missing as an absent one
+        return f"{module} cannot be imported ({type(exc).__name__}: {exc})"
+    return None
+
+
+def _timed(run: Callable[[], Any], sync: Callable[[], None] = lambda: None) -> tuple[float, Any]:
+    sync()
+    start = time.perf_counter()
+    result = run()
+    sync()
+    return time.perf_counter() - start, result
+
+
+class GkmeansPeer(Peer):
+    """gkmeans on an array library: "numpy", "torch" (CPU) or, on a GPU, "cupy" / "torch-cuda"."""
+
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+        self.name = f"gkmeans-{backend}"
+        self.devices = ("gpu",) if backend in ("cupy", "torch-cuda") else ("cpu",)
+
+    def available(self) -> str | None:
+        if self.backend == "numpy":
+            return None
+        if self.backend in ("torch", "torch-cuda"):
+            reason = _missing("torch")
+            if reason is None and self.backend == "torch-cuda":
+                import torch
+
+                return None if torch.cuda.is_available() else "torch.cuda.is_available() is False"
+            return reason
+        import gkmeans
+
+        entry = gkmeans.devices()[1]
+        return None if entry.usable else entry.reason
+
+    def _to(self, a: np.ndarray) -> Any:
+        if self.backend == "numpy":
+            return a
+        if self.backend == "cupy":
+            import cupy
+
+            return cupy.asarray(a)
+        import torch
+
+        return torch.asarray(a, device="cuda" if self.backend == "torch-cuda" else "cpu")
+
+    def _sync(self) -> None:
+        if self.backend == "cupy":
+            import cupy
+
+            cupy.cuda.Device().synchronize()
+        elif self.backend == "torch-cuda":
+            import torch
+
+            torch.cuda.synchronize()
+
+    def fit(self, X, init, max_iter, tol):
+        import gkmeans
+        from gkmeans._compat import to_numpy
+
+        Xb, ib = self._to(X), self._to(init)
+        seconds, model = _timed(
+            lambda: gkmeans.KMeans(init.shape[0], init=ib, n_init=1, max_iter=max_iter, tol=tol, device="auto").fit(Xb),
+            self._sync,
+        )
+        return FitOutcome(seconds, model.n_iter_, np.asarray(to_numpy(model.cluster_centers_)))
+
+    def kmeans_plusplus(self, X, k, seed):
+        import gkmeans
+
+        Xb = self._to(X)
+        return _timed(lambda: gkmeans.kmeans_plusplus(Xb, k, random_state=seed), self._sync)[0]
+
+    def predict(self, X, centers):
+        import gkmeans
+
+        Xb = self._to(X)
+        model = gkmeans.KMeans(centers.shape[0], init=self._to(centers), n_init=1, max_iter=1).fit(Xb)
+        model.cluster_centers_ = self._to(centers)
+        return _timed(lambda: model.predict(Xb), self._sync)[0]
+
+
+class SklearnPeer(Peer):
+    def __init__(self, algorithm: str) -> None:
+        self.algorithm = algorithm
+        self.name = f"sklearn-{algorithm}"
+
+    def available(self):
+        return _missing("sklearn")
+
+    def fit(self, X, init, max_iter, tol):
+        from sklearn.cluster import KMeans
+
+        model = KMeans(init.shape[0], init=init, n_init=1, max_iter=max_iter, tol=tol, algorithm=self.algorithm)
+        seconds, model = _timed(lambda: model.fit(X))
+        return FitOutcome(seconds, int(model.n_iter_), model.cluster_centers_)
+
+    def kmeans_plusplus(self, X, k, seed):
+        if self.algorithm != "lloyd":
+            return None
+        from sklearn.cluster import kmeans_plusplus
+
+        return _timed(lambda: kmeans_plusplus(X, k, random_state=seed))[0]
+
+    def predict(self, X, centers):
+        if self.algorithm != "lloyd":
+            return None
+        from sklearn.cluster import KMeans
+
+        model = KMeans(centers.shape[0], init=centers, n_init=1, max_iter=1).fit(X)
+        model.cluster_centers_ = centers.astype(X.dtype)
+        return _timed(lambda: model.predict(X))[0]
+
+
+class FaissPeer(Peer):
+    """faiss-cpu ``Kmeans`` with subsampling off (it sees every point); float32 only, no tolerance."""
+
+    name = "faiss-cpu"
+    float64 = False
+    has_tol = False
+
+    def available(self):
+        return _missing("faiss")
+
+    def fit(self, X, init, max_iter, tol):
+        import faiss
+
+        X32, init32 = np.ascontiguousarray(X, dtype=np.float32), np.ascontiguousarray(init, dtype=np.float32)
+        k = init.shape[0]
+        km = faiss.Kmeans(X.shape[1], k, niter=max_iter, max_points_per_centroid=X.shape[0] // k + 1,
+                          min_points_per_centroid=1, seed=0, verbose=False)
+        seconds, _ = _timed(lambda: km.train(X32, init_centroids=init32))
+        return FitOutcome(seconds, max_iter, np.asarray(km.centroids))
+
+
+class FastPytorchKmeansPeer(Peer):
+    name = "fast-pytorch-kmeans"
+    devices = ("gpu",)
+    float64 = False
+
+    def available(self):
+        reason = _missing("fast_pytorch_kmeans") or _missing("torch")
+        if reason is None:
+            import torch
+
+            reason = None if torch.cuda.is_available() else "torch.cuda.is_available() is False"
+        return reason
+
+    def fit(self, X, init, max_iter, tol):
+        import torch
+        from fast_pytorch_kmeans import KMeans
+
+        Xt = torch.asarray(X, device="cuda")
+        it = torch.asarray(init, device="cuda")
+        km = KMeans(init.shape[0], max_iter=max_iter, tol=tol if tol > 0 else -1.0, verbose=0)
+        seconds, _ = _timed(lambda: km.fit_predict(Xt, centroids=it.clone()), torch.cuda.synchronize)
+        return FitOutcome(seconds, max_iter, km.centroids.detach().cpu().numpy())
+
+
+class FlashKmeansPeer(Peer):
+    name = "flash-kmeans"
+    devices = ("gpu",)
+    float64 = False
+
+    def available(self):
+        reason = _missing("flash_kmeans")
+        if reason is None:
+            import torch
+
+            reason = None if torch.cuda.is_available() else "torch.cuda.is_available() is False"
+        return reason
+
+    def fit(self, X, init, max_iter, tol):
+        import torch
+        from flash_kmeans import batch_kmeans_Euclid
+
+        Xt = torch.asarray(X, device="cuda")[None]
+        it = torch.asarray(init, device="cuda")[None]
+        seconds, (_, centroids, *rest) = _timed(
+            lambda: batch_kmeans_Euclid(Xt, init.shape[0], max_iters=max_iter, tol=tol, init_centroids=it.clone()),
+            torch.cuda.synchronize,
+        )
+        n_iter = int(rest[0]) if rest and np.isscalar(rest[0]) else max_iter
+        return FitOutcome(seconds, n_iter, centroids[0].detach().cpu().numpy())
+
+
+class FastKmeansPeer(Peer):
+    """fastkmeans: random init of its own (no given centres), fp16 inside its Triton kernel."""
+
+    name = "fastkmeans"
+    devices = ("gpu",)
+    float64 = False
+    own_init = True
+
+    def available(self):
+        reason = _missing("fastkmeans")
+        if reason is None:
+            import torch
+
+            reason = None if torch.cuda.is_available() else "torch.cuda.is_available() is False"
+        return reason
+
+    def fit(self, X, init, max_iter, tol):
+        import torch
+        from fastkmeans import FastKMeans
+
+        k = init.shape[0]
+        km = FastKMeans(X.shape[1], k, niter=max_iter, tol=tol if tol > 0 else -1.0, gpu=True, seed=0,
+                        max_points_per_centroid=X.shape[0] // k + 1)
+        X32 = np.ascontiguousarray(X, dtype=np.float32)
+        seconds, _ = _timed(lambda: km.train(X32), torch.cuda.synchronize)
+        return FitOutcome(seconds, max_iter, np.asarray(km.centroids))
+
+
+class GemmFloorPeer(Peer):
+    """Not a k-means: one X @ C.T of the iteration's shape on the GPU (PyTorch), the floor per iteration."""
+
+    name = "gemm-floor"
+    devices = ("gpu",)
+    has_tol = False
+
+    def available(self):
+        reason = _missing("torch")
+        if reason is None:
+            import torch
+
+            reason = None if torch.cuda.is_available() else "torch.cuda.is_available() is False"
+        return reason
+
+    def fit(self, X, init, max_iter, tol):
+        import torch
+
+        Xt, Ct = torch.asarray(X, device="cuda"), torch.asarray(init, device="cuda")
+        seconds, _ = _timed(lambda: [Xt @ Ct.T for _ in range(max_iter)], torch.cuda.synchronize)
+        return FitOutcome(seconds, max_iter, init)
+
+
+def all_peers() -> list[Peer]:
+    return [
+        GkmeansPeer("numpy"), GkmeansPeer("torch"), SklearnPeer("lloyd"), SklearnPeer("elkan"), FaissPeer(),
+        GkmeansPeer("cupy"), GkmeansPeer("torch-cuda"), FastPytorchKmeansPeer(), FlashKmeansPeer(),
+        FastKmeansPeer(), GemmFloorPeer(),
+    ]

@@ -1,0 +1,330 @@
+"""The benchmark suite: gkmeans and its peers side by side, same data, same start.
+
+``python -m benchmarks run [--quick] [--device cpu|gpu] [--out DIR]``
+
+For every grid point it times, for each available peer: a fixed number of Lloyd
+iterations with ``tol=0`` (time per iteration), a run to convergence with the
+default ``tol=1e-4``, k-means++ initialisation and ``predict``; it checks that
+every peer reached the same inertia as scikit-learn's Lloyd (relative
+difference), and at the target point it measures peak memory in fresh
+processes. Results: ``<out>/<device>-<date>.json`` (every figure, versions,
+CPU/GPU model, thread counts), ``.md`` (tables and fitted scaling slopes) and
+two PNG plots (time per iteration against n, speed-up over scikit-learn).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.peers import Peer, all_peers
+
+#: The point the CPU targets are set at (issue "Benchmarks across devices").
+TARGET = (1_000_000, 32, 64)
+
+
+@dataclass(frozen=True)
+class Point:
+    n: int
+    d: int
+    k: int
+    dtype: str
+
+
+def grid(quick: bool, device: str) -> list[Point]:
+    """One factor at a time around a base point, both dtypes (float32 only on a GPU's peers' terms)."""
+    if quick:
+        shapes = [(10_000, 32, 64), (100_000, 32, 64)]
+    elif device == "gpu":
+        shapes = [(10**6, 32, 64), (10**6, 128, 1024), (10**7, 128, 1024)]
+    else:
+        base_n, base_d, base_k = 100_000, 32, 64
+        shapes = [(n, base_d, base_k) for n in (10_000, 100_000, 1_000_000)]
+        shapes += [(base_n, d, base_k) for d in (2, 128)] + [(base_n, base_d, k) for k in (8, 1024)]
+    dtypes = ("float32",) if device == "gpu" else ("float32", "float64")
+    return [Point(n, d, k, dtype) for n, d, k in shapes for dtype in dtypes]
+
+
+def make_data(point: Point) -> tuple[np.ndarray, np.ndarray]:
+    """Blobs with overlap (so Lloyd takes a few dozen iterations) and a k-means++ start for every peer."""
+    import gkmeans
+    from gkmeans.datasets import make_blobs
+
+    X, _, _ = make_blobs(point.n, point.d, min(point.k, 64), cluster_std=6.0, dtype=np.dtype(point.dtype),
+                         random_state=0)
+    init, _ = gkmeans.kmeans_plusplus(X, point.k, random_state=0)
+    return X, np.ascontiguousarray(init)
+
+
+def reference_inertia(X: np.ndarray, centers: np.ndarray, device: str = "cpu") -> float:
+    """Inertia of X on ``centers`` (nearest centre, exact differences, float64 sums): one judge for all peers.
+
+    On a GPU run the judge computes on the GPU (CuPy), so a 10^7-point check stays cheap.
+    """
+    import gkmeans
+    from gkmeans.metrics import inertia
+
+    if device == "gpu":
+        import cupy
+
+        X, centers = cupy.asarray(X), cupy.asarray(centers)
+    centers = centers.astype(X.dtype)
+    return inertia(X, gkmeans.find_closest_centroids(X, centers), centers)
+
+
+def _try(fn, *args) -> tuple[Any, str | None]:
+    try:
+        return fn(*args), None
+    except Exception as exc:  # one peer's failure is a result, not the end of the run
+        return None, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+
+
+def run_point(point: Point, peers: list[Peer], iterations: int, log, device: str = "cpu") -> list[dict]:
+    X, init = make_data(point)
+    rows = []
+    for peer in peers:
+        row: dict[str, Any] = {"peer": peer.name, "n": point.n, "d": point.d, "k": point.k, "dtype": point.dtype}
+        if point.dtype == "float64" and not peer.float64:
+            row["status"] = "n/a: float32 only"
+            rows.append(row)
+            continue
+        peer.fit(X[:2000], init, 1, 0.0) if peer.name != "gemm-floor" else None  # warm-up: imports, JIT, caches
+        per_iter, error = _try(peer.fit, X, init, iterations, 0.0)
+        if error:
+            row["status"] = f"error: {error}"
+            rows.append(row)
+            log(f"  {peer.name:<22} {row['status']}")
+            continue
+        row["status"] = "ok" + (" (own init)" if peer.own_init else "")
+        row["ms_per_iter"] = 1e3 * per_iter.seconds / max(1, per_iter.n_iter)
+        row["inertia_fixed_iter"] = reference_inertia(X, per_iter.centers, device) if peer.name != "gemm-floor" else None
+        if peer.has_tol:
+            converged, error = _try(peer.fit, X, init, 300, 1e-4)
+            if converged is not None:
+                row.update(converge_s=converged.seconds, converge_iter=converged.n_iter,
+                           inertia_converged=reference_inertia(X, converged.centers, device))
+            else:
+                row["converge_error"] = error
+        seconds, _ = _try(peer.kmeans_plusplus, X, point.k, 0)
+        if seconds is not None:
+            row["kmeanspp_s"] = seconds
+        seconds, _ = _try(peer.predict, X, init)
+        if seconds is not None:
+            row["predict_s"] = seconds
+        rows.append(row)
+        log(f"  {peer.name:<22} {row['ms_per_iter']:9.2f} ms/iter"
+            + (f"  converged in {row['converge_s']:.3f} s ({row['converge_iter']} it)" if "converge_s" in row else ""))
+    # The yardstick: scikit-learn's Lloyd on the CPU; on a GPU, gkmeans on CuPy.
+    yardstick = "sklearn-lloyd" if any(r["peer"] == "sklearn-lloyd" for r in rows) else "gkmeans-cupy"
+    reference = next((r for r in rows if r["peer"] == yardstick and "ms_per_iter" in r), None)
+    for row in rows:
+        if reference is None or "ms_per_iter" not in row:
+            continue
+        row["ratio_vs_sklearn_lloyd"] = row["ms_per_iter"] / reference["ms_per_iter"]
+        if row.get("inertia_fixed_iter") is not None:
+            row["inertia_rel_diff"] = abs(row["inertia_fixed_iter"] - reference["inertia_fixed_iter"]) / reference[
+                "inertia_fixed_iter"]
+        if "converge_s" in row and "converge_s" in reference:
+            row["converged_inertia_rel_diff"] = abs(row["inertia_converged"] - reference["inertia_converged"]) / \
+                reference["inertia_converged"]
+    return rows
+
+
+def peak_memory(peers: list[Peer], point: Point, log) -> list[dict]:
+    """Each CPU peer's extra memory during a fit at ``point``, in a fresh process."""
+    out = []
+    for peer in peers:
+        if point.dtype == "float64" and not peer.float64:
+            continue
+        cmd = [sys.executable, "-m", "benchmarks.memory", peer.name, str(point.n), str(point.d), str(point.k),
+               point.dtype]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+        if done.returncode != 0:
+            out.append({"peer": peer.name, "dtype": point.dtype, "error": done.stderr.strip().splitlines()[-1:]})
+            continue
+        figures = json.loads(done.stdout.strip().splitlines()[-1])
+        budget = 0.3 * figures["x_bytes"] + 64 * 2**20
+        out.append({"peer": peer.name, "dtype": point.dtype, **figures,
+                    "within_target": figures["peak_over_before"] <= budget})
+        log(f"  memory {peer.name:<16} {point.dtype}: X {figures['x_bytes'] / 2**20:.0f} MiB, "
+            f"+{figures['peak_over_before'] / 2**20:.0f} MiB during the fit")
+    return out
+
+
+def scaling_slopes(rows: list[dict], peer: str, dtype: str) -> dict[str, float]:
+    """Fitted exponents of time per iteration against n, d and k (log-log least squares)."""
+    slopes = {}
+    for factor in ("n", "d", "k"):
+        others = [f for f in ("n", "d", "k") if f != factor]
+        mine = [r for r in rows if r["peer"] == peer and r["dtype"] == dtype and "ms_per_iter" in r]
+        groups: dict[tuple, list[dict]] = {}
+        for r in mine:
+            groups.setdefault(tuple(r[o] for o in others), []).append(r)
+        best = max(groups.values(), key=len, default=[])
+        if len({r[factor] for r in best}) >= 2:
+            x = np.log([r[factor] for r in best])
+            y = np.log([r["ms_per_iter"] for r in best])
+            slopes[factor] = float(np.polyfit(x, y, 1)[0])
+    return slopes
+
+
+def environment(device: str) -> dict:
+    import gkmeans
+
+    info: dict[str, Any] = {"date": datetime.date.today().isoformat(), "device": device,
+                            "python": platform.python_version(), "machine": platform.machine(),
+                            "cpu_count": os.cpu_count(), "numpy": np.__version__, "gkmeans": gkmeans.__version__}
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
+            info["cpu_model"] = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")),
+                                     platform.processor())
+    except OSError:
+        info["cpu_model"] = platform.processor()
+    for module in ("sklearn", "faiss", "torch", "cupy", "threadpoolctl"):
+        try:
+            info[module] = __import__(module).__version__
+        except Exception:
+            info[module] = None
+    try:
+        from threadpoolctl import threadpool_info
+
+        info["threadpools"] = [{k: v for k, v in pool.items() if k in ("internal_api", "num_threads", "version")}
+                               for pool in threadpool_info()]
+    except ImportError:
+        pass
+    info["gpus"] = [str(entry) for entry in gkmeans.devices()]
+    return info
+
+
+def markdown(results: dict) -> str:
+    meta = results["meta"]
+    lines = [f"# gkmeans benchmarks — {meta['device']}, {meta['date']}", "",
+             f"{meta.get('cpu_model')}, {meta['cpu_count']} cores; numpy {meta['numpy']}, scikit-learn "
+             f"{meta.get('sklearn')}, faiss {meta.get('faiss')}, torch {meta.get('torch')}. "
+             f"Command: `{meta['command']}`. Time per iteration = fit time / iterations from the same "
+             f"k-means++ start with tol=0 ({meta['iterations']} iterations); convergence with tol=1e-4.", "",
+             f"| n | d | k | dtype | peer | ms/iter | × {meta.get('yardstick', 'sklearn-lloyd')} | converge s (iters) "
+             "| inertia rel. diff "
+             "| k-means++ s | predict s | status |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results["rows"]:
+        conv = f"{r['converge_s']:.3f} ({r['converge_iter']})" if "converge_s" in r else "—"
+        lines.append(
+            f"| {r['n']:,} | {r['d']} | {r['k']} | {r['dtype']} | {r['peer']} | "
+            f"{r['ms_per_iter']:.2f} | {r.get('ratio_vs_sklearn_lloyd', float('nan')):.2f} | {conv} | "
+            f"{r.get('inertia_rel_diff', float('nan')):.1e} | "
+            f"{r.get('kmeanspp_s', float('nan')):.3f} | {r.get('predict_s', float('nan')):.3f} | {r['status']} |"
+            if "ms_per_iter" in r else
+            f"| {r['n']:,} | {r['d']} | {r['k']} | {r['dtype']} | {r['peer']} | — | — | — | — | — | — | {r['status']} |")
+    if results["missing"]:
+        lines += ["", "Peers missing here: " + "; ".join(f"{name} ({why})" for name, why in results["missing"].items())]
+    if results["memory"]:
+        lines += ["", f"Peak memory at n={TARGET[0]:,}, d={TARGET[1]}, k={TARGET[2]} (fresh process per fit; "
+                  "target: X + extra ≤ 1.3 × X + 64 MiB):", "",
+                  "| peer | dtype | X MiB | extra during fit MiB | within target |", "|---|---|---|---|---|"]
+        for m in results["memory"]:
+            if "error" in m:
+                lines.append(f"| {m['peer']} | {m['dtype']} | — | — | error: {m['error']} |")
+            else:
+                lines.append(f"| {m['peer']} | {m['dtype']} | {m['x_bytes'] / 2**20:.0f} | "
+                             f"{m['peak_over_before'] / 2**20:.0f} | {'yes' if m['within_target'] else 'no'} |")
+    if results["slopes"]:
+        lines += ["", "Scaling: fitted exponent of time per iteration against each factor (others fixed):", ""]
+        for key, slopes in results["slopes"].items():
+            lines.append(f"- {key}: " + ", ".join(f"{f} ^ {v:.2f}" for f, v in slopes.items()))
+    return "\n".join(lines) + "\n"
+
+
+def plots(results: dict, stem: Path) -> list[str]:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    written = []
+    rows = [r for r in results["rows"] if "ms_per_iter" in r]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    names = sorted({r["peer"] for r in rows})
+    for ax, dtype in zip(axes, ("float32", "float64")):
+        for colour, peer in enumerate(names):
+            mine = sorted((r for r in rows if r["peer"] == peer and r["dtype"] == dtype and r["d"] == 32 and r["k"] == 64
+                           and not (results["meta"]["device"] == "gpu")), key=lambda r: r["n"])
+            mine = mine or sorted((r for r in rows if r["peer"] == peer and r["dtype"] == dtype), key=lambda r: r["n"])
+            if len(mine) >= 1:
+                ax.plot([r["n"] for r in mine], [r["ms_per_iter"] for r in mine], "o-", label=peer,
+                        color=f"C{colour % 10}")
+        ax.set_xscale("log"), ax.set_yscale("log")
+        ax.set_xlabel("n"), ax.set_ylabel("ms per iteration"), ax.set_title(f"time per iteration, {dtype}")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(f"{stem}-time-vs-n.png", dpi=100)
+    written.append(f"{stem}-time-vs-n.png")
+    plt.close(fig)
+    gk = [r for r in rows if r["peer"].startswith("gkmeans") and "ratio_vs_sklearn_lloyd" in r]
+    if gk:
+        fig, ax = plt.subplots(figsize=(11, 4))
+        labels = [f"{r['peer']}\n{r['n']:.0e},{r['d']},{r['k']},{r['dtype'][-2:]}" for r in gk]
+        ax.bar(range(len(gk)), [1 / r["ratio_vs_sklearn_lloyd"] for r in gk], color="C0")
+        ax.axhline(1.0, color="k", linestyle="--")
+        ax.set_xticks(range(len(gk)), labels, rotation=90, fontsize=6)
+        ax.set_ylabel("speed-up over scikit-learn lloyd (per iteration)")
+        fig.tight_layout()
+        fig.savefig(f"{stem}-speedup.png", dpi=100)
+        written.append(f"{stem}-speedup.png")
+        plt.close(fig)
+    return written
+
+
+def run(quick: bool, device: str, out: str, command: str) -> dict:
+    def log(message: str) -> None:
+        print(message, flush=True)
+
+    peers = [p for p in all_peers() if device in p.devices]
+    missing = {}
+    usable = []
+    for peer in peers:
+        reason = peer.available()
+        if reason is None:
+            usable.append(peer)
+        else:
+            missing[peer.name] = reason
+            log(f"missing peer {peer.name}: {reason}")
+    iterations = 5 if quick else 10
+    started = time.perf_counter()
+    rows: list[dict] = []
+    for point in grid(quick, device):
+        log(f"n={point.n:,} d={point.d} k={point.k} {point.dtype}")
+        rows += run_point(point, usable, iterations, log, device)
+    memory = []
+    if not quick and device == "cpu":
+        for dtype in ("float32", "float64"):
+            memory += peak_memory(usable, Point(*TARGET, dtype), log)
+    slopes = {f"{peer.name} {dtype}": s for peer in usable for dtype in ("float32", "float64")
+              if (s := scaling_slopes(rows, peer.name, dtype))}
+    meta = environment(device) | {"command": command, "iterations": iterations,
+                                  "yardstick": "sklearn-lloyd" if device == "cpu" else "gkmeans-cupy",
+                                  "seconds": round(time.perf_counter() - started, 1), "quick": quick}
+    results = {"meta": meta, "rows": rows, "missing": missing, "memory": memory, "slopes": slopes}
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = out_dir / f"{device}-{meta['date']}{'-quick' if quick else ''}"
+    stem.with_suffix(".json").write_text(json.dumps(results, indent=1, default=float))
+    report = markdown(results)
+    stem.with_suffix(".md").write_text(report)
+    written = plots(results, stem)
+    print(report)
+    log(f"wrote {stem}.json, {stem}.md" + "".join(f", {w}" for w in written) + f" in {meta['seconds']} s")
+    return results

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The GPU suite in one call, for a GPU machine with no network:
+#   bash ci/gpu.sh [OUT_DIR]      (default: $OUT, as the device tool sets it, else ./gpu-out)
+# Installs the carried wheels (ci/prepare_device_wheels.sh), records the GPU, runs every test
+# with CuPy (and PyTorch CUDA when it has a device) as backends, then the GPU benchmark grid.
+# Logs and results land in OUT_DIR; the exit status is the tests'.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out="${1:-${OUT:-gpu-out}}"
+mkdir -p "$out"
+python3 -m pip install -q --no-index --no-deps --target .device-site device_wheels/*.whl > "$out/install.log" 2>&1
+export PYTHONPATH="$PWD/.device-site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
+{ date -u; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; python3 -m gkmeans devices; } \
+    > "$out/device.txt" 2>&1
+backends="numpy,array_api_strict,cupy"
+if python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
+    backends="$backends,torch"
+fi
+GKMEANS_TEST_BACKENDS="$backends" python3 -m pytest -q -rs -p no:cacheprovider > "$out/gpu-tests.log" 2>&1
+tests=$?
+tail -n 3 "$out/gpu-tests.log"
+timeout 420 python3 -m benchmarks run --device gpu --out "$out" > "$out/gpu-bench.log" 2>&1 \
+    || echo "benchmarks ended with status $? (see gpu-bench.log)"
+tail -n 5 "$out/gpu-bench.log"
+exit $tests

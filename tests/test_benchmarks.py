@@ -1,0 +1,57 @@
+"""The benchmark suite's machinery (not its timings: those live in benchmarks/results)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+
+from benchmarks import suite  # noqa: E402
+from benchmarks.peers import GkmeansPeer, SklearnPeer, all_peers  # noqa: E402
+
+
+def test_grids():
+    quick = suite.grid(True, "cpu")
+    full = suite.grid(False, "cpu")
+    assert len(quick) == 4 and {p.dtype for p in quick} == {"float32", "float64"}
+    assert suite.Point(*suite.TARGET, "float32") in full and suite.Point(*suite.TARGET, "float64") in full
+    assert {p.d for p in full} == {2, 32, 128} and {p.k for p in full} == {8, 64, 1024}
+    assert {p.dtype for p in suite.grid(False, "gpu")} == {"float32"}
+
+
+def test_reference_inertia_is_exact():
+    rng = np.random.default_rng(0)
+    X, C = rng.normal(size=(500, 3)), rng.normal(size=(4, 3))
+    brute = ((X[:, None] - C[None]) ** 2).sum(-1).min(1).sum()
+    assert suite.reference_inertia(X, C) == pytest.approx(brute, rel=1e-12)
+
+
+def test_peers_agree_on_a_small_point():
+    lines = []
+    rows = suite.run_point(suite.Point(3000, 4, 8, "float64"), [GkmeansPeer("numpy"), SklearnPeer("lloyd")], 3,
+                           lines.append)
+    by_peer = {r["peer"]: r for r in rows}
+    assert by_peer["gkmeans-numpy"]["status"] == "ok" and by_peer["sklearn-lloyd"]["ratio_vs_sklearn_lloyd"] == 1.0
+    assert by_peer["gkmeans-numpy"]["inertia_rel_diff"] < 1e-9
+    assert by_peer["gkmeans-numpy"]["converged_inertia_rel_diff"] < 1e-9
+    assert by_peer["gkmeans-numpy"]["kmeanspp_s"] > 0 and by_peer["gkmeans-numpy"]["predict_s"] > 0
+    assert len(lines) == 2
+
+
+def test_missing_peers_say_why():
+    reasons = {peer.name: peer.available() for peer in all_peers()}
+    assert reasons["gkmeans-numpy"] is None
+    for name in ("gkmeans-cupy", "fast-pytorch-kmeans", "flash-kmeans", "fastkmeans", "gemm-floor"):
+        assert reasons[name] is None or isinstance(reasons[name], str) and reasons[name]
+
+
+def test_scaling_slopes_and_markdown():
+    rows = [{"peer": "p", "dtype": "float32", "n": n, "d": 32, "k": 64, "ms_per_iter": 1e-3 * n, "status": "ok"}
+            for n in (1e4, 1e5, 1e6)]
+    slopes = suite.scaling_slopes(rows, "p", "float32")
+    assert slopes == {"n": pytest.approx(1.0)}
+    report = suite.markdown({"meta": {"device": "cpu", "date": "d", "cpu_count": 2, "numpy": "x", "command": "c",
+                                      "iterations": 3}, "rows": rows, "missing": {"q": "not installed"},
+                             "memory": [], "slopes": {"p float32": slopes}})
+    assert "| p |" in report and "q (not installed)" in report and "n ^ 1.00" in report
