@@ -28,15 +28,15 @@ def _high_water_mark() -> int:
     raise OSError("no VmHWM in /proc/self/status")
 
 
-def _blobs_in_place(n: int, d: int, k: int, dtype: np.dtype) -> np.ndarray:
-    """Blobs written block by block into X, so nothing larger than X exists before the fit."""
+def blobs_in_place(n: int, d: int, k: int, dtype: np.dtype, cluster_std: float = 4.0) -> np.ndarray:
+    """Gaussian blobs written block by block into X, so nothing larger than X is ever allocated."""
     rng = np.random.default_rng(0)
     centers = rng.uniform(-10, 10, size=(k, d))
     X = np.empty((n, d), dtype=dtype)
     for start in range(0, n, 65536):
         stop = min(n, start + 65536)
         labels = rng.integers(0, k, size=stop - start)
-        X[start:stop] = centers[labels] + rng.normal(scale=4.0, size=(stop - start, d))
+        X[start:stop] = centers[labels] + rng.normal(scale=cluster_std, size=(stop - start, d))
     return X
 
 
@@ -45,7 +45,7 @@ def main() -> None:
     from benchmarks.peers import all_peers
 
     peer = next(p for p in all_peers() if p.name == peer_name)
-    X = _blobs_in_place(n, d, k, np.dtype(dtype))
+    X = blobs_in_place(n, d, k, np.dtype(dtype))
     init = np.ascontiguousarray(X[:k])
     peer.fit(X[:1000], np.ascontiguousarray(X[:k]), 1, 0.0)  # import and warm up outside the measurement
     before = _rss_now()
