@@ -53,6 +53,17 @@ def _missing(module: str) -> str | None:
     return None
 
 
+def _missing_with_cuda(*modules: str) -> str | None:
+    """Why a GPU peer cannot run: a module missing, or PyTorch seeing no CUDA device."""
+    for module in (*modules, "torch"):
+        reason = _missing(module)
+        if reason is not None:
+            return reason
+    import torch
+
+    return None if torch.cuda.is_available() else "torch.cuda.is_available() is False"
+
+
 def _timed(run: Callable[[], Any], sync: Callable[[], None] = lambda: None) -> tuple[float, Any]:
     sync()
     start = time.perf_counter()
@@ -72,13 +83,10 @@ class GkmeansPeer(Peer):
     def available(self) -> str | None:
         if self.backend == "numpy":
             return None
-        if self.backend in ("torch", "torch-cuda"):
-            reason = _missing("torch")
-            if reason is None and self.backend == "torch-cuda":
-                import torch
-
-                return None if torch.cuda.is_available() else "torch.cuda.is_available() is False"
-            return reason
+        if self.backend == "torch":
+            return _missing("torch")
+        if self.backend == "torch-cuda":
+            return _missing_with_cuda()
         import gkmeans
 
         entry = gkmeans.devices()[1]
@@ -190,12 +198,7 @@ class FastPytorchKmeansPeer(Peer):
     float64 = False
 
     def available(self):
-        reason = _missing("fast_pytorch_kmeans") or _missing("torch")
-        if reason is None:
-            import torch
-
-            reason = None if torch.cuda.is_available() else "torch.cuda.is_available() is False"
-        return reason
+        return _missing_with_cuda("fast_pytorch_kmeans")
 
     def fit(self, X, init, max_iter, tol):
         import torch
@@ -214,12 +217,7 @@ class FlashKmeansPeer(Peer):
     float64 = False
 
     def available(self):
-        reason = _missing("flash_kmeans")
-        if reason is None:
-            import torch
-
-            reason = None if torch.cuda.is_available() else "torch.cuda.is_available() is False"
-        return reason
+        return _missing_with_cuda("flash_kmeans")
 
     def fit(self, X, init, max_iter, tol):
         import torch
@@ -244,12 +242,7 @@ class FastKmeansPeer(Peer):
     own_init = True
 
     def available(self):
-        reason = _missing("fastkmeans")
-        if reason is None:
-            import torch
-
-            reason = None if torch.cuda.is_available() else "torch.cuda.is_available() is False"
-        return reason
+        return _missing_with_cuda("fastkmeans")
 
     def fit(self, X, init, max_iter, tol):
         import torch
@@ -271,12 +264,7 @@ class GemmFloorPeer(Peer):
     has_tol = False
 
     def available(self):
-        reason = _missing("torch")
-        if reason is None:
-            import torch
-
-            reason = None if torch.cuda.is_available() else "torch.cuda.is_available() is False"
-        return reason
+        return _missing_with_cuda()
 
     def fit(self, X, init, max_iter, tol):
         import torch

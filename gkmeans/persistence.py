@@ -118,7 +118,7 @@ def load_model(path: str | os.PathLike) -> Any:
             f"this gkmeans reads up to version {FORMAT_VERSION}: upgrade gkmeans"
         )
         raise ValueError(msg)
-    params = {name: value for name, value in header["params"].items() if value is not None or name == "device"}
+    params = {name: value for name, value in header["params"].items() if value is not None}
     if "init" in arrays:
         params["init"] = arrays["init"]
     model = KMeans(**params)
