@@ -191,3 +191,18 @@ def test_numpy_fit_runs_the_fused_pass(monkeypatch):
     Xs = pytest.importorskip("array_api_strict").asarray(X)
     with pytest.raises(AssertionError, match="unfused segment_sum ran"):
         gkmeans.KMeans(4, random_state=0).fit(Xs)
+
+
+def test_without_threadpoolctl_the_pass_runs_in_one_thread(monkeypatch, rng):
+    from gkmeans._kernels import numpy_
+
+    monkeypatch.setattr(numpy_, "_blas_controller", lambda: None)
+    seen = set()
+
+    def spy(share):
+        import threading
+
+        seen.add(threading.current_thread().name)
+
+    numpy_._in_threads(10_000, 100, spy)
+    assert len(seen) == 1

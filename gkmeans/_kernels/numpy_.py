@@ -16,10 +16,14 @@ from .agnostic import row_chunks
 def _in_threads(n_rows: int, chunk_rows: int, work: Callable[[list[tuple[int, int]]], Any]) -> list[Any]:
     """Share the row blocks among the CPU threads (interleaved) and run ``work`` on each share.
 
-    BLAS is held to one thread meanwhile, so the threads do not oversubscribe the cores.
+    BLAS is held to one thread meanwhile, so the threads do not oversubscribe the
+    cores; without threadpoolctl (the ``fast`` extra) everything runs in one thread.
     """
     blocks = list(row_chunks(n_rows, chunk_rows))
-    n_threads = max(1, min(cpu_threads(), len(blocks)))
+    # Without threadpoolctl BLAS cannot be held to one thread, and our threads plus
+    # BLAS's would oversubscribe the cores (measured slower than one thread).
+    threads = cpu_threads() if _blas_controller() is not None else 1
+    n_threads = max(1, min(threads, len(blocks)))
     if n_threads == 1:
         return [work(blocks)]
     shares = [blocks[i::n_threads] for i in range(n_threads)]
@@ -152,10 +156,7 @@ def _blas_controller() -> Any:
 
 @contextlib.contextmanager
 def _one_blas_thread():
-    """Hold BLAS to one thread while our own threads share the cores (threadpoolctl, if installed).
-
-    Without threadpoolctl the threads still run; BLAS may then oversubscribe the cores.
-    """
+    """Hold BLAS to one thread while our own threads share the cores (needs threadpoolctl)."""
     controller = _blas_controller()
     if controller is None:
         yield
