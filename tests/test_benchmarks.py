@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 pytest.importorskip("sklearn")
+# benchmarks/ is not installed: find it in the checkout, after site-packages, so that
+# gkmeans itself still comes from the installed package.
+sys.path.append(str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import suite  # noqa: E402
 from benchmarks.peers import GkmeansPeer, SklearnPeer, all_peers  # noqa: E402
