@@ -168,3 +168,13 @@ def test_console_entry_points_run():
     assert "inertia" in done.stdout
     bad = subprocess.run([sys.executable, "-m", "gkmeans", "demo", "--n-samples", "0"], capture_output=True, text=True)
     assert bad.returncode == 2 and "must be >= 1" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_installed_console_script():
+    import shutil
+
+    script = shutil.which("gkmeans")
+    if script is None:
+        pytest.skip("the gkmeans console script is not on PATH (package not installed in this environment)")
+    done = subprocess.run([script, "devices"], capture_output=True, text=True, check=True)
+    assert done.stdout.startswith("cpu")
