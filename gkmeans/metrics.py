@@ -78,11 +78,29 @@ def _check_number_of_labels(n_labels: int, n_samples: int) -> None:
         raise ValueError(msg)
 
 
-def _centroids(data: _Labelled) -> Any:
+def _centroids(data: _Labelled, weights: Any = None) -> Any:
+    """The (weighted) mean of every cluster of ``data``."""
     xp = data.xp
-    ones = xp.ones(data.X.shape[0], dtype=data.X.dtype, device=data.X.device)
-    sums, counts = kernels.segment_sum(data.X, data.codes, ones, data.n_clusters, xp=xp)
-    return xp.astype(sums / counts[:, None], data.X.dtype)
+    if weights is None:
+        weights = xp.ones(data.X.shape[0], dtype=data.X.dtype, device=data.X.device)
+    sums, weight_sums = kernels.segment_sum(data.X, data.codes, weights, data.n_clusters, xp=xp)
+    safe = xp.where(weight_sums > 0, weight_sums, xp.ones_like(weight_sums))
+    return xp.astype(sums / safe[:, None], data.X.dtype)
+
+
+def _given_centers(data: _Labelled, labels: Any, centers: Any) -> tuple[Any, Any]:
+    """Caller's centres on the compute device, and the raw labels as indices into them (checked)."""
+    xp = data.xp
+    centers_dev = xp.astype(data.placement.to_compute(check_array(centers, name="centers")[0]), data.X.dtype)
+    if centers_dev.shape[1] != data.X.shape[1]:
+        msg = f"centers have {centers_dev.shape[1]} features but X has {data.X.shape[1]}; they must match"
+        raise ValueError(msg)
+    codes = xp.astype(data.placement.to_compute(as_array(labels, "labels")[0]), xp.int64)
+    low, high = int(xp.min(codes)), int(xp.max(codes))
+    if low < 0 or high >= centers_dev.shape[0]:
+        msg = f"labels have values in [{low}, {high}]; expected indices into the {centers_dev.shape[0]} centers"
+        raise ValueError(msg)
+    return centers_dev, codes
 
 
 def inertia(X: Any, labels: Any, centers: Any = None, *, sample_weight: Any = None, device: Any = None) -> float:
@@ -108,21 +126,9 @@ def inertia(X: Any, labels: Any, centers: Any = None, *, sample_weight: Any = No
     xp = data.xp
     weights, _ = check_sample_weight(sample_weight, data.X.shape[0], xp, data.X.dtype, data.X.device)
     if centers is None:
-        sums, wsum = kernels.segment_sum(data.X, data.codes, weights, data.n_clusters, xp=xp)
-        safe = xp.where(wsum > 0, wsum, xp.ones_like(wsum))
-        centers_dev = xp.astype(sums / safe[:, None], data.X.dtype)
-        codes = data.codes
+        centers_dev, codes = _centroids(data, weights), data.codes
     else:
-        centers_dev, _ = check_array(centers, name="centers")
-        centers_dev = xp.astype(data.placement.to_compute(centers_dev), data.X.dtype)
-        if centers_dev.shape[1] != data.X.shape[1]:
-            msg = f"centers have {centers_dev.shape[1]} features but X has {data.X.shape[1]}; they must match"
-            raise ValueError(msg)
-        codes = xp.astype(data.placement.to_compute(as_array(labels, "labels")[0]), xp.int64)
-        low, high = int(xp.min(codes)), int(xp.max(codes))
-        if low < 0 or high >= centers_dev.shape[0]:
-            msg = f"labels have values in [{low}, {high}]; expected indices into the {centers_dev.shape[0]} centers"
-            raise ValueError(msg)
+        centers_dev, codes = _given_centers(data, labels, centers)
     return float(kernels.weighted_inertia(data.X, centers_dev, codes, weights, xp=xp))
 
 
@@ -358,13 +364,10 @@ def intra_cluster_distances(X: Any, labels: Any, centers: Any = None, *, device:
     data = _prepare(X, labels, device)
     xp = data.xp
     if centers is None:
-        centers_dev = _centroids(data)
-        codes = data.codes
-        k = data.n_clusters
+        centers_dev, codes = _centroids(data), data.codes
     else:
-        centers_dev = xp.astype(data.placement.to_compute(check_array(centers, name="centers")[0]), data.X.dtype)
-        codes = xp.astype(data.placement.to_compute(as_array(labels, "labels")[0]), xp.int64)
-        k = centers_dev.shape[0]
+        centers_dev, codes = _given_centers(data, labels, centers)
+    k = centers_dev.shape[0]
     labelled = _Labelled(data.X, codes, k, data.counts, xp, data.placement)
     dist = _distance_to_own_centre(labelled, centers_dev)
     ones = xp.ones(data.X.shape[0], dtype=data.X.dtype, device=data.X.device)

@@ -146,3 +146,11 @@ def test_inter_cluster_distances(backend):
     assert result.closest_pair == (0, 2) and result.min_distance == 1.0
     with pytest.raises(ValueError, match="at least 2 centers"):
         metrics.inter_cluster_distances(C[:1])
+
+
+def test_intra_cluster_distances_checks_given_centres():
+    X = np.array([[0.0], [2.0], [10.0]])
+    with pytest.raises(ValueError, match=r"labels have values in \[0, 3\]; expected indices into the 2 centers"):
+        metrics.intra_cluster_distances(X, np.array([0, 1, 3]), np.array([[1.0], [10.0]]))
+    with pytest.raises(ValueError, match="centers have 2 features but X has 1"):
+        metrics.intra_cluster_distances(X, np.array([0, 1, 1]), np.ones((2, 2)))

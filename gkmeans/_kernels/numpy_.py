@@ -31,11 +31,43 @@ def _in_threads(n_rows: int, chunk_rows: int, work: Callable[[list[tuple[int, in
         return list(_pool(n_threads).map(work, shares))
 
 
-def _nearest(block: np.ndarray, centers_t_neg2: np.ndarray, c_sq: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """Labels of a block: argmin of ``-2 x.c + ||c||^2``, built in ``out`` (the same order as agnostic)."""
-    np.matmul(block, centers_t_neg2, out=out)
-    out += c_sq
-    return out.argmin(axis=1)
+class _BlockLabeller:
+    """The part of a pass every NumPy kernel shares: shift a block, label it, record distances.
+
+    Labels come from the argmin of ``-2 x.c + ||c||^2`` built in a reused buffer (the same
+    arithmetic, in the same order, as :func:`.agnostic.assign`, so the same labels).
+    """
+
+    def __init__(self, X: np.ndarray, centers: np.ndarray, xp: Any, x_sq_norms: Any, shift: Any) -> None:
+        self.X, self.xp, self.x_sq_norms, self.shift = X, xp, x_sq_norms, shift
+        self.c_sq = np.sum(centers * centers, axis=1)
+        self.centers_t_neg2 = np.ascontiguousarray(-2 * centers.T)
+        self.labels = np.empty(X.shape[0], dtype=np.int64)
+        self.min_sq = np.empty(X.shape[0], dtype=X.dtype)
+
+    def buffers(self, chunk_rows: int) -> tuple[np.ndarray, np.ndarray]:
+        """A thread's own (block x k) distance buffer and (block x d) shifted-rows buffer."""
+        rows = min(chunk_rows, self.X.shape[0])
+        return (np.empty((rows, self.c_sq.shape[0]), dtype=self.X.dtype),
+                np.empty((rows, self.X.shape[1]), dtype=self.X.dtype))
+
+    def label(self, start: int, stop: int, partial: np.ndarray, shifted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Label rows ``start:stop``; returns the shifted block and its labels (``partial`` holds the distances)."""
+        rows = stop - start
+        block = self.X[start:stop] if self.shift is None else np.subtract(self.X[start:stop], self.shift,
+                                                                          out=shifted[:rows])
+        block_sq = self.xp.vecdot(block, block) if self.x_sq_norms is None else self.x_sq_norms[start:stop]
+        np.matmul(block, self.centers_t_neg2, out=partial)
+        partial += self.c_sq
+        nearest = partial.argmin(axis=1)
+        self.labels[start:stop] = nearest
+        best = np.take_along_axis(partial, nearest[:, None], axis=1)[:, 0]
+        np.add(best, block_sq, out=self.min_sq[start:stop])
+        return block, nearest
+
+    def finish(self) -> tuple[np.ndarray, np.ndarray]:
+        np.maximum(self.min_sq, 0, out=self.min_sq)
+        return self.labels, self.min_sq
 
 
 def assign(
@@ -47,31 +79,16 @@ def assign(
     x_sq_norms: np.ndarray | None = None,
     shift: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`.agnostic.assign` with reused block buffers, in-place updates and CPU threads.
-
-    The same arithmetic in the same order as the agnostic version, so the same labels.
-    """
-    n = X.shape[0]
-    k = centers.shape[0]
-    c_sq = np.sum(centers * centers, axis=1)
-    centers_t_neg2 = np.ascontiguousarray(-2 * centers.T)
-    labels = np.empty(n, dtype=np.int64)
-    min_sq = np.empty(n, dtype=X.dtype)
+    """:func:`.agnostic.assign` with reused block buffers, in-place updates and CPU threads."""
+    labeller = _BlockLabeller(X, centers, xp, x_sq_norms, shift)
 
     def work(share: list[tuple[int, int]]) -> None:
-        buffer = np.empty((min(chunk_rows, n), k), dtype=X.dtype)
+        distances, shifted = labeller.buffers(chunk_rows)
         for start, stop in share:
-            block = X[start:stop] if shift is None else X[start:stop] - shift
-            block_sq = xp.vecdot(block, block) if x_sq_norms is None else x_sq_norms[start:stop]
-            partial = buffer[: stop - start]
-            nearest = _nearest(block, centers_t_neg2, c_sq, partial)
-            labels[start:stop] = nearest
-            best = np.take_along_axis(partial, nearest[:, None], axis=1)[:, 0]
-            np.add(best, block_sq, out=min_sq[start:stop])
+            labeller.label(start, stop, distances[: stop - start], shifted)
 
-    _in_threads(n, chunk_rows, work)
-    np.maximum(min_sq, 0, out=min_sq)
-    return labels, min_sq
+    _in_threads(X.shape[0], chunk_rows, work)
+    return labeller.finish()
 
 
 def assign_and_sum(
@@ -94,39 +111,27 @@ def assign_and_sum(
     Returns labels, squared distances, sums of the shifted rows (float64, (k, d))
     and cluster weights (float64, (k,)).
     """
-    n, d = X.shape
-    k = centers.shape[0]
-    c_sq = np.sum(centers * centers, axis=1)
-    centers_t_neg2 = np.ascontiguousarray(-2 * centers.T)
-    labels = np.empty(n, dtype=np.int64)
-    min_sq = np.empty(n, dtype=X.dtype)
+    k, d = centers.shape
+    labeller = _BlockLabeller(X, centers, xp, x_sq_norms, shift)
 
     def work(share: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
-        buffer = np.empty((min(chunk_rows, n), k), dtype=X.dtype)
-        shifted = np.empty((min(chunk_rows, n), d), dtype=X.dtype)
+        distances, shifted = labeller.buffers(chunk_rows)
         sums = np.zeros((k, d), dtype=np.float64)
         weight_sums = np.zeros(k, dtype=np.float64)
         for start, stop in share:
             rows = stop - start
-            block = X[start:stop] if shift is None else np.subtract(X[start:stop], shift, out=shifted[:rows])
-            block_sq = xp.vecdot(block, block) if x_sq_norms is None else x_sq_norms[start:stop]
-            partial = buffer[:rows]
-            nearest = _nearest(block, centers_t_neg2, c_sq, partial)
-            labels[start:stop] = nearest
-            best = np.take_along_axis(partial, nearest[:, None], axis=1)[:, 0]
-            np.add(best, block_sq, out=min_sq[start:stop])
+            partial = distances[:rows]
+            block, nearest = labeller.label(start, stop, partial, shifted)
             block_weights = weights[start:stop]
-            partial.fill(0)  # the block buffer becomes the weighted one-hot matrix
+            partial.fill(0)  # the distance buffer becomes the weighted one-hot matrix
             partial[np.arange(rows), nearest] = block_weights
             sums += partial.T @ block
             weight_sums += np.bincount(nearest, weights=block_weights, minlength=k)
         return sums, weight_sums
 
-    results = _in_threads(n, chunk_rows, work)
-    np.maximum(min_sq, 0, out=min_sq)
-    sums = np.sum([r[0] for r in results], axis=0)
-    weight_sums = np.sum([r[1] for r in results], axis=0)
-    return labels, min_sq, sums, weight_sums
+    results = _in_threads(X.shape[0], chunk_rows, work)
+    labels, min_sq = labeller.finish()
+    return labels, min_sq, np.sum([r[0] for r in results], axis=0), np.sum([r[1] for r in results], axis=0)
 
 
 def cpu_threads() -> int:
