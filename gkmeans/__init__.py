@@ -1,7 +1,16 @@
 """gkmeans: one Array API k-means for NumPy on a laptop and CuPy/PyTorch on a GPU."""
 
 from . import metrics, selection
-from .api import compute_centroids, cost, find_closest_centroids, k_means, kmeans_init_centroids, kmeans_plusplus, run_kmeans
+from .api import (
+    compute_centroids,
+    cost,
+    find_closest_centroids,
+    k_means,
+    kmeans_init_centroids,
+    kmeans_parallel,
+    kmeans_plusplus,
+    run_kmeans,
+)
 from .device import devices
 from .estimator import KMeans
 from .persistence import load_model as load
@@ -20,6 +29,7 @@ __all__ = [
     "KMeans",
     "k_means",
     "kmeans_plusplus",
+    "kmeans_parallel",
     "find_closest_centroids",
     "compute_centroids",
     "kmeans_init_centroids",

@@ -23,6 +23,7 @@ from .init import InitData, kmeans_plusplus as _kmeans_plusplus
 __all__ = [
     "k_means",
     "kmeans_plusplus",
+    "kmeans_parallel",
     "find_closest_centroids",
     "compute_centroids",
     "kmeans_init_centroids",
@@ -154,6 +155,59 @@ def kmeans_plusplus(
     _, indices = _kmeans_plusplus(init_data, n_clusters, make_rng(random_state), n_local_trials)
     centers = xp.take(data.X_dev, indices, axis=0)  # the original rows, bit for bit
     return placement.to_caller(centers), placement.to_caller(indices)
+
+
+def kmeans_parallel(
+    X: Any,
+    n_clusters: int,
+    *,
+    sample_weight: Any = None,
+    oversampling_factor: float = 2.0,
+    n_rounds: int = 5,
+    random_state: Any = None,
+    device: str | None = None,
+) -> Any:
+    """Initial centres by k-means|| (Bahmani et al. 2012), as ``init="k-means||"`` draws them.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+    n_clusters : int
+    sample_weight : array of shape (n_samples,), optional
+    oversampling_factor : float, default 2.0
+        Points sampled per round, in units of ``n_clusters`` (Bahmani et al.'s l = 2k).
+    n_rounds : int, default 5
+    random_state : None, int, numpy.random.Generator or RandomState
+    device : {"auto", "cpu", "gpu", "cuda:N"}, optional
+
+    Returns
+    -------
+    centers : array of shape (n_clusters, n_features), in X's dtype, namespace and device
+        The weighted candidates reduced by weighted k-means++ and Lloyd: not
+        necessarily data points.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gkmeans import kmeans_parallel
+    >>> X = np.array([[1, 2], [1, 4], [1, 0], [10, 2], [10, 4], [10, 0]])
+    >>> kmeans_parallel(X, 2, random_state=0).shape
+    (2, 2)
+    """
+    from ._validation import check_float
+    from .parallel_init import kmeans_parallel as _kmeans_parallel
+
+    n_clusters = check_int(n_clusters, "n_clusters", 1)
+    oversampling_factor = check_float(oversampling_factor, "oversampling_factor", 0.0)
+    if oversampling_factor <= 0:
+        raise ValueError(f"oversampling_factor={oversampling_factor} must be > 0")
+    n_rounds = check_int(n_rounds, "n_rounds", 1)
+    X, caller_xp = check_array(X)
+    check_n_clusters_vs_samples(n_clusters, X.shape[0])
+    data = prepare_data(X, caller_xp, sample_weight, n_clusters, device)
+    centers = _kmeans_parallel(data.init_data, n_clusters, make_rng(random_state),
+                               oversampling_factor=oversampling_factor, n_rounds=n_rounds)
+    return data.placement.to_caller(centers + data.mean)
 
 
 def find_closest_centroids(X: Any, centroids: Any) -> Any:

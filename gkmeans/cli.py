@@ -218,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit = commands.add_parser("fit", help="cluster DATA (.npy, .csv or .parquet); save the model and labels")
     fit.add_argument("data")
     fit.add_argument("-k", "--n-clusters", dest="k", type=_positive_int, required=True)
-    fit.add_argument("--init", default="k-means++", choices=["k-means++", "random", "random-box", "farthest-first"])
+    fit.add_argument("--init", default="k-means++", choices=["k-means++", "k-means||", "random", "random-box", "farthest-first"])
     fit.add_argument("--n-init", type=_n_init, default="auto")
     fit.add_argument("--max-iter", type=_positive_int, default=300)
     fit.add_argument("--tol", type=float, default=1e-4)

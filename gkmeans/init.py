@@ -140,6 +140,12 @@ def _kmeans_plusplus_centers(data: InitData, n_clusters: int, rng: np.random.Gen
     return kmeans_plusplus(data, n_clusters, rng)[0]
 
 
+def _kmeans_parallel_centers(data: InitData, n_clusters: int, rng: np.random.Generator) -> Any:
+    from .parallel_init import kmeans_parallel  # it builds on this module
+
+    return kmeans_parallel(data, n_clusters, rng)
+
+
 #: The string options of ``init=``. The "auto" number of restarts is 1 for the
 #: methods that already spread the centres well and 10 for the others.
 INIT_METHODS: dict[str, Callable[[InitData, int, np.random.Generator], Any]] = {
@@ -147,5 +153,6 @@ INIT_METHODS: dict[str, Callable[[InitData, int, np.random.Generator], Any]] = {
     "random": random_points,
     "random-box": random_box,
     "farthest-first": farthest_first,
+    "k-means||": _kmeans_parallel_centers,
 }
-AUTO_N_INIT = {"k-means++": 1, "random": 10, "random-box": 10, "farthest-first": 10}
+AUTO_N_INIT = {"k-means++": 1, "k-means||": 1, "random": 10, "random-box": 10, "farthest-first": 10}

@@ -12,7 +12,7 @@ import importlib
 from types import ModuleType
 from typing import Any, Callable
 
-from .._compat import backend_name, supports_float64
+from .._compat import backend_name, supports_float64, to_numpy as to_host
 from . import agnostic
 from .memory import host_available_bytes
 
