@@ -12,7 +12,7 @@ from .api import (
     run_kmeans,
 )
 from .device import devices
-from .estimator import KMeans
+from .estimator import KMeans, MiniBatchKMeans
 from .persistence import load_model as load
 from .exceptions import (
     ConvergenceWarning,
@@ -27,6 +27,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "KMeans",
+    "MiniBatchKMeans",
     "k_means",
     "kmeans_plusplus",
     "kmeans_parallel",

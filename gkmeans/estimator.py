@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 import sys
 import warnings
 from typing import Any
@@ -345,3 +346,230 @@ class KMeans:
         self._check_fitted()
         prefix = type(self).__name__.lower()
         return np.asarray([f"{prefix}{i}" for i in range(self.cluster_centers_.shape[0])], dtype=object)
+
+
+class MiniBatchKMeans(KMeans):
+    """Mini-batch k-means: a drop-in for ``sklearn.cluster.MiniBatchKMeans`` on any Array API backend.
+
+    Each step draws ``batch_size`` samples (with replacement, proportionally to
+    ``sample_weight``), assigns them and moves each centre towards its batch points
+    with a per-centre learning rate; centres that absorbed little weight are
+    reassigned to random batch points (``reassignment_ratio``). Stops after
+    ``max_iter`` passes over the data, on a small centre shift (``tol`` > 0), or when
+    the smoothed batch inertia stops improving for ``max_no_improvement`` steps.
+
+    Parameters
+    ----------
+    n_clusters, init, random_state, verbose, device
+        As for :class:`KMeans`.
+    max_iter : int, default 100
+        Passes over the data (``n_steps = max_iter * n_samples // batch_size``).
+    batch_size : int, default 1024
+    compute_labels : bool, default True
+        Compute ``labels_`` and ``inertia_`` on the whole data after fitting.
+    tol : float, default 0.0
+        Relative tolerance on the squared centre shift of a step (0 disables it).
+    max_no_improvement : int or None, default 10
+    init_size : int, optional
+        Samples used to initialise (default ``3 * batch_size``, at least ``3 * n_clusters``).
+    n_init : "auto" or int, default "auto"
+        Initialisations tried (1 for k-means++/k-means||, 3 otherwise); the best on a
+        validation sample of ``init_size`` points is kept.
+    reassignment_ratio : float, default 0.01
+
+    Attributes
+    ----------
+    cluster_centers_, labels_, inertia_, n_features_in_, device_
+        As for :class:`KMeans`.
+    n_iter_ : int
+        Passes over the data.
+    n_steps_ : int
+        Mini-batches processed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gkmeans import MiniBatchKMeans
+    >>> X = np.array([[1, 2], [1, 4], [1, 0], [10, 2], [10, 4], [10, 0]])
+    >>> model = MiniBatchKMeans(2, batch_size=3, random_state=0, n_init=3).fit(X)
+    >>> sorted(model.cluster_centers_[:, 0].round().tolist())
+    [1.0, 10.0]
+    """
+
+    def __init__(
+        self,
+        n_clusters: int = 8,
+        *,
+        init: Any = "k-means++",
+        max_iter: int = 100,
+        batch_size: int = 1024,
+        verbose: int = 0,
+        compute_labels: bool = True,
+        random_state: Any = None,
+        tol: float = 0.0,
+        max_no_improvement: int | None = 10,
+        init_size: int | None = None,
+        n_init: int | str = "auto",
+        reassignment_ratio: float = 0.01,
+        device: str | None = None,
+    ) -> None:
+        self.n_clusters = n_clusters
+        self.init = init
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.verbose = verbose
+        self.compute_labels = compute_labels
+        self.random_state = random_state
+        self.tol = tol
+        self.max_no_improvement = max_no_improvement
+        self.init_size = init_size
+        self.n_init = n_init
+        self.reassignment_ratio = reassignment_ratio
+        self.device = device
+
+    def _checked(self, n_samples: int) -> dict[str, Any]:
+        from ._fit import check_init
+        from ._validation import check_float, check_int, check_n_clusters_vs_samples
+
+        k = check_int(self.n_clusters, "n_clusters", 1)
+        check_n_clusters_vs_samples(k, n_samples)
+        check_init(self.init)
+        batch_size = min(check_int(self.batch_size, "batch_size", 1), n_samples)
+        init_size = 3 * batch_size if self.init_size is None else check_int(self.init_size, "init_size", 1)
+        init_size = min(max(init_size, 3 * k), n_samples)
+        no_improvement = self.max_no_improvement
+        if no_improvement is not None:
+            no_improvement = check_int(no_improvement, "max_no_improvement", 0)
+        return dict(k=k, batch_size=batch_size, init_size=init_size, max_iter=check_int(self.max_iter, "max_iter", 1),
+                    tol=check_float(self.tol, "tol", 0.0), max_no_improvement=no_improvement,
+                    ratio=check_float(self.reassignment_ratio, "reassignment_ratio", 0.0))
+
+    def _initial_centers(self, data: Any, X: Any, k: int, init_size: int, rng: Any) -> Any:
+        """The best of ``n_init`` starts (on random subsets), judged on a validation subset."""
+        from ._fit import InitData, _initialiser, resolve_n_init
+
+        xp = data.xp
+        if isinstance(self.n_init, str) and self.n_init == "auto" and isinstance(self.init, str):
+            runs = 1 if self.init in ("k-means++", "k-means||") else 3
+        else:
+            runs = resolve_n_init(self.n_init, self.init, type(self).__name__)
+        n = data.X_dev.shape[0]
+        valid = xp.asarray(rng.integers(0, n, init_size).astype(np.int64), device=data.X_dev.device)
+        X_valid, w_valid = xp.take(data.X_dev, valid, axis=0), xp.take(data.weights, valid)
+        best, best_inertia = None, None
+        for run in range(runs):
+            picked = xp.asarray(rng.integers(0, n, init_size).astype(np.int64), device=data.X_dev.device)
+            subset = xp.take(data.X_dev, picked, axis=0)
+            w_subset = xp.take(data.weights, picked)
+            sub_mean = xp.mean(subset, axis=0)
+            shifted = subset - sub_mean
+            init_data = InitData(subset, xp.vecdot(shifted, shifted), w_subset,
+                                 np.asarray(kernels.to_host(w_subset), dtype=np.float64), xp, shift=sub_mean)
+            start = _initialiser(self.init, X, k, sub_mean, data.placement, data.X_dev.dtype)
+            centers = start(init_data, rng) + sub_mean
+            shift = xp.mean(centers, axis=0)
+            _, min_sq = kernels.assign(X_valid, centers - shift, xp=xp, shift=shift)
+            inertia = float(xp.sum(min_sq * w_valid))
+            if self.verbose:
+                print(f"Inertia for init {run + 1}/{runs}: {inertia}")
+            if best_inertia is None or inertia < best_inertia:
+                best, best_inertia = centers, inertia
+        return best
+
+    def _reassign_now(self, state: Any, batch_size: int, k: int, xp: Any) -> bool:
+        state.n_since_last_reassign += batch_size
+        if bool(xp.any(state.weight_sums == 0)) or state.n_since_last_reassign >= 10 * k:
+            state.n_since_last_reassign = 0
+            return True
+        return False
+
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> MiniBatchKMeans:
+        """Compute the centres by mini-batch steps over X (see the class docstring)."""
+        from ._fit import prepare_data, predict_labels
+        from ._random import make_rng
+        from .minibatch import MiniBatchState, converged, minibatch_step
+
+        names = _feature_names(X)
+        X, caller_xp = check_array(X)
+        params = self._checked(X.shape[0])
+        k, batch_size = params["k"], params["batch_size"]
+        rng = make_rng(self.random_state)
+        data = prepare_data(X, caller_xp, sample_weight, k, self.device)
+        xp, n = data.xp, X.shape[0]
+        tol = float(data.weights @ data.x_sq_norms) / (data.total_weight * X.shape[1]) * params["tol"]
+        centers = self._initial_centers(data, X, k, params["init_size"], rng)
+        acc = kernels.accumulator_dtype(xp, data.X_dev.device)
+        state = MiniBatchState(centers, xp.zeros(k, dtype=acc, device=data.X_dev.device))
+        probabilities = data.weights_host / data.weights_host.sum()
+        unit = xp.ones(batch_size, dtype=data.X_dev.dtype, device=data.X_dev.device)
+        n_steps = max(1, (params["max_iter"] * n) // batch_size)
+        for _ in range(n_steps):
+            picked = rng.choice(n, batch_size, p=probabilities, replace=True).astype(np.int64)
+            batch = xp.take(data.X_dev, xp.asarray(picked, device=data.X_dev.device), axis=0)
+            new_centers, batch_inertia = minibatch_step(
+                batch, unit, state, xp=xp, rng=rng, random_reassign=self._reassign_now(state, batch_size, k, xp),
+                reassignment_ratio=params["ratio"], verbose=bool(self.verbose))
+            shift = float(xp.sum((new_centers - state.centers) ** 2)) if tol > 0 else 0.0
+            state.centers = new_centers
+            state.n_steps += 1
+            if self.verbose:
+                print(f"Minibatch step {state.n_steps}/{n_steps}: mean batch inertia: {batch_inertia / batch_size}")
+            if converged(state, batch_inertia, batch_size, n, shift, tol, params["max_no_improvement"]):
+                break
+        self._state, self._rng = state, rng  # partial_fit goes on from here
+        self._counts = state.weight_sums
+        self.n_steps_ = state.n_steps
+        self.n_iter_ = int(math.ceil(state.n_steps * batch_size / n))
+        self.cluster_centers_ = data.placement.to_caller(state.centers)
+        self.n_features_in_ = int(X.shape[1])
+        self.device_ = data.placement.name
+        if names is not None:
+            self.feature_names_in_ = names
+        if self.compute_labels:
+            labels, _ = predict_labels(data.X_dev, state.centers, xp)
+            self.labels_ = data.placement.to_caller(xp.astype(labels, xp.int32))
+            self.inertia_ = float(kernels.weighted_inertia(data.X_dev, state.centers, labels, data.weights, xp=xp))
+        else:
+            self.inertia_ = float(state.ewa_inertia or 0.0) * n
+        return self
+
+    def partial_fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> MiniBatchKMeans:
+        """Update the model with one mini-batch X (initialising on it at the first call)."""
+        from ._fit import prepare_data, predict_labels
+        from ._random import make_rng
+        from .minibatch import MiniBatchState, minibatch_step
+
+        X, caller_xp = check_array(X)
+        first = not hasattr(self, "_state")
+        if not first:
+            check_n_features(X, self.n_features_in_, type(self).__name__)
+        params = self._checked(X.shape[0]) if first else None
+        k = params["k"] if first else self.cluster_centers_.shape[0]
+        if first:
+            self._rng = make_rng(self.random_state)
+        data = prepare_data(X, caller_xp, sample_weight, k, self.device)
+        xp = data.xp
+        if first:
+            centers = self._initial_centers(data, X, k, params["init_size"], self._rng)
+            acc = kernels.accumulator_dtype(xp, data.X_dev.device)
+            self._state = MiniBatchState(centers, xp.zeros(k, dtype=acc, device=data.X_dev.device))
+            self.n_features_in_ = int(X.shape[1])
+        state = self._state
+        state.centers = xp.astype(data.placement.to_compute(state.centers), data.X_dev.dtype)
+        state.weight_sums = data.placement.to_compute(state.weight_sums)
+        ratio = self.reassignment_ratio
+        new_centers, _ = minibatch_step(
+            data.X_dev, data.weights, state, xp=xp, rng=self._rng,
+            random_reassign=self._reassign_now(state, X.shape[0], k, xp), reassignment_ratio=ratio,
+            verbose=bool(self.verbose))
+        state.centers = new_centers
+        state.n_steps += 1
+        self._counts = state.weight_sums
+        self.n_steps_ = state.n_steps
+        self.cluster_centers_ = data.placement.to_caller(new_centers)
+        self.device_ = data.placement.name
+        if self.compute_labels:
+            labels, _ = predict_labels(data.X_dev, new_centers, xp)
+            self.labels_ = data.placement.to_caller(xp.astype(labels, xp.int32))
+            self.inertia_ = float(kernels.weighted_inertia(data.X_dev, new_centers, labels, data.weights, xp=xp))
+        return self

@@ -1,0 +1,107 @@
+"""Mini-batch k-means (Sculley 2010, as scikit-learn implements it), against the Array API.
+
+Each step assigns a batch to the nearest centres and moves every centre towards its
+batch points with a per-centre learning rate (the running weight of the points it
+has absorbed); centres that absorbed little are now and then reassigned to random
+batch points.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from . import _kernels as kernels
+
+
+@dataclass
+class MiniBatchState:
+    """Everything that carries over from one step to the next (so ``partial_fit`` can resume)."""
+
+    centers: Any
+    weight_sums: Any
+    n_steps: int = 0
+    n_since_last_reassign: int = 0
+    ewa_inertia: float | None = None
+    ewa_inertia_min: float | None = None
+    no_improvement: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+def minibatch_step(
+    batch: Any,
+    batch_weights: Any,
+    state: MiniBatchState,
+    *,
+    xp: ModuleType,
+    rng: np.random.Generator,
+    random_reassign: bool,
+    reassignment_ratio: float,
+    verbose: bool = False,
+) -> tuple[Any, float]:
+    """One step: returns the new centres and the batch inertia (before the update).
+
+    ``state.weight_sums`` is updated in place of the old array (a new array is stored).
+    """
+    centers = state.centers
+    k = centers.shape[0]
+    shift = xp.mean(centers, axis=0)  # keeps float32 distances from cancelling far from the origin
+    labels, min_sq = kernels.assign(batch, centers - shift, xp=xp, shift=shift)
+    inertia = float(xp.sum(min_sq * batch_weights))
+    sums, batch_weight = kernels.segment_sum(batch, labels, batch_weights, k, xp=xp)
+    old = xp.astype(state.weight_sums, sums.dtype)
+    total = old + batch_weight
+    safe = xp.where(total > 0, total, xp.ones_like(total))
+    moved = (xp.astype(centers, sums.dtype) * old[:, None] + sums) / safe[:, None]
+    new_centers = xp.astype(xp.where((batch_weight > 0)[:, None], moved, xp.astype(centers, sums.dtype)), centers.dtype)
+    weight_sums = total
+    if random_reassign and reassignment_ratio > 0:
+        host_weights = np.asarray(kernels.to_host(weight_sums), dtype=np.float64)
+        to_reassign = host_weights < reassignment_ratio * host_weights.max()
+        # Never reassign more than half the batch (scikit-learn's guard).
+        if to_reassign.sum() > 0.5 * batch.shape[0]:
+            keep = np.argsort(host_weights)[int(0.5 * batch.shape[0]):]
+            to_reassign[keep] = False
+        n_reassign = int(to_reassign.sum())
+        if n_reassign:
+            if verbose:
+                print(f"[MiniBatchKMeans] Reassigning {n_reassign} cluster centers.")
+            picks = rng.choice(batch.shape[0], size=n_reassign, replace=False).astype(np.int64)
+            rows = xp.take(batch, xp.asarray(picks, device=batch.device), axis=0)
+            ids = xp.asarray(np.flatnonzero(to_reassign).astype(np.int64), device=batch.device)
+            one_hot = xp.astype(ids[:, None] == xp.arange(k, dtype=xp.int64, device=batch.device)[None, :],
+                                centers.dtype)
+            mask = xp.asarray(to_reassign, device=batch.device)
+            new_centers = xp.where(mask[:, None], xp.permute_dims(one_hot, (1, 0)) @ rows, new_centers)
+            # As scikit-learn: restart their counts at the smallest kept count, so they are not
+            # reassigned again at once.
+            floor = float(host_weights[~to_reassign].min()) if (~to_reassign).any() else 1.0
+            weight_sums = xp.where(mask, xp.asarray(floor, dtype=weight_sums.dtype, device=batch.device),
+                                   weight_sums)
+    state.weight_sums = weight_sums
+    return new_centers, inertia
+
+
+def converged(state: MiniBatchState, batch_inertia: float, batch_size: int, n_samples: int,
+              centers_squared_diff: float, tol: float, max_no_improvement: int | None) -> bool:
+    """scikit-learn's stopping rules: a small centre shift, or no improvement of the
+    exponentially weighted average of the batch inertia for ``max_no_improvement`` steps."""
+    batch_inertia /= batch_size
+    if state.n_steps == 1:
+        return False  # the first step's inertia measures the initialisation
+    if state.ewa_inertia is None:
+        state.ewa_inertia = batch_inertia
+    else:
+        alpha = min(batch_size * 2.0 / (n_samples + 1), 1.0)
+        state.ewa_inertia = state.ewa_inertia * (1 - alpha) + batch_inertia * alpha
+    if tol > 0.0 and centers_squared_diff <= tol:
+        return True
+    if state.ewa_inertia_min is None or state.ewa_inertia < state.ewa_inertia_min:
+        state.no_improvement = 0
+        state.ewa_inertia_min = state.ewa_inertia
+    else:
+        state.no_improvement += 1
+    return max_no_improvement is not None and state.no_improvement >= max_no_improvement
