@@ -283,3 +283,16 @@ def test_k_means_function_matches_estimator(backend):
     np.testing.assert_array_equal(backend.to_numpy(labels), backend.to_numpy(km.labels_))
     assert inertia == km.inertia_ and n_iter == km.n_iter_
     assert len(gkmeans.k_means(X, 3, random_state=0)) == 3
+
+
+def test_memmap_fit_equals_in_memory_fit(tmp_path):
+    """A read-only numpy.memmap is fitted in place (X is shifted block by block, never copied)."""
+    X, _, _ = make_blobs(20_000, 6, 8, cluster_std=2.0, random_state=21, dtype=np.float32)
+    np.save(tmp_path / "X.npy", X)
+    mapped = np.load(tmp_path / "X.npy", mmap_mode="r")
+    init = X[:8].copy()
+    on_disk = KMeans(8, init=init, n_init=1).fit(mapped)
+    in_memory = KMeans(8, init=init, n_init=1).fit(X)
+    np.testing.assert_array_equal(on_disk.labels_, in_memory.labels_)
+    np.testing.assert_array_equal(on_disk.cluster_centers_, in_memory.cluster_centers_)
+    assert on_disk.inertia_ == in_memory.inertia_ and not mapped.flags.writeable
