@@ -485,7 +485,7 @@ class MiniBatchKMeans(KMeans):
 
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> MiniBatchKMeans:
         """Compute the centres by mini-batch steps over X (see the class docstring)."""
-        from ._fit import prepare_data, predict_labels
+        from ._fit import prepare_data
         from ._random import make_rng
         from .minibatch import MiniBatchState, converged, minibatch_step
 
@@ -516,26 +516,34 @@ class MiniBatchKMeans(KMeans):
                 print(f"Minibatch step {state.n_steps}/{n_steps}: mean batch inertia: {batch_inertia / batch_size}")
             if converged(state, batch_inertia, batch_size, n, shift, tol, params["max_no_improvement"]):
                 break
-        self._state, self._rng = state, rng  # partial_fit goes on from here
-        self._counts = state.weight_sums
-        self.n_steps_ = state.n_steps
+        self._rng = rng  # partial_fit goes on from here
+        self._publish(data, state)
         self.n_iter_ = int(math.ceil(state.n_steps * batch_size / n))
-        self.cluster_centers_ = data.placement.to_caller(state.centers)
         self.n_features_in_ = int(X.shape[1])
-        self.device_ = data.placement.name
         if names is not None:
             self.feature_names_in_ = names
+        if not self.compute_labels:
+            self.inertia_ = float(state.ewa_inertia or 0.0) * n
+        return self
+
+    def _publish(self, data: Any, state: Any) -> None:
+        """Fitted attributes from the step state (and labels and inertia of ``data`` when asked)."""
+        from ._fit import predict_labels
+
+        xp = data.xp
+        self._state = state
+        self._counts = state.weight_sums
+        self.n_steps_ = state.n_steps
+        self.cluster_centers_ = data.placement.to_caller(state.centers)
+        self.device_ = data.placement.name
         if self.compute_labels:
             labels, _ = predict_labels(data.X_dev, state.centers, xp)
             self.labels_ = data.placement.to_caller(xp.astype(labels, xp.int32))
             self.inertia_ = float(kernels.weighted_inertia(data.X_dev, state.centers, labels, data.weights, xp=xp))
-        else:
-            self.inertia_ = float(state.ewa_inertia or 0.0) * n
-        return self
 
     def partial_fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> MiniBatchKMeans:
         """Update the model with one mini-batch X (initialising on it at the first call)."""
-        from ._fit import prepare_data, predict_labels
+        from ._fit import prepare_data
         from ._random import make_rng
         from .minibatch import MiniBatchState, minibatch_step
 
@@ -564,12 +572,5 @@ class MiniBatchKMeans(KMeans):
             verbose=bool(self.verbose))
         state.centers = new_centers
         state.n_steps += 1
-        self._counts = state.weight_sums
-        self.n_steps_ = state.n_steps
-        self.cluster_centers_ = data.placement.to_caller(new_centers)
-        self.device_ = data.placement.name
-        if self.compute_labels:
-            labels, _ = predict_labels(data.X_dev, new_centers, xp)
-            self.labels_ = data.placement.to_caller(xp.astype(labels, xp.int32))
-            self.inertia_ = float(kernels.weighted_inertia(data.X_dev, new_centers, labels, data.weights, xp=xp))
+        self._publish(data, state)
         return self
