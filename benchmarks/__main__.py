@@ -1,10 +1,17 @@
-"""``python -m benchmarks run [--quick] [--device cpu|gpu] [--out DIR]``; ``python -m benchmarks silhouette``."""
+"""``python -m benchmarks run [--quick] [--device cpu|gpu] [--out DIR]``; ``python -m benchmarks silhouette``;
+``python -m benchmarks dask``; ``python -m benchmarks out-of-core``; ``python -m benchmarks restarts``."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import shlex
 import sys
+
+
+#: Subcommands that run one script of this folder, with the script's own options.
+SCRIPTS = {"silhouette": "silhouette_vs_sklearn", "dask": "dask_vs_dask_ml", "out-of-core": "out_of_core",
+           "restarts": "restarts"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,12 +23,14 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
     run.add_argument("--out", default="benchmarks/results")
     commands.add_parser("silhouette", help="exact silhouette score against scikit-learn")
+    commands.add_parser("dask", help="distributed k-means against dask-ml on one LocalCluster")
+    commands.add_parser("out-of-core", help="a streamed fit of a file larger than the process may map")
+    commands.add_parser("restarts", help="batched restarts against sequential restarts")
     args, rest = parser.parse_known_args(argv)
-    if args.command == "silhouette":
-        from benchmarks.silhouette_vs_sklearn import main as silhouette
-
-        sys.argv = ["silhouette_vs_sklearn", *rest]
-        silhouette()
+    if args.command in SCRIPTS:
+        module = importlib.import_module(f"benchmarks.{SCRIPTS[args.command]}")
+        sys.argv = [SCRIPTS[args.command], *rest]  # each script parses its own options
+        module.main()
         return 0
     from benchmarks.suite import run as run_suite
 

@@ -10,18 +10,17 @@ Writes ``<out>/cpu-silhouette-<date>.json`` and ``.md`` and prints the table.
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import os
 import platform
 import time
-from pathlib import Path
 
 import numpy as np
 
 import gkmeans
 from gkmeans.datasets import make_blobs
 from gkmeans.metrics import silhouette_score
+
+from .report import markdown_table, today, write_report
 
 
 def main() -> None:
@@ -45,20 +44,16 @@ def main() -> None:
         theirs_s = time.perf_counter() - start
         rows.append({"n": args.n, "d": args.d, "k": args.k, "dtype": dtype, "gkmeans_s": ours_s,
                      "sklearn_s": theirs_s, "speedup": theirs_s / ours_s, "abs_diff": abs(ours - theirs)})
-    lines = ["| n | d | k | dtype | gkmeans s | scikit-learn s | speed-up | abs. difference |",
-             "|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['n']:,} | {r['d']} | {r['k']} | {r['dtype']} | {r['gkmeans_s']:.2f} | {r['sklearn_s']:.2f} | "
-              f"{r['speedup']:.2f}x | {r['abs_diff']:.1e} |" for r in rows]
-    table = "\n".join(lines)
-    print(table)
-    date = datetime.date.today().isoformat()
+    table = markdown_table(
+        ["n", "d", "k", "dtype", "gkmeans s", "scikit-learn s", "speed-up", "abs. difference"],
+        [[f"{r['n']:,}", str(r["d"]), str(r["k"]), r["dtype"], f"{r['gkmeans_s']:.2f}", f"{r['sklearn_s']:.2f}",
+          f"{r['speedup']:.2f}x", f"{r['abs_diff']:.1e}"] for r in rows])
+    date = today()
     meta = {"date": date, "machine": platform.machine(), "cpu_count": os.cpu_count(), "numpy": np.__version__,
             "sklearn": sklearn.__version__, "gkmeans": gkmeans.__version__}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"cpu-silhouette-{date}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
-    (out / f"cpu-silhouette-{date}.md").write_text(
-        f"CPU, {os.cpu_count()} cores, {date}, `python -m benchmarks.silhouette_vs_sklearn`\n\n{table}\n")
+    write_report(args.out, f"cpu-silhouette-{date}",
+                 f"CPU, {os.cpu_count()} cores, {date}, `python -m benchmarks.silhouette_vs_sklearn`", table,
+                 {"meta": meta, "rows": rows})
 
 
 if __name__ == "__main__":

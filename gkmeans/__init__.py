@@ -14,6 +14,7 @@ from .api import (
 from .device import devices
 from .estimator import KMeans, MiniBatchKMeans
 from .persistence import load_model as load
+from .streaming import ChunkedData, chunked
 from .exceptions import (
     ConvergenceWarning,
     EmptyClusterError,
@@ -28,6 +29,8 @@ __version__ = "0.1.0"
 __all__ = [
     "KMeans",
     "MiniBatchKMeans",
+    "chunked",
+    "ChunkedData",
     "k_means",
     "kmeans_plusplus",
     "kmeans_parallel",

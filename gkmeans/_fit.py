@@ -82,8 +82,8 @@ def resolve_n_init(n_init: Any, init: Any, estimator_name: str) -> int:
     return n_init
 
 
-def check_centers(centers: Any, n_clusters: int, n_features: int, dtype: Any, placement: Placement) -> Any:
-    """Validate initial centres (explicit or from a callable) and move them to the compute device."""
+def check_centers_shape(centers: Any, n_clusters: int, n_features: int) -> Any:
+    """Validate initial centres (explicit or from a callable): finite, numeric, shape (n_clusters, n_features)."""
     centers, _ = check_array(centers, name="init", dtype=None)
     if centers.shape[0] != n_clusters:
         msg = (
@@ -97,6 +97,12 @@ def check_centers(centers: Any, n_clusters: int, n_features: int, dtype: Any, pl
             f"the number of features of the data {n_features}."
         )
         raise ValueError(msg)
+    return centers
+
+
+def check_centers(centers: Any, n_clusters: int, n_features: int, dtype: Any, placement: Placement) -> Any:
+    """Validate initial centres and move them to the compute device in ``dtype``."""
+    centers = check_centers_shape(centers, n_clusters, n_features)
     xp = placement.xp
     return xp.astype(placement.to_compute(centers), dtype)
 
@@ -188,10 +194,13 @@ def fit_kmeans(
     empty_cluster: str = "relocate",
     estimator_name: str = "KMeans",
     progress: Callable[[int, int, int], None] | None = None,
+    batch_restarts: Any = "auto",
 ) -> KMeansFit:
     """Validate, place, and run ``n_init`` Lloyd runs; keep the lowest inertia.
 
     ``progress(run, iteration, max_iter)`` is called after every iteration when given.
+    ``batch_restarts``: run the restarts together (:mod:`gkmeans.batched`); "auto" does
+    so where :func:`batching_pays` says it pays.
     """
     n_clusters = check_int(n_clusters, "n_clusters", 1)
     max_iter = check_int(max_iter, "max_iter", 1)
@@ -216,6 +225,7 @@ def fit_kmeans(
     tol_abs = float(data.weights @ data.x_sq_norms) / (data.total_weight * X.shape[1]) * tol
     lloyd_data = data.lloyd_data
     start_centers = _initialiser(init, X, n_clusters, data.mean, data.placement, data.X_dev.dtype)
+    batched = _use_batches(batch_restarts, runs, X.shape[0], n_clusters, empty_cluster, xp, data.X_dev.device)
 
     def one_run(run: int) -> LloydResult:
         centers = start_centers(data.init_data, rng)
@@ -225,9 +235,13 @@ def fit_kmeans(
         return lloyd(lloyd_data, centers, max_iter=max_iter, tol=tol_abs, empty_cluster=empty_cluster,
                      rng=rng, verbose=verbose, progress=report, score=runs > 1)
 
-    best = one_run(0)
-    for run in range(1, runs):
-        result = one_run(run)
+    if batched:
+        results = iter(_batched_runs(data, start_centers, runs, max_iter, tol_abs, empty_cluster, rng, verbose,
+                                     progress))
+    else:
+        results = (one_run(run) for run in range(runs))
+    best = next(results)
+    for result in results:
         # As scikit-learn: a lower inertia for the same partition is rounding noise.
         if result.inertia < best.inertia and not _labels_are_relabelling(result.labels, best.labels, xp):
             best = result
@@ -259,6 +273,55 @@ def fit_kmeans(
         device=data.placement.name,
         n_init=runs,
     )
+
+
+#: On NumPy, batched restarts pay only while one run's pass is so small (n_samples *
+#: n_clusters at most this) that per-call overhead outweighs the work; above it the fused,
+#: threaded single-run pass wins (``python -m benchmarks restarts``, float32: at n=300, k=3,
+#: 100-1,000 runs batched is 4.4-4.7x faster; at n=10,000 1.3-1.4x, but 0.7-0.9x in float64;
+#: at n=100,000, k=64 0.37x). The threshold keeps "auto" where batching won in both dtypes.
+CPU_BATCH_MAX_WORK = 20_000
+
+
+def batching_pays(n_samples: int, n_clusters: int, xp: ModuleType, device: Any) -> bool:
+    """Whether batched restarts beat sequential ones here (see :data:`CPU_BATCH_MAX_WORK`)."""
+    if kernels.on_gpu(xp, device):
+        # One wide product instead of n_init narrow ones and one host synchronisation per
+        # iteration for all runs: what a GPU wants (not yet measured on one).
+        return True
+    return n_samples * n_clusters <= CPU_BATCH_MAX_WORK
+
+
+def _use_batches(batch_restarts: Any, runs: int, n_samples: int, n_clusters: int, empty_cluster: str,
+                 xp: ModuleType, device: Any) -> bool:
+    from .batched import BATCHABLE_POLICIES
+
+    if isinstance(batch_restarts, str):
+        check_choice(batch_restarts, "batch_restarts", ("auto",))
+        return runs > 1 and empty_cluster in BATCHABLE_POLICIES and batching_pays(n_samples, n_clusters, xp, device)
+    if not isinstance(batch_restarts, (bool, np.bool_)):
+        raise InvalidParameterError(f"batch_restarts={batch_restarts!r} must be 'auto', True or False")
+    if batch_restarts and empty_cluster not in BATCHABLE_POLICIES:
+        msg = (f"batch_restarts=True cannot follow empty_cluster={empty_cluster!r} (a run would change its k); "
+               f"use one of {BATCHABLE_POLICIES} or batch_restarts=False")
+        raise InvalidParameterError(msg)
+    return bool(batch_restarts) and runs > 1
+
+
+def _batched_runs(data: PreparedData, start_centers: Callable[[InitData, np.random.Generator], Any], runs: int,
+                  max_iter: int, tol: float, empty_cluster: str, rng: np.random.Generator, verbose: bool,
+                  progress: Callable[[int, int, int], None] | None) -> list[LloydResult]:
+    """All restarts' starts drawn first (the same draws, in the same order, as sequential runs), then run together."""
+    from .batched import batched_lloyd
+
+    xp = data.xp
+    starts = xp.stack([start_centers(data.init_data, rng) for _ in range(runs)])
+    if verbose:
+        print("Initialization complete")
+    report = None if progress is None else (lambda finished, iteration: progress(min(finished, runs - 1), iteration,
+                                                                                  max_iter))
+    return batched_lloyd(data.lloyd_data, starts, max_iter=max_iter, tol=tol, empty_cluster=empty_cluster, rng=rng,
+                         verbose=verbose, progress=report)
 
 
 def _initialiser(

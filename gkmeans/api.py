@@ -48,6 +48,7 @@ def k_means(
     return_n_iter: bool = False,
     device: str | None = None,
     empty_cluster: str = "relocate",
+    batch_restarts: bool | str = "auto",
 ) -> tuple:
     """Perform k-means clustering (scikit-learn's ``sklearn.cluster.k_means``).
 
@@ -57,7 +58,7 @@ def k_means(
         Any Array API array or array-like.
     n_clusters : int
         Number of clusters.
-    sample_weight, init, n_init, max_iter, verbose, tol, random_state, copy_x, algorithm, device, empty_cluster
+    sample_weight, init, n_init, max_iter, verbose, tol, random_state, copy_x, algorithm, device, empty_cluster, batch_restarts
         As for :class:`gkmeans.KMeans`.
     return_n_iter : bool, default False
         Also return the number of iterations of the best run.
@@ -82,7 +83,7 @@ def k_means(
     fit = fit_kmeans(
         X, n_clusters, sample_weight=sample_weight, init=init, n_init=n_init, max_iter=max_iter, tol=tol,
         verbose=verbose, random_state=random_state, algorithm=algorithm, device=device,
-        empty_cluster=empty_cluster, estimator_name="KMeans",
+        empty_cluster=empty_cluster, estimator_name="KMeans", batch_restarts=batch_restarts,
     )
     if return_n_iter:
         return fit.centers, fit.labels, fit.inertia, fit.n_iter

@@ -71,7 +71,6 @@ def _relocate(data: LloydData, centers: Any, labels: Any, sums: Any, weight_sums
     their centre; that point's weight leaves its old cluster's sums. Labels are
     left as they are and are recomputed by the next assignment."""
     xp, X = data.xp, data.X
-    k = centers.shape[0]
     acc = sums.dtype
     dist = kernels.sq_distances_to_assigned(X, centers + data.shift, labels, xp=xp)
     # Zero-weight points would relocate nothing: rank them last.
@@ -82,12 +81,23 @@ def _relocate(data: LloydData, centers: Any, labels: Any, sums: Any, weight_sums
     farthest = xp.argsort(score, descending=True, stable=True)[:n_empty]
     moved = xp.astype(xp.take(X, farthest, axis=0) - data.shift, acc)
     moved_w = xp.astype(xp.take(data.weights, farthest), acc)
-    weighted = moved * moved_w[:, None]
-    leave = xp.permute_dims(_one_hot(xp.take(labels, farthest), k, acc, xp), (1, 0))
+    return relocated_means(centers, sums, weight_sums, moved, moved_w, xp.take(labels, farthest), xp)
+
+
+def relocated_means(
+    centers: Any, sums: Any, weight_sums: Any, moved: Any, moved_weights: Any, moved_labels: Any, xp: ModuleType
+) -> Any:
+    """New centres when the empty clusters take the points ``moved`` (shifted frame,
+    accumulator dtype, one per empty cluster in cluster order), which leave the
+    clusters ``moved_labels``. Shared by in-memory, streaming and Dask fits."""
+    k = centers.shape[0]
+    acc = sums.dtype
+    weighted = moved * moved_weights[:, None]
+    leave = xp.permute_dims(_one_hot(moved_labels, k, acc, xp), (1, 0))
     empty_ids = xp.nonzero(weight_sums == 0)[0]
     arrive = xp.permute_dims(_one_hot(empty_ids, k, acc, xp), (1, 0))
     sums = sums - leave @ weighted + arrive @ weighted
-    weight_sums = weight_sums - leave @ moved_w + arrive @ moved_w
+    weight_sums = weight_sums - leave @ moved_weights + arrive @ moved_weights
     return _means(sums, weight_sums, centers, xp)
 
 
@@ -100,10 +110,24 @@ def _random_reseed(
     replace = int(np.count_nonzero(p)) < n_empty
     picks = rng.choice(X.shape[0], size=n_empty, replace=replace, p=p)
     new_rows = xp.take(X, xp.asarray(picks.astype(np.int64), device=X.device), axis=0) - data.shift
+    return reseeded_means(centers, sums, weight_sums, new_rows, xp)
+
+
+def reseeded_means(centers: Any, sums: Any, weight_sums: Any, new_rows: Any, xp: ModuleType) -> Any:
+    """Means of the non-empty clusters; the empty ones (in cluster order) restart at ``new_rows``."""
     empty = weight_sums == 0
     empty_ids = xp.nonzero(empty)[0]
-    placed = xp.permute_dims(_one_hot(empty_ids, centers.shape[0], X.dtype, xp), (1, 0)) @ new_rows
-    return xp.where(empty[:, None], placed, _means(sums, weight_sums, centers, xp))
+    placed = xp.permute_dims(_one_hot(empty_ids, centers.shape[0], new_rows.dtype, xp), (1, 0)) @ new_rows
+    return xp.where(empty[:, None], xp.astype(placed, centers.dtype), _means(sums, weight_sums, centers, xp))
+
+
+def empty_cluster_message(weight_sums: np.ndarray, n_iter: int) -> str:
+    """The EmptyClusterError text for ``empty_cluster='error'``."""
+    empty_ids = np.flatnonzero(weight_sums == 0)
+    return (
+        f"cluster(s) {empty_ids.tolist()} became empty at iteration {n_iter} "
+        "with empty_cluster='error'; use 'relocate', 'random' or 'drop', or another init"
+    )
 
 
 def lloyd(
@@ -169,12 +193,7 @@ def lloyd(
             new_centers = xp.take(_means(sums, weight_sums, centers, xp), keep, axis=0)
             kept = xp.take(centers, keep, axis=0)
         else:
-            empty_ids = np.flatnonzero(to_numpy(weight_sums == 0))
-            msg = (
-                f"cluster(s) {empty_ids.tolist()} became empty at iteration {n_iter} "
-                "with empty_cluster='error'; use 'relocate', 'random' or 'drop', or another init"
-            )
-            raise EmptyClusterError(msg)
+            raise EmptyClusterError(empty_cluster_message(to_numpy(weight_sums), n_iter))
         if verbose:
             inertia = float(xp.sum(min_sq * data.weights))
             print(f"Iteration {iteration}, inertia {inertia}.")

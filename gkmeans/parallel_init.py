@@ -11,6 +11,7 @@ for.) Every draw comes from the host generator, so a seed gives the same start e
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -97,11 +98,19 @@ def kmeans_parallel(
     # Each candidate stands for the weight of the points nearest to it.
     _, _, _, candidate_weights = kernels.assign_and_sum(X, candidates, data.weights, xp=xp,
                                                         x_sq_norms=data.x_sq_norms, shift=data.shift)
-    candidate_weights = xp.astype(candidate_weights, X.dtype)
+    return reduce_candidates(candidates, xp.astype(candidate_weights, X.dtype), n_clusters, rng, xp)
+
+
+def reduce_candidates(candidates: Any, candidate_weights: Any, n_clusters: int, rng: np.random.Generator,
+                      xp: ModuleType) -> Any:
+    """k centres from weighted candidates: weighted k-means++, then weighted Lloyd on the candidates.
+
+    Shared by the in-memory, streaming and Dask k-means||.
+    """
     weights_host = np.asarray(kernels.to_host(candidate_weights), dtype=np.float64)
     reduced = InitData(candidates, xp.vecdot(candidates, candidates), candidate_weights, weights_host, xp)
     start, _ = kmeans_plusplus(reduced, n_clusters, rng)
-    zero = xp.zeros(X.shape[1], dtype=X.dtype, device=X.device)
+    zero = xp.zeros(candidates.shape[1], dtype=candidates.dtype, device=candidates.device)
     refined = lloyd(LloydData(candidates, zero, reduced.x_sq_norms, candidate_weights, weights_host, xp), start,
                     max_iter=REDUCTION_ITERATIONS, tol=0.0, empty_cluster="relocate", rng=rng, score=False)
     return refined.centers

@@ -61,3 +61,29 @@ def test_scaling_slopes_and_markdown():
                                       "iterations": 3}, "rows": rows, "missing": {"q": "not installed"},
                              "memory": [], "slopes": {"p float32": slopes}})
     assert "| p |" in report and "q (not installed)" in report and "n ^ 1.00" in report
+
+
+def test_subcommands_run_their_scripts(tmp_path, monkeypatch):
+    """`python -m benchmarks restarts` and `out-of-core` run end to end on tiny problems and write reports."""
+    from benchmarks import __main__ as entry
+    from benchmarks import out_of_core, restarts
+
+    monkeypatch.setattr(restarts, "PROBLEMS", [(200, 2, 3, 5)])
+    assert entry.main(["restarts", "--out", str(tmp_path)]) == 0
+    assert list(tmp_path.glob("cpu-restarts-*.json")) and list(tmp_path.glob("cpu-restarts-*.md"))
+    assert entry.main(["out-of-core", "--n", "60000", "--d", "8", "--k", "4", "--iterations", "2",
+                       "--headroom-mib", "256", "--dir", str(tmp_path), "--out", str(tmp_path)]) == 0
+    report = (next(tmp_path.glob("out-of-core-*.md"))).read_text()
+    assert "Labels that differ" in report and "no (MemoryError)" not in report  # the file is small here
+
+
+def test_dask_benchmark_judges_inertia_exactly():
+    pytest.importorskip("dask.array")
+    import dask.array as da
+
+    from benchmarks.dask_vs_dask_ml import judged_inertia
+
+    rng = np.random.default_rng(0)
+    X, C = rng.normal(size=(500, 3)), rng.normal(size=(4, 3))
+    brute = ((X[:, None] - C[None]) ** 2).sum(-1).min(1).sum()
+    assert judged_inertia(da.from_array(X, chunks=100), C) == pytest.approx(brute, rel=1e-12)

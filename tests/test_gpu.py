@@ -77,3 +77,74 @@ def test_torch_cuda_tensors_stay_on_the_gpu():
     X = torch.asarray(make_blobs(2000, 4, 3, random_state=4)[0], device="cuda")
     km = gkmeans.KMeans(3, random_state=0).fit(X)
     assert km.cluster_centers_.device.type == "cuda" and km.labels_.device.type == "cuda"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(5000, 7, 3), (20011, 130, 70), (777, 16, 1)])
+def test_fused_cuda_assign_equals_numpy(cupy, monkeypatch, dtype, shape):
+    """The fused distance + argmin kernel is the one that ran, and it labels as the NumPy path does."""
+    from gkmeans._kernels import cupy_
+
+    n, d, k = shape
+    X, _, _ = make_blobs(n, d, max(k, 2), random_state=1, dtype=dtype)
+    centers = X[:k] + 0.01
+    shift = X.mean(axis=0)
+    np_xp = gkmeans._compat.array_namespace(X)
+    ref_labels, ref_sq = kernels.assign(X, centers - shift, xp=np_xp, shift=shift)
+    calls = []
+    original = cupy_.fused_assign
+    monkeypatch.setattr(cupy_, "fused_assign", lambda *a, **kw: calls.append(1) or original(*a, **kw))
+    monkeypatch.setenv("GKMEANS_CUDA_ASSIGN", "fused")
+    Xg = cupy.asarray(X)
+    labels, sq = kernels.assign(Xg, cupy.asarray(centers - shift), xp=gkmeans._compat.array_namespace(Xg),
+                                shift=cupy.asarray(shift))
+    assert calls, "the fused kernel did not run"
+    agree = np.mean(cupy.asnumpy(labels) == ref_labels)
+    assert agree >= 0.9999  # only float32 near-ties may fall the other way
+    np.testing.assert_allclose(cupy.asnumpy(sq), ref_sq, rtol=1e-4 if dtype == np.float32 else 1e-10,
+                               atol=1e-3 if dtype == np.float32 else 1e-8)
+
+
+def test_fused_and_gemm_fits_agree(cupy, monkeypatch):
+    X = cupy.asarray(make_blobs(50_000, 32, 20, random_state=2, dtype=np.float32)[0])
+    gemm = gkmeans.KMeans(20, random_state=0).fit(X)
+    monkeypatch.setenv("GKMEANS_CUDA_ASSIGN", "fused")
+    fused = gkmeans.KMeans(20, random_state=0).fit(X)
+    assert fused.inertia_ == pytest.approx(gemm.inertia_, rel=1e-5)
+    assert float(cupy.mean(fused.labels_ == gemm.labels_)) >= 0.9999
+
+
+def test_streamed_fit_through_pinned_buffers_equals_in_memory(cupy, monkeypatch):
+    from gkmeans._kernels import cupy_
+
+    X, _, _ = make_blobs(40_000, 16, 8, random_state=3)
+    init = X[:8]
+    staged = []
+    original = cupy_.stream_to_device
+    monkeypatch.setattr(cupy_, "stream_to_device", lambda *a, **kw: staged.append(1) or original(*a, **kw))
+    streamed = gkmeans.KMeans(8, init=init, n_init=1, device="gpu").fit(gkmeans.chunked(X, chunk_rows=3000))
+    assert staged, "the pinned-buffer stream did not run"
+    assert streamed.device_ == "cuda:0" and isinstance(streamed.cluster_centers_, np.ndarray)
+    in_memory = gkmeans.KMeans(8, init=init, n_init=1).fit(X)
+    np.testing.assert_array_equal(streamed.labels_, in_memory.labels_)
+    assert streamed.inertia_ == pytest.approx(in_memory.inertia_, rel=1e-9)
+
+
+def test_batched_restarts_on_the_gpu_equal_sequential(cupy):
+    X = cupy.asarray(make_blobs(20_000, 8, 6, cluster_std=3.0, random_state=4)[0])
+    batched = gkmeans.KMeans(6, init="random", n_init=16, random_state=0, batch_restarts=True).fit(X)
+    sequential = gkmeans.KMeans(6, init="random", n_init=16, random_state=0, batch_restarts=False).fit(X)
+    assert batched.inertia_ == pytest.approx(sequential.inertia_, rel=1e-9)
+    cupy.testing.assert_array_equal(batched.labels_, sequential.labels_)
+
+
+def test_dask_with_cupy_chunks(cupy):
+    da = pytest.importorskip("dask.array")
+    X, _, _ = make_blobs(20_000, 8, 5, random_state=5)
+    init = X[:5]
+    dX = da.from_array(X, chunks=4000).map_blocks(cupy.asarray)
+    on_dask = gkmeans.KMeans(5, init=init, n_init=1).fit(dX)
+    local = gkmeans.KMeans(5, init=init, n_init=1).fit(X)
+    assert isinstance(on_dask.cluster_centers_, cupy.ndarray) and on_dask.device_ == "dask:cuda"
+    np.testing.assert_allclose(cupy.asnumpy(on_dask.cluster_centers_), local.cluster_centers_, rtol=1e-9)
+    np.testing.assert_array_equal(cupy.asnumpy(on_dask.labels_.compute()), local.labels_)

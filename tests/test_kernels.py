@@ -206,3 +206,52 @@ def test_without_threadpoolctl_the_pass_runs_in_one_thread(monkeypatch, rng):
 
     numpy_._in_threads(10_000, 100, spy)
     assert len(seen) == 1
+
+
+def test_out_of_memory_shrinks_the_chunk_and_retries(monkeypatch):
+    """A chunk that does not fit is halved until it does; the result is the same."""
+    import array_api_strict as xps
+
+    from gkmeans._kernels import agnostic
+
+    X = xps.asarray(np.random.default_rng(0).normal(size=(1000, 3)))
+    centers = X[:4, :]
+    xp = array_namespace(X)
+    expected_labels, expected_sq = kernels.assign(X, centers, xp=xp)
+    tried = []
+    original = agnostic.assign
+
+    def tight_memory(*args, chunk_rows, **kwargs):
+        tried.append(chunk_rows)
+        if chunk_rows > 100:
+            raise MemoryError("simulated: the block does not fit")
+        return original(*args, chunk_rows=chunk_rows, **kwargs)
+
+    monkeypatch.setattr(agnostic, "assign", tight_memory)
+    labels, sq = kernels.assign(X, centers, xp=xp)
+    assert tried[0] == 1000 and tried[-1] <= 100 and tried == sorted(tried, reverse=True)
+    assert bool(xp.all(labels == expected_labels)) and bool(xp.all(sq == expected_sq))
+
+
+def test_out_of_memory_even_for_one_row_names_the_sizes(monkeypatch):
+    import array_api_strict as xps
+
+    from gkmeans._kernels import agnostic
+
+    X = xps.asarray(np.zeros((64, 5)))
+
+    def never_fits(*args, **kwargs):
+        raise MemoryError("simulated")
+
+    monkeypatch.setattr(agnostic, "assign", never_fits)
+    with pytest.raises(MemoryError, match=r"out of memory on .* in assign for X of shape \(64, 5\) \(float64\), "
+                                          r"even one row at a time \(started at 64 rows per chunk"):
+        kernels.assign(X, X[:2, :], xp=array_namespace(X))
+
+
+def test_torch_out_of_memory_error_is_recognised():
+    torch = pytest.importorskip("torch")
+    from gkmeans._kernels import out_of_memory_errors
+
+    errors = out_of_memory_errors(array_namespace(torch.zeros(1)))
+    assert MemoryError in errors and torch.cuda.OutOfMemoryError in errors

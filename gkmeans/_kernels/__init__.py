@@ -58,16 +58,19 @@ def accumulator_dtype(xp: ModuleType, device: Any) -> Any:
 
 def workspace_bytes(xp: ModuleType, device: Any) -> int:
     """Bytes one chunk's temporaries may take on ``device``: a share of free memory, capped."""
-    native = native_module(xp)
-    free = None
-    if native is not None and hasattr(native, "free_memory"):
-        free = native.free_memory(device)
-    else:
-        free = host_available_bytes()
+    free = free_bytes(xp, device)
     cap = GPU_WORKSPACE_CAP if _on_gpu(xp, device) else CPU_WORKSPACE_CAP
     if free is None:
         return cap
     return int(max(MIN_WORKSPACE, min(cap, free // 8)))
+
+
+def free_bytes(xp: ModuleType, device: Any) -> int | None:
+    """Free memory on ``device`` (the host's available memory for CPU namespaces), or None if unknown."""
+    native = native_module(xp)
+    if native is not None and hasattr(native, "free_memory"):
+        return native.free_memory(device)
+    return host_available_bytes()
 
 
 def chunk_rows_for(n_rows: int, row_bytes: int, xp: ModuleType, device: Any, *, cache_sized: bool = False) -> int:
@@ -82,6 +85,47 @@ def chunk_rows_for(n_rows: int, row_bytes: int, xp: ModuleType, device: Any, *, 
     return int(max(1, min(n_rows, budget // max(1, row_bytes))))
 
 
+def out_of_memory_errors(xp: ModuleType) -> tuple[type[BaseException], ...]:
+    """Exceptions that mean "this chunk did not fit" for ``xp``'s backend (CuPy's is a MemoryError)."""
+    native = native_module(xp)
+    extra = native.out_of_memory_errors() if native is not None and hasattr(native, "out_of_memory_errors") else ()
+    return (MemoryError, *extra)
+
+
+def _chunked(primitive: str, xp: ModuleType, X: Any, chunk_rows: int, run: Callable[[int], Any]) -> Any:
+    """``run(chunk_rows)``; when the device runs out of memory, free its cache, halve the chunk and retry.
+
+    The workspace is sized from free memory, but other processes (or fragmentation) can
+    take it meanwhile. Only when a single row does not fit does the error reach the caller,
+    with the sizes that did not fit.
+    """
+    errors = out_of_memory_errors(xp)
+    rows = chunk_rows
+    while True:
+        try:
+            return run(rows)
+        except errors as error:
+            native = native_module(xp)
+            if native is not None and hasattr(native, "release_cached_memory"):
+                native.release_cached_memory(X.device)
+            if rows <= 1:
+                free = free_bytes(xp, X.device)
+                free_text = "unknown" if free is None else f"{free / 2**20:,.0f} MiB"
+                dtype = str(X.dtype).rsplit(".", 1)[-1]
+                msg = (
+                    f"out of memory on {X.device} in {primitive} for X of shape {tuple(X.shape)} ({dtype}), "
+                    f"even one row at a time (started at {chunk_rows} rows per chunk; free now: {free_text}): "
+                    "free memory on the device, use float32, or stream the data with gkmeans.chunked"
+                )
+                raise MemoryError(msg) from error
+            rows = max(1, rows // 2)
+
+
+def on_gpu(xp: ModuleType, device: Any) -> bool:
+    """Whether ``device`` of namespace ``xp`` is a GPU."""
+    return _on_gpu(xp, device)
+
+
 def _on_gpu(xp: ModuleType, device: Any) -> bool:
     return backend_name(xp) == "cupy" or getattr(device, "type", "cpu") == "cuda"
 
@@ -92,7 +136,9 @@ def assign(X: Any, centers: Any, *, xp: ModuleType, x_sq_norms: Any = None, shif
     k = centers.shape[0]
     # The n x k block, its argmin and min, and a product temporary.
     chunk = chunk_rows_for(X.shape[0], k * (xp.finfo(X.dtype).bits // 8), xp, X.device, cache_sized=True)
-    return _pick(xp, "assign")(X, centers, xp=xp, chunk_rows=chunk, x_sq_norms=x_sq_norms, shift=shift)
+    impl = _pick(xp, "assign")
+    return _chunked("assign", xp, X, chunk, lambda rows: impl(X, centers, xp=xp, chunk_rows=rows,
+                                                             x_sq_norms=x_sq_norms, shift=shift))
 
 
 def segment_sum(X: Any, labels: Any, weights: Any, n_clusters: int, *, xp: ModuleType) -> tuple[Any, Any]:
@@ -100,26 +146,33 @@ def segment_sum(X: Any, labels: Any, weights: Any, n_clusters: int, *, xp: Modul
     acc = accumulator_dtype(xp, X.device)
     row_bytes = (n_clusters + 2 * X.shape[1]) * 8
     chunk = chunk_rows_for(X.shape[0], row_bytes, xp, X.device)
-    return _pick(xp, "segment_sum")(X, labels, weights, n_clusters, xp=xp, acc_dtype=acc, chunk_rows=chunk)
+    impl = _pick(xp, "segment_sum")
+    return _chunked("segment_sum", xp, X, chunk, lambda rows: impl(X, labels, weights, n_clusters, xp=xp,
+                                                                  acc_dtype=acc, chunk_rows=rows))
 
 
 def weighted_inertia(X: Any, centers: Any, labels: Any, weights: Any, *, xp: ModuleType) -> Any:
     """Sum of weighted squared distances to the assigned centres (0-d array)."""
     acc = accumulator_dtype(xp, X.device)
     chunk = chunk_rows_for(X.shape[0], 3 * X.shape[1] * 8, xp, X.device)
-    return _pick(xp, "weighted_inertia")(X, centers, labels, weights, xp=xp, acc_dtype=acc, chunk_rows=chunk)
+    impl = _pick(xp, "weighted_inertia")
+    return _chunked("weighted_inertia", xp, X, chunk, lambda rows: impl(X, centers, labels, weights, xp=xp,
+                                                                       acc_dtype=acc, chunk_rows=rows))
 
 
 def sq_distances_to_rows(X: Any, x_sq_norms: Any, rows: Any, *, xp: ModuleType, shift: Any = None) -> Any:
     """Squared distances from a few rows (shifted frame) to every row of ``X - shift``, shape (m, n)."""
     chunk = chunk_rows_for(X.shape[0], 2 * (rows.shape[0] + X.shape[1]) * 8, xp, X.device)
-    return _pick(xp, "sq_distances_to_rows")(X, x_sq_norms, rows, xp=xp, chunk_rows=chunk, shift=shift)
+    impl = _pick(xp, "sq_distances_to_rows")
+    return _chunked("sq_distances_to_rows", xp, X, chunk, lambda n_rows: impl(X, x_sq_norms, rows, xp=xp,
+                                                                              chunk_rows=n_rows, shift=shift))
 
 
 def row_sq_norms(X: Any, *, xp: ModuleType, shift: Any = None) -> Any:
     """Squared norm of every row of ``X - shift``."""
     chunk = chunk_rows_for(X.shape[0], 2 * X.shape[1] * 8, xp, X.device)
-    return _pick(xp, "row_sq_norms")(X, xp=xp, chunk_rows=chunk, shift=shift)
+    impl = _pick(xp, "row_sq_norms")
+    return _chunked("row_sq_norms", xp, X, chunk, lambda rows: impl(X, xp=xp, chunk_rows=rows, shift=shift))
 
 
 def assign_and_sum(
@@ -136,8 +189,8 @@ def assign_and_sum(
     native = native_module(xp)
     if native is not None and hasattr(native, "assign_and_sum"):
         chunk = chunk_rows_for(X.shape[0], k * (xp.finfo(X.dtype).bits // 8), xp, X.device, cache_sized=True)
-        return native.assign_and_sum(X, centers, weights, xp=xp, chunk_rows=chunk, x_sq_norms=x_sq_norms,
-                                     shift=shift)
+        return _chunked("assign_and_sum", xp, X, chunk, lambda rows: native.assign_and_sum(
+            X, centers, weights, xp=xp, chunk_rows=rows, x_sq_norms=x_sq_norms, shift=shift))
     labels, min_sq = assign(X, centers, xp=xp, x_sq_norms=x_sq_norms, shift=shift)
     sums, weight_sums = segment_sum(X, labels, weights, k, xp=xp)
     if shift is not None:
@@ -146,21 +199,47 @@ def assign_and_sum(
 
 
 
+def assign_and_sum_batched(
+    X: Any, centers: Any, weights: Any, *, xp: ModuleType, x_sq_norms: Any = None, shift: Any = None
+) -> tuple[Any, Any, Any, Any]:
+    """One Lloyd pass for several runs at once (centres of shape (r, k, d), shifted frame):
+    labels and distances of shape (n, r), sums (r, k, d) and weights (r, k) in the accumulator dtype."""
+    runs, k, _ = centers.shape
+    acc = accumulator_dtype(xp, X.device)
+    # The n x (r k) product block, its one-hot twin and the comparison mask.
+    row_bytes = 3 * runs * k * (xp.finfo(X.dtype).bits // 8)
+    chunk = chunk_rows_for(X.shape[0], row_bytes, xp, X.device, cache_sized=True)
+    impl = _pick(xp, "assign_and_sum_batched")
+    return _chunked("assign_and_sum_batched", xp, X, chunk, lambda rows: impl(
+        X, centers, weights, xp=xp, acc_dtype=acc, chunk_rows=rows, x_sq_norms=x_sq_norms, shift=shift))
+
+
+def stream_to_device(batches: Any, *, xp: ModuleType, device: Any) -> Any:
+    """Batches of host arrays (tuples, None allowed) moved to the compute device one by one;
+    on CuPy through pinned buffers, the next copy overlapping the work on the current batch."""
+    return _pick(xp, "stream_to_device")(batches, xp=xp, device=device)
+
+
 def sq_distances_to_assigned(X: Any, centers: Any, labels: Any, *, xp: ModuleType) -> Any:
     """Exact squared distance of every row to its assigned centre, shape (n,)."""
     chunk = chunk_rows_for(X.shape[0], 3 * X.shape[1] * 8, xp, X.device)
-    return _pick(xp, "sq_distances_to_assigned")(X, centers, labels, xp=xp, chunk_rows=chunk)
+    impl = _pick(xp, "sq_distances_to_assigned")
+    return _chunked("sq_distances_to_assigned", xp, X, chunk,
+                    lambda rows: impl(X, centers, labels, xp=xp, chunk_rows=rows))
 
 
 def pairwise_sq_distances(X: Any, centers: Any, *, xp: ModuleType) -> Any:
     """Exact squared distances from every row of X to every centre, shape (n, k)."""
     row_bytes = 2 * centers.shape[0] * X.shape[1] * (xp.finfo(X.dtype).bits // 8)
     chunk = chunk_rows_for(X.shape[0], row_bytes, xp, X.device)
-    return _pick(xp, "pairwise_sq_distances")(X, centers, xp=xp, chunk_rows=chunk)
+    impl = _pick(xp, "pairwise_sq_distances")
+    return _chunked("pairwise_sq_distances", xp, X, chunk, lambda rows: impl(X, centers, xp=xp, chunk_rows=rows))
 
 
 def cluster_distance_sums(X: Any, x_sq_norms: Any, one_hot: Any, *, xp: ModuleType) -> Any:
     """Per row, the sum of Euclidean distances to each cluster's members, shape (n, k)."""
     row_bytes = 2 * X.shape[0] * (xp.finfo(X.dtype).bits // 8)
     chunk = chunk_rows_for(X.shape[0], row_bytes, xp, X.device)
-    return _pick(xp, "cluster_distance_sums")(X, x_sq_norms, one_hot, xp=xp, chunk_rows=chunk)
+    impl = _pick(xp, "cluster_distance_sums")
+    return _chunked("cluster_distance_sums", xp, X, chunk,
+                    lambda rows: impl(X, x_sq_norms, one_hot, xp=xp, chunk_rows=rows))

@@ -176,3 +176,71 @@ def cluster_distance_sums(X: Any, x_sq_norms: Any, one_hot: Any, *, xp: ModuleTy
         sq = X[start:stop, :] @ X_t_neg2 + x_sq_norms[None, :] + x_sq_norms[start:stop, None]
         out[start:stop, :] = xp.sqrt(xp.clip(sq, min=0)) @ one_hot
     return out
+
+
+def stream_to_device(batches: Any, *, xp: ModuleType, device: Any) -> Any:
+    """Yield every batch (a tuple of arrays or None) moved to ``xp`` on ``device``, one at a time.
+
+    The reference for backends without an overlapped copy: each batch is copied when
+    it is asked for, so a copy and the work on the previous batch do not overlap.
+    """
+    from .._compat import array_namespace, move
+
+    for batch in batches:
+        yield tuple(None if a is None else move(a, array_namespace(a), xp, device) for a in batch)
+
+
+def assign_and_sum_batched(
+    X: Any,
+    centers: Any,
+    weights: Any,
+    *,
+    xp: ModuleType,
+    acc_dtype: Any,
+    chunk_rows: int,
+    x_sq_norms: Any | None = None,
+    shift: Any | None = None,
+) -> tuple[Any, Any, Any, Any]:
+    """One Lloyd pass for ``r`` runs at once, centres of shape (r, k, d) in the shifted frame.
+
+    Each block of rows meets all r * k centres in one matrix product, and all r runs'
+    cluster sums come from one weighted one-hot product (every row is one-hot in each
+    run), so X is read once per iteration for all the runs and the products are r times
+    wider: the batched restarts of the course material without a Python loop over them.
+
+    Returns
+    -------
+    labels : int64 array of shape (n_samples, r)
+    min_sq_dist : array of shape (n_samples, r)
+    sums : array of shape (r, k, n_features), dtype ``acc_dtype`` (sums of shifted rows)
+    weight_sums : array of shape (r, k), dtype ``acc_dtype``
+    """
+    runs, k, d = centers.shape
+    n = X.shape[0]
+    dev = X.device
+    flat = xp.reshape(centers, (runs * k, d))
+    c_sq = xp.sum(flat * flat, axis=1)
+    centers_t_neg2 = -2 * xp.permute_dims(flat, (1, 0))
+    cluster_ids = xp.arange(k, dtype=xp.int64, device=dev)
+    labels = xp.empty((n, runs), dtype=xp.int64, device=dev)
+    min_sq = xp.empty((n, runs), dtype=X.dtype, device=dev)
+    sums = xp.zeros((runs * k, d), dtype=acc_dtype, device=dev)
+    weight_sums = xp.zeros(runs * k, dtype=acc_dtype, device=dev)
+    gather = getattr(xp, "take_along_axis", None)
+    for start, stop in row_chunks(n, chunk_rows):
+        rows = stop - start
+        block = X[start:stop, :] if shift is None else X[start:stop, :] - shift
+        block_sq = xp.vecdot(block, block) if x_sq_norms is None else x_sq_norms[start:stop]
+        partial = xp.reshape(block @ centers_t_neg2 + c_sq[None, :], (rows, runs, k))
+        nearest = xp.astype(xp.argmin(partial, axis=2), xp.int64)
+        labels[start:stop, :] = nearest
+        if gather is not None:
+            best = gather(partial, nearest[:, :, None], axis=2)[:, :, 0]
+        else:
+            best = xp.min(partial, axis=2)
+        min_sq[start:stop, :] = xp.clip(best + block_sq[:, None], min=0)
+        w = weights[start:stop]
+        one_hot = xp.reshape(xp.astype(nearest[:, :, None] == cluster_ids, X.dtype), (rows, runs * k)) * w[:, None]
+        sums = sums + xp.astype(xp.permute_dims(one_hot, (1, 0)) @ block, acc_dtype)
+        weight_sums = weight_sums + xp.sum(xp.astype(one_hot, acc_dtype), axis=0)
+    return labels, min_sq, xp.reshape(sums, (runs, k, d)), xp.reshape(weight_sums, (runs, k))

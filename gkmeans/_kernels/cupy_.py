@@ -38,3 +38,146 @@ def free_memory(device: Any) -> int | None:
         free, _total = cupy.cuda.runtime.memGetInfo()
         pool = cupy.get_default_memory_pool()
         return int(free + pool.free_bytes())
+
+
+def stream_to_device(batches: Any, *, xp: Any, device: Any) -> Any:
+    """Copy host batches to the GPU through pinned buffers on a side stream, one batch ahead.
+
+    While the caller's kernels run on batch i (enqueued on the current stream), the host
+    copies batch i+1 into a pinned buffer and a non-blocking stream copies it to the
+    device, so the bus and the GPU work at the same time. Two pinned buffer sets
+    alternate; a set is refilled only once its previous copy has finished, and a batch's
+    device memory is released only once the kernels enqueued on it have finished (the
+    side stream could otherwise reuse it while they still read it).
+    """
+    import cupy
+    import cupyx
+    import numpy as np
+
+    from .._compat import array_namespace, move
+
+    copy_stream = cupy.cuda.Stream(non_blocking=True)
+    pinned: list[dict[int, Any]] = [{}, {}]
+    copied: list[Any] = [None, None]
+
+    def stage(batch: tuple[Any, ...], slot: int) -> tuple[tuple[Any, ...], Any]:
+        if copied[slot] is not None:
+            copied[slot].synchronize()
+        out = []
+        for position, host in enumerate(batch):
+            if host is None or not isinstance(host, np.ndarray):
+                out.append(None if host is None else move(host, array_namespace(host), xp, device))
+                continue
+            host = np.ascontiguousarray(host)
+            buffer = pinned[slot].get(position)
+            if buffer is None or buffer.nbytes < host.nbytes:
+                buffer = pinned[slot][position] = cupyx.empty_pinned(host.nbytes, dtype=np.uint8)
+            view = buffer[: host.nbytes].view(host.dtype).reshape(host.shape)
+            np.copyto(view, host)
+            on_device = cupy.empty(host.shape, dtype=host.dtype)
+            on_device.set(view, stream=copy_stream)
+            out.append(on_device)
+        copied[slot] = copy_stream.record()
+        return tuple(out), copied[slot]
+
+    iterator = iter(batches)
+    first = next(iterator, None)
+    if first is None:
+        return
+    with device:
+        current, ready = stage(first, 0)
+        slot, in_use = 1, None
+        for batch in iterator:
+            cupy.cuda.get_current_stream().wait_event(ready)
+            yield current
+            done = cupy.cuda.get_current_stream().record()
+            if in_use is not None:
+                in_use[1].synchronize()  # the batch before: its kernels are finished, its memory can go
+            in_use = (current, done)
+            current, ready = stage(batch, slot)
+            slot = 1 - slot
+        cupy.cuda.get_current_stream().wait_event(ready)
+        yield current
+
+
+def release_cached_memory(device: Any) -> None:
+    """Give CuPy's cached blocks back to the driver before a smaller chunk is tried."""
+    import cupy
+
+    with device:
+        cupy.get_default_memory_pool().free_all_blocks()
+
+
+#: ``GKMEANS_CUDA_ASSIGN``: "gemm" (default) runs the assignment as cuBLAS products on
+#: L2-sized chunks followed by an argmin; "fused" runs the distance + argmin kernel of
+#: ``cuda/fused_assign.cu``, which never writes the n x k block. The default stays the GEMM
+#: path until the fused kernel has been measured against it on a GPU (``ci/gpu.sh``).
+ASSIGN_METHODS = ("gemm", "fused")
+
+
+def assign_method() -> str:
+    import os
+
+    method = os.environ.get("GKMEANS_CUDA_ASSIGN", "gemm").strip().lower()
+    if method not in ASSIGN_METHODS:
+        raise ValueError(f"GKMEANS_CUDA_ASSIGN={method!r} is not recognised; expected one of {ASSIGN_METHODS}")
+    return method
+
+
+def assign(
+    X: Any, centers: Any, *, xp: Any, chunk_rows: int, x_sq_norms: Any = None, shift: Any = None
+) -> tuple[Any, Any]:
+    """Nearest centre and squared distance of every row: cuBLAS chunks or the fused kernel (see :func:`assign_method`)."""
+    if assign_method() == "fused" and X.dtype in (xp.float32, xp.float64):
+        return fused_assign(X, centers, x_sq_norms=x_sq_norms, shift=shift)
+    from . import agnostic
+
+    return agnostic.assign(X, centers, xp=xp, chunk_rows=chunk_rows, x_sq_norms=x_sq_norms, shift=shift)
+
+
+_FUSED_KERNELS: dict[str, Any] = {}
+
+
+def _fused_kernel(dtype: Any) -> Any:
+    """The compiled kernel for ``dtype`` (compiled once per process by CuPy's RawModule, then cached)."""
+    import cupy
+    import numpy as np
+
+    name = "gk_fused_assign_f32" if dtype == np.float32 else "gk_fused_assign_f64"
+    if name not in _FUSED_KERNELS:
+        from importlib.resources import files
+
+        source = files(__package__).joinpath("cuda", "fused_assign.cu").read_text(encoding="utf-8")
+        module = cupy.RawModule(code=source, options=("-std=c++17",))
+        _FUSED_KERNELS["gk_fused_assign_f32"] = module.get_function("gk_fused_assign_f32")
+        _FUSED_KERNELS["gk_fused_assign_f64"] = module.get_function("gk_fused_assign_f64")
+    return _FUSED_KERNELS[name]
+
+
+#: Rows per block and threads per block of the fused kernel (see the .cu file).
+FUSED_ROWS_PER_BLOCK = 64
+FUSED_BLOCK = (16, 16)
+
+
+def fused_assign(X: Any, centers: Any, *, x_sq_norms: Any = None, shift: Any = None) -> tuple[Any, Any]:
+    """Labels and squared distances from the fused CUDA kernel (one launch, no n x k block in memory)."""
+    import cupy
+    import numpy as np
+
+    with X.device:
+        X = cupy.ascontiguousarray(X)
+        centers = cupy.ascontiguousarray(centers.astype(X.dtype, copy=False))
+        n, d = X.shape
+        k = centers.shape[0]
+        shift = cupy.zeros(d, dtype=X.dtype) if shift is None else cupy.ascontiguousarray(shift.astype(X.dtype))
+        c_sq = cupy.sum(centers * centers, axis=1)
+        labels = cupy.empty(n, dtype=cupy.int64)
+        partial = cupy.empty(n, dtype=X.dtype)
+        grid = ((n + FUSED_ROWS_PER_BLOCK - 1) // FUSED_ROWS_PER_BLOCK,)
+        _fused_kernel(X.dtype)(grid, FUSED_BLOCK, (X, shift, centers, c_sq, np.int64(n), np.int32(k), np.int32(d),
+                                                  labels, partial))
+        if x_sq_norms is None:
+            shifted_sq = cupy.sum((X - shift) ** 2, axis=1)  # only when the caller has no norms cached
+        else:
+            shifted_sq = x_sq_norms
+        return labels, cupy.maximum(partial + shifted_sq, 0)

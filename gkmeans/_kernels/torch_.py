@@ -33,3 +33,19 @@ def free_memory(device: Any) -> int | None:
     from .memory import host_available_bytes
 
     return host_available_bytes()
+
+
+def out_of_memory_errors() -> tuple[type[BaseException], ...]:
+    """PyTorch's CUDA out-of-memory error is a RuntimeError, not a MemoryError."""
+    import torch
+
+    error = getattr(getattr(torch, "cuda", None), "OutOfMemoryError", None)
+    return (error,) if error is not None else ()
+
+
+def release_cached_memory(device: Any) -> None:
+    """Give PyTorch's cached CUDA blocks back before a smaller chunk is tried."""
+    import torch
+
+    if getattr(device, "type", "cpu") == "cuda":
+        torch.cuda.empty_cache()

@@ -1,0 +1,303 @@
+"""Exact Lloyd k-means over data seen one chunk at a time: written once, run by an engine.
+
+An *engine* owns the chunks and runs a function on each of them: the streaming engine
+(:mod:`gkmeans.streaming`) reads them one after another from a file or an iterator and
+copies each to the compute device; the Dask engine (:mod:`gkmeans.dask_fit`) runs them
+as tasks where the chunks live and tree-reduces the results. Both hand back only small
+results (:mod:`gkmeans._chunk_work`), so this driver never holds more than O(k * d)
+numbers of its own, plus the candidates of k-means||.
+
+The iterations are those of :func:`gkmeans.lloyd.lloyd`: the same assignment kernels,
+the same update, the same empty-cluster rules and stopping rules, so from the same
+initial centres the result equals the in-memory fit's (up to the order of float64
+additions).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
+
+import numpy as np
+
+from . import _chunk_work as work
+from ._compat import array_namespace
+from ._fit import is_explicit_init
+from ._validation import check_choice, check_float, check_int, check_n_clusters_vs_samples
+from .exceptions import EmptyClusterError, EmptyClusterWarning, InvalidParameterError
+from .init import AUTO_N_INIT, INIT_METHODS, InitData
+from .lloyd import EMPTY_CLUSTER_POLICIES, _means, empty_cluster_message, relocated_means, reseeded_means
+from .parallel_init import DEFAULT_OVERSAMPLING, DEFAULT_ROUNDS, reduce_candidates
+
+#: Initialisations other than k-means|| run on a uniform sample of this many rows
+#: (all rows when there are fewer), scikit-learn's ``init_size`` idea.
+INIT_SAMPLE_ROWS = 100_000
+
+_HOST_XP = array_namespace(np.empty(0))
+
+
+class ChunkEngine(Protocol):
+    """Runs per-chunk functions where the chunks are and reduces their small results."""
+
+    n_chunks: int
+
+    def map_reduce(self, fn: Callable[..., Any], *args: Any, kept: list[Any] | None = None) -> Any:
+        """``fn(chunk, *args)`` (or ``fn(chunk, kept[i], *args)``) on every chunk, results combined, on the host."""
+
+    def map_keep(self, fn: Callable[..., Any], *args: Any, kept: list[Any] | None = None) -> tuple[list[Any], Any]:
+        """Like :meth:`map_reduce` for ``fn`` returning ``(kept_value, result)``: the kept values stay with
+        their chunks (returned as handles), the results are combined."""
+
+    def compute_namespace(self) -> tuple[Any, Any]:
+        """The namespace and device where the driver's own small computations (initialisation) run."""
+
+
+@dataclass(frozen=True)
+class ChunkedFit:
+    """A finished chunked fit: centres (host, X's dtype), labels by the predict rule (host int32, when the
+    engine keeps them), their inertia, iterations, runs, and the data's statistics."""
+
+    centers: np.ndarray
+    labels: np.ndarray | None
+    inertia: float
+    n_iter: int
+    n_init: int
+    stats: work.DataStats
+
+
+def _partial(engine: ChunkEngine, centers: np.ndarray, shift: np.ndarray) -> work.LloydPartial:
+    return engine.map_reduce(work.chunk_lloyd, centers, shift)
+
+
+def weighted_rows(engine: ChunkEngine, stats: work.DataStats, n_rows: int, rng: np.random.Generator) -> work.Rows:
+    """``n_rows`` distinct rows drawn proportionally to weight (fewer only if fewer have weight).
+
+    Two stages, one pass: a chunk by the chunks' weights, then a row inside it by inverse CDF.
+    """
+    chunk_weights = np.asarray(stats.chunk_weights, dtype=np.float64)
+    cumulative = np.cumsum(chunk_weights)
+    found: work.Rows | None = None
+    for _ in range(10):
+        missing = n_rows - (0 if found is None else found.index.shape[0])
+        if missing <= 0:
+            break
+        targets = (1.0 - rng.random(missing)) * cumulative[-1]
+        which = np.minimum(np.searchsorted(cumulative, targets, side="left"), len(chunk_weights) - 1)
+        local = targets - (cumulative - chunk_weights)[which]
+        by_chunk = {int(i): np.minimum(local[which == i], chunk_weights[i]) for i in np.unique(which)}
+        drawn = engine.map_reduce(work.chunk_weighted_pick, by_chunk)
+        found = drawn if found is None else found.combine(drawn)
+        _, first = np.unique(found.index, return_index=True)
+        found = found.select(np.sort(first))
+    return found.select(np.arange(min(n_rows, found.index.shape[0])))
+
+
+def _sample_init(engine: ChunkEngine, stats: work.DataStats, init: Any, n_clusters: int, shift: np.ndarray,
+                 rng: np.random.Generator) -> np.ndarray:
+    """A named in-memory initialisation (or a callable) run on a uniform sample of rows."""
+    n = stats.n_samples
+    size = max(INIT_SAMPLE_ROWS, 50 * n_clusters)
+    indices = np.arange(n) if n <= size else np.sort(rng.choice(n, size=size, replace=False))
+    sample = engine.map_reduce(work.chunk_take, indices)
+    xp, device = engine.compute_namespace()
+    rows = xp.asarray(sample.rows, device=device)
+    shift_here = xp.asarray(shift, device=device)
+    if callable(init):
+        from ._fit import check_centers_shape
+
+        centers = np.asarray(init(sample.rows, n_clusters, random_state=rng))
+        return check_centers_shape(centers, n_clusters, stats.n_features).astype(stats.dtype) - shift
+    weights = xp.asarray(sample.weights.astype(stats.dtype), device=device)
+    shifted = rows - shift_here
+    data = InitData(rows, xp.vecdot(shifted, shifted), weights, sample.weights, xp, shift=shift_here)
+    return np.asarray(work.to_numpy(INIT_METHODS[init](data, n_clusters, rng)))
+
+
+def chunked_kmeans_parallel(engine: ChunkEngine, stats: work.DataStats, n_clusters: int, shift: np.ndarray,
+                            rng: np.random.Generator, *, oversampling_factor: float = DEFAULT_OVERSAMPLING,
+                            n_rounds: int = DEFAULT_ROUNDS) -> np.ndarray:
+    """k-means|| over chunks (Bahmani et al. 2012): two passes per round, candidates reduced with their weights.
+
+    The same rounds as :func:`gkmeans.parallel_init.kmeans_parallel`; each chunk keeps its
+    rows' distance to the nearest candidate where it lives.
+    """
+    oversampling = oversampling_factor * n_clusters
+    first = weighted_rows(engine, stats, 1, rng)
+    candidates = [first.rows]
+    closest, potential = engine.map_keep(work.chunk_nearest_sq, first.rows - shift, shift)
+    n_candidates, rounds = 1, 0
+    while rounds < n_rounds or (n_candidates < n_clusters and rounds < n_rounds + 10):
+        rounds += 1
+        if potential.value <= 0:
+            break
+        seeds = rng.integers(0, 2**63 - 1, size=engine.n_chunks)
+        picked = engine.map_reduce(work.chunk_sample, oversampling, potential.value, seeds, kept=closest)
+        if picked.index.shape[0] == 0:
+            continue
+        candidates.append(picked.rows)
+        n_candidates += picked.index.shape[0]
+        closest, potential = engine.map_keep(work.chunk_nearest_sq, picked.rows - shift, shift, kept=closest)
+    rows = np.concatenate(candidates)
+    if n_candidates < n_clusters:
+        # Fewer candidates than clusters (tiny or duplicated data): top up by weight.
+        extra = weighted_rows(engine, stats, n_clusters, rng).rows
+        rows = np.unique(np.concatenate([rows, extra]), axis=0)
+        rows = np.concatenate([rows, extra[: max(0, n_clusters - rows.shape[0])]])
+    shifted = (rows - shift).astype(stats.dtype)
+    candidate_weights = _partial(engine, shifted, shift).weight_sums
+    xp, device = engine.compute_namespace()
+    centers = reduce_candidates(xp.asarray(shifted, device=device),
+                                xp.asarray(candidate_weights.astype(stats.dtype), device=device), n_clusters, rng, xp)
+    return np.asarray(work.to_numpy(centers))
+
+
+def _empty_update(engine: ChunkEngine, stats: work.DataStats, policy: str, centers: np.ndarray, shift: np.ndarray,
+                  partial: work.LloydPartial, n_empty: int, n_iter: int, rng: np.random.Generator
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """New centres and the centres they are compared with, when ``n_empty`` clusters lost all their points."""
+    xp = _HOST_XP
+    if policy == "relocate":
+        farthest = work.top_scores(engine.map_reduce(work.chunk_farthest, centers, shift, n_empty), n_empty)
+        if not farthest.score.size or farthest.score[0] <= 0:
+            # More clusters than distinct points: moving a duplicate changes nothing.
+            return _means(partial.sums, partial.weight_sums, centers, xp), centers
+        moved = (farthest.rows - shift).astype(np.float64)
+        return relocated_means(centers, partial.sums, partial.weight_sums, moved, farthest.weights,
+                               farthest.labels, xp), centers
+    if policy == "random":
+        new_rows = weighted_rows(engine, stats, n_empty, rng).rows - shift
+        if new_rows.shape[0] < n_empty:  # fewer rows with weight than empty clusters: repeat them
+            new_rows = np.resize(new_rows, (n_empty, new_rows.shape[1]))
+        return reseeded_means(centers, partial.sums, partial.weight_sums, new_rows.astype(centers.dtype), xp), centers
+    if policy == "drop":
+        keep = partial.weight_sums > 0
+        return _means(partial.sums, partial.weight_sums, centers, xp)[keep], centers[keep]
+    raise EmptyClusterError(empty_cluster_message(partial.weight_sums, n_iter))
+
+
+def chunked_lloyd(engine: ChunkEngine, stats: work.DataStats, centers: np.ndarray, shift: np.ndarray, *,
+                  max_iter: int, tol: float, empty_cluster: str, rng: np.random.Generator, verbose: bool = False,
+                  progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, int]:
+    """Lloyd iterations over the chunks; one pass (one host synchronisation) per iteration.
+
+    Stops when the squared centre shift is at most ``tol``. When no label changes the
+    sums are the same numbers added in the same order, so the shift is exactly 0: the
+    in-memory rule "no label changed" stops at the same iteration without labels kept.
+    """
+    n_iter = 0
+    for iteration in range(max_iter):
+        n_iter = iteration + 1
+        k = centers.shape[0]
+        partial = _partial(engine, centers, shift)
+        n_empty = int(np.count_nonzero(partial.weight_sums == 0))
+        if n_empty == 0:
+            new_centers, kept = _means(partial.sums, partial.weight_sums, centers, _HOST_XP), centers
+        else:
+            new_centers, kept = _empty_update(engine, stats, empty_cluster, centers, shift, partial, n_empty, n_iter,
+                                              rng)
+        if verbose:
+            print(f"Iteration {iteration}, inertia {partial.inertia}.")
+        center_shift = float(np.sum((new_centers.astype(np.float64) - kept) ** 2))
+        centers = new_centers
+        if progress is not None:
+            progress(n_iter)
+        if new_centers.shape[0] != k:
+            continue
+        if center_shift <= tol:
+            if verbose:
+                print(f"Converged at iteration {iteration}: center shift {center_shift} within tolerance {tol}.")
+            break
+    return centers, n_iter
+
+
+def check_chunked_init(init: Any) -> None:
+    """Chunked fits take the named methods, a callable (run on a sample) or explicit centres."""
+    if isinstance(init, str):
+        check_choice(init, "init", tuple(INIT_METHODS))
+
+
+def fit_chunked(
+    engine: ChunkEngine,
+    n_clusters: Any,
+    *,
+    init: Any = "k-means++",
+    n_init: Any = "auto",
+    max_iter: Any = 300,
+    tol: Any = 1e-4,
+    random_state: Any = None,
+    empty_cluster: str = "relocate",
+    verbose: Any = 0,
+    oversampling_factor: Any = DEFAULT_OVERSAMPLING,
+    n_rounds: Any = DEFAULT_ROUNDS,
+    progress: Callable[[int, int, int], None] | None = None,
+    keep_labels: bool = True,
+) -> ChunkedFit:
+    """Validate, then ``n_init`` runs of initialisation + chunked Lloyd; the lowest inertia wins.
+
+    Parameters are those of :class:`gkmeans.KMeans`. Initialisations: "k-means||" runs on
+    every chunk; the other named methods and a callable run on a uniform sample of
+    :data:`INIT_SAMPLE_ROWS` rows (all rows when there are fewer); explicit centres are used as given.
+    ``keep_labels`` brings the final labels to the host (one int32 per row).
+    """
+    from ._fit import resolve_n_init
+    from ._random import make_rng
+
+    n_clusters = check_int(n_clusters, "n_clusters", 1)
+    max_iter = check_int(max_iter, "max_iter", 1)
+    tol = check_float(tol, "tol", 0.0)
+    oversampling_factor = check_float(oversampling_factor, "oversampling_factor", 0.0)
+    if oversampling_factor <= 0:
+        raise InvalidParameterError(f"oversampling_factor={oversampling_factor} must be > 0")
+    n_rounds = check_int(n_rounds, "n_rounds", 1)
+    check_choice(empty_cluster, "empty_cluster", EMPTY_CLUSTER_POLICIES)
+    check_chunked_init(init)
+    runs = resolve_n_init(n_init, init, "KMeans")
+    rng = make_rng(random_state)
+
+    stats = engine.map_reduce(work.chunk_stats)
+    check_n_clusters_vs_samples(n_clusters, stats.n_samples)
+    if stats.total_weight <= 0:
+        raise ValueError("sample_weight sums to 0: at least one sample needs a positive weight")
+    # The plain column mean, as the in-memory fit: only a shift against float32 cancellation.
+    shift = (stats.column_sums / stats.n_samples).astype(stats.dtype)
+    spread = engine.map_reduce(work.chunk_spread, shift).value
+    tol_abs = spread / (stats.total_weight * stats.n_features) * tol
+
+    if is_explicit_init(init):
+        from ._fit import check_centers_shape
+
+        explicit = check_centers_shape(np.asarray(work.to_numpy(init)), n_clusters, stats.n_features)
+        explicit = explicit.astype(stats.dtype) - shift
+
+    def start(rng: np.random.Generator) -> np.ndarray:
+        if is_explicit_init(init):
+            return explicit
+        if init == "k-means||":
+            return chunked_kmeans_parallel(engine, stats, n_clusters, shift, rng,
+                                           oversampling_factor=oversampling_factor, n_rounds=n_rounds)
+        return _sample_init(engine, stats, init, n_clusters, shift, rng)
+
+    best: tuple[float, np.ndarray, int] | None = None
+    for run in range(runs):
+        centers = start(rng).astype(stats.dtype)
+        report = None if progress is None else (lambda iteration, run=run: progress(run, iteration, max_iter))
+        centers, n_iter = chunked_lloyd(engine, stats, centers, shift, max_iter=max_iter, tol=tol_abs,
+                                        empty_cluster=empty_cluster, rng=rng, verbose=bool(verbose), progress=report)
+        inertia = _partial(engine, centers, shift).inertia if runs > 1 else float("nan")
+        if best is None or inertia < best[0]:
+            best = (inertia, centers, n_iter)
+    _, centers, n_iter = best
+    final = (centers + shift).astype(stats.dtype)
+    if final.shape[0] < n_clusters:
+        import warnings
+
+        warnings.warn(
+            f"{n_clusters - final.shape[0]} empty cluster(s) were dropped (empty_cluster='drop'): "
+            f"returning {final.shape[0]} clusters instead of n_clusters={n_clusters}.",
+            EmptyClusterWarning, stacklevel=3,
+        )
+    labelled = engine.map_reduce(work.chunk_inertia, final, keep_labels)
+    return ChunkedFit(final, labelled.labels if keep_labels else None, labelled.inertia, n_iter, runs, stats)
+
+
+__all__ = ["AUTO_N_INIT", "ChunkEngine", "ChunkedFit", "fit_chunked", "chunked_lloyd", "chunked_kmeans_parallel"]

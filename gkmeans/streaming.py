@@ -1,0 +1,279 @@
+"""Data read one chunk at a time: fits larger than the compute device's memory, or the host's.
+
+``gkmeans.chunked(source)`` wraps a ``.npy`` file (read a chunk at a time), an array or
+``numpy.memmap``, a sequence of arrays, or a function returning a fresh iterator of
+chunks. ``KMeans().fit(gkmeans.chunked(...))`` then runs **exact** Lloyd: every
+iteration streams the chunks to the compute device (on a GPU through pinned buffers,
+the next copy overlapping the current chunk's kernels) and only the O(k * d) partial
+sums stay. From the same initial centres the result is the in-memory fit's.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Callable
+
+import numpy as np
+
+from . import _kernels as kernels
+from ._chunk_work import Chunk
+from ._compat import array_namespace, is_array_api_obj, to_numpy
+from ._validation import check_int
+from .device import Placement, resolve_placement
+from .exceptions import InvalidParameterError
+
+#: Default chunk size in bytes: large enough to keep a GPU busy and amortise Python
+#: overhead, small enough that two chunks in flight are a small share of device memory.
+STREAM_CHUNK_BYTES = 64 * 2**20
+
+
+class NpyRows:
+    """Rows of a ``.npy`` file, read on demand with ordinary file reads.
+
+    Reads rather than a memory map, so the process's address space (and an
+    ``RLIMIT_AS`` limit on it) holds only the chunk being read, never the file.
+    """
+
+    def __init__(self, path: str) -> None:
+        from numpy.lib import format as npy
+
+        self.path = path
+        with open(path, "rb") as handle:
+            version = npy.read_magic(handle)
+            reader = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+            shape, fortran_order, dtype = reader(handle)
+            self.data_offset = handle.tell()
+        if len(shape) != 2:
+            raise ValueError(f"chunked() needs a 2-D array; {path!r} holds shape {shape}")
+        if fortran_order:
+            raise ValueError(f"{path!r} is stored in Fortran (column) order; rows cannot be streamed from it")
+        if dtype.hasobject:
+            raise ValueError(f"{path!r} holds Python objects ({dtype}); expected numbers")
+        self.shape, self.dtype, self.ndim = shape, dtype, 2
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        start, stop, _ = rows.indices(self.shape[0])
+        row_bytes = self.shape[1] * self.dtype.itemsize
+        with open(self.path, "rb") as handle:
+            handle.seek(self.data_offset + start * row_bytes)
+            out = np.fromfile(handle, dtype=self.dtype, count=(stop - start) * self.shape[1])
+        return out.reshape(stop - start, self.shape[1])
+
+
+def _as_float_chunk(x: Any) -> Any:
+    """A chunk as an array: float32/float64 kept as they are (a memmap slice is not copied), others to float64."""
+    if not is_array_api_obj(x):
+        x = np.asarray(x)
+    xp = array_namespace(x)
+    if x.dtype in (xp.float32, xp.float64):
+        return x
+    if xp.isdtype(x.dtype, ("bool", "integral", "real floating")):
+        return xp.astype(x, xp.float64)
+    raise TypeError(f"chunks have dtype {x.dtype}; expected real numbers")
+
+
+class ChunkedData:
+    """Data given chunk by chunk, for fits that stream it instead of holding it on the device.
+
+    Parameters
+    ----------
+    source : str, os.PathLike, array, sequence of arrays, or callable
+        A ``.npy`` file (read one chunk at a time, never whole); a 2-D array or
+        ``numpy.memmap`` (sliced into chunks, not copied); a list or tuple of 2-D
+        arrays; or a function with no arguments returning a *new* iterator of chunks
+        each time it is called (a fit reads the data once per iteration). A chunk is
+        a 2-D array or a pair ``(X_chunk, weight_chunk)``.
+    sample_weight : array of shape (n_samples,), optional
+        Weights of all rows, sliced along with the chunks (or give pairs instead).
+    chunk_rows : int, optional
+        Rows per chunk for file and array sources (default: about 64 MiB per chunk).
+
+    Examples
+    --------
+    >>> import numpy as np, gkmeans
+    >>> X = np.concatenate([np.zeros((50, 2)), np.ones((50, 2)) * 10])
+    >>> data = gkmeans.chunked(X, chunk_rows=16)
+    >>> km = gkmeans.KMeans(n_clusters=2, init=X[[0, 99]]).fit(data)
+    >>> km.cluster_centers_.tolist()
+    [[0.0, 0.0], [10.0, 10.0]]
+    """
+
+    def __init__(self, source: Any, *, sample_weight: Any = None, chunk_rows: int | None = None) -> None:
+        if chunk_rows is not None:
+            chunk_rows = check_int(chunk_rows, "chunk_rows", 1)
+        self.chunk_rows = chunk_rows
+        self.sample_weight = None if sample_weight is None else to_numpy(sample_weight)
+        self._array: Any = None
+        self._factory: Callable[[], Iterable[Any]] | None = None
+        if isinstance(source, (str, os.PathLike)):
+            path = os.fspath(source)
+            if not path.endswith(".npy"):
+                raise ValueError(f"chunked() reads .npy files; got {path!r} (load other formats and pass an array)")
+            self._array = NpyRows(path)
+        elif isinstance(source, Iterator):
+            msg = ("an iterator can be read only once, and a fit reads the data once per iteration: pass a function "
+                   "that returns a new iterator, e.g. chunked(lambda: read_chunks(path))")
+            raise TypeError(msg)
+        elif callable(source):
+            self._factory = source
+        elif isinstance(source, Sequence) and not isinstance(source, (str, bytes)) and len(source) > 0 and all(
+            is_array_api_obj(c) or isinstance(c, (tuple, np.ndarray)) for c in source
+        ) and not _is_matrix(source):
+            chunks = list(source)
+            self._factory = lambda: iter(chunks)
+        else:
+            array = source if is_array_api_obj(source) else np.asarray(source)
+            self._array = array
+        if self._array is not None and getattr(self._array, "ndim", 0) != 2:
+            raise ValueError(f"chunked() needs 2-D data; got shape {tuple(self._array.shape)}")
+        if self._array is not None and self.sample_weight is not None and \
+                self.sample_weight.shape != (self._array.shape[0],):
+            msg = f"sample_weight.shape={self.sample_weight.shape} must be ({self._array.shape[0]},), one per row"
+            raise ValueError(msg)
+
+    @property
+    def n_samples(self) -> int | None:
+        """Rows, when known without reading the data (file and array sources)."""
+        return None if self._array is None else int(self._array.shape[0])
+
+    @property
+    def n_features(self) -> int | None:
+        return None if self._array is None else int(self._array.shape[1])
+
+    def batches(self) -> Iterator[tuple[int, Any, Any]]:
+        """``(offset, X_chunk, weight_chunk or None)`` for every chunk, in order (host arrays)."""
+        if self._array is not None:
+            n, d = self._array.shape
+            itemsize = getattr(self._array.dtype, "itemsize", 8)
+            rows = self.chunk_rows or max(1, STREAM_CHUNK_BYTES // max(1, d * itemsize))
+            for start in range(0, n, rows):
+                stop = min(n, start + rows)
+                w = None if self.sample_weight is None else self.sample_weight[start:stop]
+                yield start, _as_float_chunk(self._array[start:stop]), w
+            return
+        offset = 0
+        produced = self._factory()
+        if isinstance(produced, (str, bytes)) or not isinstance(produced, Iterable):
+            raise TypeError(f"the chunk function must return an iterable of chunks; it returned {type(produced)!r}")
+        for item in produced:
+            if isinstance(item, tuple):
+                if len(item) != 2:
+                    raise ValueError(f"a chunk given as a tuple must be (X_chunk, weight_chunk); got {len(item)} items")
+                X, w = item
+                if self.sample_weight is not None:
+                    raise ValueError("give weights either as sample_weight or in the chunks, not both")
+            else:
+                X = item
+                w = None if self.sample_weight is None else self.sample_weight[offset: offset + len(item)]
+            X = _as_float_chunk(X)
+            if getattr(X, "ndim", 0) != 2:
+                raise ValueError(f"every chunk must be 2-D; the chunk at row {offset} has shape {tuple(X.shape)}")
+            yield offset, X, None if w is None else to_numpy(w)
+            offset += int(X.shape[0])
+
+    def first_chunk(self) -> Any:
+        for _, X, _ in self.batches():
+            return X
+        raise ValueError("the chunked data is empty: no chunk was produced")
+
+    def __repr__(self) -> str:
+        if self._array is not None:
+            return f"ChunkedData(shape={tuple(self._array.shape)}, chunk_rows={self.chunk_rows})"
+        return f"ChunkedData(source={self._factory!r})"
+
+
+def _is_matrix(source: Sequence[Any]) -> bool:
+    """A list of 1-D rows (a plain nested list) is one array, not a list of chunks."""
+    first = source[0]
+    return not isinstance(first, tuple) and getattr(np.asarray(first) if not is_array_api_obj(first) else first,
+                                                    "ndim", 0) < 2
+
+
+def chunked(source: Any, *, sample_weight: Any = None, chunk_rows: int | None = None) -> ChunkedData:
+    """Wrap data that a fit should stream chunk by chunk (see :class:`ChunkedData`).
+
+    Examples
+    --------
+    >>> import numpy as np, gkmeans
+    >>> parts = [np.random.default_rng(i).normal(size=(100, 3)) for i in range(4)]
+    >>> gkmeans.KMeans(n_clusters=3, random_state=0).fit(gkmeans.chunked(parts)).labels_.shape
+    (400,)
+    """
+    return ChunkedData(source, sample_weight=sample_weight, chunk_rows=chunk_rows)
+
+
+class StreamEngine:
+    """Runs per-chunk work by reading the chunks in order and copying each to the compute device.
+
+    Results of a pass are folded on the device and brought to the host once per pass.
+    Values a chunk keeps between passes (k-means|| distances) are kept on the host, so the
+    device never holds more than the chunks in flight.
+    """
+
+    def __init__(self, data: ChunkedData, placement: Placement) -> None:
+        self.data = data
+        self.placement = placement
+        self.n_chunks = 0
+        self.n_rows: int | None = None
+
+    def _chunks(self) -> Iterator[Chunk]:
+        xp, device = self.placement.xp, self.placement.device
+        offsets: list[int] = []
+
+        def host_batches() -> Iterator[tuple[Any, Any]]:
+            for offset, X, w in self.data.batches():
+                offsets.append(offset)
+                yield X, w
+
+        n_rows = 0
+        for index, (X, w) in enumerate(kernels.stream_to_device(host_batches(), xp=xp, device=device)):
+            n_rows += int(X.shape[0])
+            yield Chunk(X, w, offsets[index], index)
+        if self.n_rows is not None and n_rows != self.n_rows:
+            msg = (f"the chunks held {n_rows} rows in this pass and {self.n_rows} in the first: the chunk function "
+                   "must give the same data every time it is called")
+            raise ValueError(msg)
+        self.n_rows = n_rows
+        self.n_chunks = len(offsets)
+
+    def map_reduce(self, fn: Callable[..., Any], *args: Any, kept: list[Any] | None = None) -> Any:
+        total = None
+        for chunk in self._chunks():
+            result = fn(chunk, *args) if kept is None else fn(chunk, kept[chunk.index], *args)
+            total = result if total is None else total.combine(result)
+        if total is None:
+            raise ValueError("the chunked data is empty: no chunk was produced")
+        return total.to_host()
+
+    def map_keep(self, fn: Callable[..., Any], *args: Any, kept: list[Any] | None = None) -> tuple[list[Any], Any]:
+        values, total = [], None
+        for chunk in self._chunks():
+            value, result = fn(chunk, None if kept is None else kept[chunk.index], *args)
+            values.append(to_numpy(value))
+            total = result if total is None else total.combine(result)
+        return values, total.to_host()
+
+    def compute_namespace(self) -> tuple[Any, Any]:
+        return self.placement.xp, self.placement.device
+
+    #: Labels of streamed data come back as one host array (4 bytes a row).
+    keeps_labels = True
+
+    @property
+    def device_name(self) -> str:
+        return self.placement.name
+
+    def to_caller(self, host: np.ndarray) -> Any:
+        """A host array in the chunks' namespace and on their device."""
+        return self.placement.caller_xp.asarray(host, device=self.placement.caller_device)
+
+
+def stream_engine(data: ChunkedData, device: Any, n_clusters: int) -> StreamEngine:
+    """The engine for ``data`` on the device chosen as for an in-memory fit of the same size."""
+    if not isinstance(data, ChunkedData):
+        raise InvalidParameterError(f"expected gkmeans.chunked(...) data; got {type(data).__name__}")
+    first = data.first_chunk()
+    n = data.n_samples or first.shape[0]
+    placement = resolve_placement(first, array_namespace(first), device, work=n * first.shape[1] * n_clusters)
+    return StreamEngine(data, placement)
