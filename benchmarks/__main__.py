@@ -1,5 +1,6 @@
 """``python -m benchmarks run [--quick] [--device cpu|gpu] [--out DIR]``; ``python -m benchmarks silhouette``;
-``python -m benchmarks dask``; ``python -m benchmarks out-of-core``; ``python -m benchmarks restarts``."""
+``python -m benchmarks dask``; ``python -m benchmarks out-of-core``; ``python -m benchmarks restarts``;
+``python -m benchmarks quality``."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import sys
 
 #: Subcommands that run one script of this folder, with the script's own options.
 SCRIPTS = {"silhouette": "silhouette_vs_sklearn", "dask": "dask_vs_dask_ml", "out-of-core": "out_of_core",
-           "restarts": "restarts"}
+           "restarts": "restarts", "quality": "quality"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("dask", help="distributed k-means against dask-ml on one LocalCluster")
     commands.add_parser("out-of-core", help="a streamed fit of a file larger than the process may map")
     commands.add_parser("restarts", help="batched restarts against sequential restarts")
+    commands.add_parser("quality", help="MiniBatchKMeans and k-means|| quality against full k-means")
     args, rest = parser.parse_known_args(argv)
     if args.command in SCRIPTS:
         module = importlib.import_module(f"benchmarks.{SCRIPTS[args.command]}")

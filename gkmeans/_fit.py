@@ -7,6 +7,7 @@ back in the caller's namespace and on the caller's device.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass
 from types import ModuleType
@@ -15,7 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import _kernels as kernels
-from ._compat import is_array_api_obj
+from ._compat import array_namespace, is_array_api_obj
 from ._random import make_rng
 from ._validation import (
     as_array,
@@ -44,6 +45,7 @@ class KMeansFit:
     n_iter: int
     device: str
     n_init: int
+    precision: str = "exact"
 
 
 def is_explicit_init(init: Any) -> bool:
@@ -195,14 +197,55 @@ def fit_kmeans(
     estimator_name: str = "KMeans",
     progress: Callable[[int, int, int], None] | None = None,
     batch_restarts: Any = "auto",
+    precision: str = "exact",
 ) -> KMeansFit:
     """Validate, place, and run ``n_init`` Lloyd runs; keep the lowest inertia.
 
     ``progress(run, iteration, max_iter)`` is called after every iteration when given.
     ``batch_restarts``: run the restarts together (:mod:`gkmeans.batched`); "auto" does
-    so where :func:`batching_pays` says it pays.
+    so where :func:`batching_pays` says it pays. ``precision``: see :data:`gkmeans._kernels.PRECISIONS`.
     """
+    check_choice(precision, "precision", kernels.PRECISIONS)
     n_clusters = check_int(n_clusters, "n_clusters", 1)
+    X_checked, caller_xp = check_array(X)
+    check_n_clusters_vs_samples(n_clusters, X_checked.shape[0])
+    placement = resolve_placement(X_checked, caller_xp, device,
+                                  work=X_checked.shape[0] * X_checked.shape[1] * n_clusters)
+    with kernels.matmul_precision(placement.xp, placement.device, _compute_dtype(X_checked, placement),
+                                  precision) as effective:
+        fit = _fit_kmeans(X_checked, caller_xp, n_clusters, sample_weight=sample_weight, init=init, n_init=n_init,
+                          max_iter=max_iter, tol=tol, verbose=verbose, random_state=random_state,
+                          algorithm=algorithm, device=device, empty_cluster=empty_cluster,
+                          estimator_name=estimator_name, progress=progress, batch_restarts=batch_restarts)
+    return dataclasses.replace(fit, precision=effective)
+
+
+def _compute_dtype(X: Any, placement: Placement) -> Any:
+    """X's dtype in the compute namespace (float32 stays float32 across namespaces)."""
+    xp = placement.xp
+    return xp.float32 if X.dtype == array_namespace(X).float32 else xp.float64
+
+
+def _fit_kmeans(
+    X: Any,
+    caller_xp: ModuleType,
+    n_clusters: int,
+    *,
+    sample_weight: Any,
+    init: Any,
+    n_init: Any,
+    max_iter: Any,
+    tol: Any,
+    verbose: Any,
+    random_state: Any,
+    algorithm: str,
+    device: str | None,
+    empty_cluster: str,
+    estimator_name: str,
+    progress: Callable[[int, int, int], None] | None,
+    batch_restarts: Any,
+) -> KMeansFit:
+    """:func:`fit_kmeans` after X is validated (and inside the precision context)."""
     max_iter = check_int(max_iter, "max_iter", 1)
     tol = check_float(tol, "tol", 0.0)
     check_choice(algorithm, "algorithm", ALGORITHMS)
@@ -215,8 +258,6 @@ def fit_kmeans(
             RuntimeWarning,
             stacklevel=3,
         )
-    X, caller_xp = check_array(X)
-    check_n_clusters_vs_samples(n_clusters, X.shape[0])
     runs = resolve_n_init(n_init, init, estimator_name)
     rng = make_rng(random_state)
     data = prepare_data(X, caller_xp, sample_weight, n_clusters, device)

@@ -49,6 +49,7 @@ def k_means(
     device: str | None = None,
     empty_cluster: str = "relocate",
     batch_restarts: bool | str = "auto",
+    precision: str = "exact",
 ) -> tuple:
     """Perform k-means clustering (scikit-learn's ``sklearn.cluster.k_means``).
 
@@ -58,7 +59,7 @@ def k_means(
         Any Array API array or array-like.
     n_clusters : int
         Number of clusters.
-    sample_weight, init, n_init, max_iter, verbose, tol, random_state, copy_x, algorithm, device, empty_cluster, batch_restarts
+    sample_weight, init, n_init, max_iter, verbose, tol, random_state, copy_x, algorithm, device, empty_cluster, batch_restarts, precision
         As for :class:`gkmeans.KMeans`.
     return_n_iter : bool, default False
         Also return the number of iterations of the best run.
@@ -84,6 +85,7 @@ def k_means(
         X, n_clusters, sample_weight=sample_weight, init=init, n_init=n_init, max_iter=max_iter, tol=tol,
         verbose=verbose, random_state=random_state, algorithm=algorithm, device=device,
         empty_cluster=empty_cluster, estimator_name="KMeans", batch_restarts=batch_restarts,
+        precision=precision,
     )
     if return_n_iter:
         return fit.centers, fit.labels, fit.inertia, fit.n_iter

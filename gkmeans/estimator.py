@@ -83,6 +83,13 @@ class KMeans:
         after another. Same starts, same results. "auto": on a GPU always; on the CPU when a
         run is small (``n_samples * n_clusters <= 20,000``), where it measured faster.
         Not with ``empty_cluster="drop"``.
+    precision : {"exact", "tf32", "bf16"}, default "exact"
+        "exact" computes in the data's dtype. "tf32" / "bf16" let the distance products of
+        float32 data on a CUDA GPU (compute capability 8.0+, CuPy or PyTorch) run on tensor
+        cores in that format: faster, with distances good to about 1e-3 relative, so points
+        near a boundary may change cluster. Elsewhere the fit stays exact. ``precision_``
+        says which was used. Final centres and ``inertia_`` are computed from the labels
+        with exact arithmetic.
 
     Attributes
     ----------
@@ -97,6 +104,9 @@ class KMeans:
         Only when X had string column names.
     device_ : str
         Where the fit ran ("cpu" or "cuda:N").
+    precision_ : str
+        The precision of the fit's distance products ("exact" unless reduced precision was
+        asked for and available).
 
     Examples
     --------
@@ -125,6 +135,7 @@ class KMeans:
         device: str | None = None,
         empty_cluster: str = "relocate",
         batch_restarts: bool | str = "auto",
+        precision: str = "exact",
     ) -> None:
         self.n_clusters = n_clusters
         self.init = init
@@ -138,6 +149,7 @@ class KMeans:
         self.device = device
         self.empty_cluster = empty_cluster
         self.batch_restarts = batch_restarts
+        self.precision = precision
 
     # ----------------------------------------------------------------- params
     @classmethod
@@ -214,6 +226,7 @@ class KMeans:
             max_iter=self.max_iter, tol=self.tol, verbose=self.verbose, random_state=self.random_state,
             algorithm=self.algorithm, device=self.device, empty_cluster=self.empty_cluster,
             estimator_name=type(self).__name__, progress=progress, batch_restarts=self.batch_restarts,
+            precision=self.precision,
         )
         self.cluster_centers_ = result.centers
         self.labels_ = result.labels
@@ -221,6 +234,7 @@ class KMeans:
         self.n_iter_ = result.n_iter
         self.n_features_in_ = int(result.centers.shape[1])
         self.device_ = result.device
+        self.precision_ = result.precision
         self._n_init = result.n_init
         if names is not None:
             self.feature_names_in_ = names
@@ -244,6 +258,7 @@ class KMeans:
         self.n_iter_ = result.n_iter
         self.n_features_in_ = int(result.centers.shape[1])
         self.device_ = engine.device_name
+        self.precision_ = "exact"
         self._n_init = result.n_init
         if hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
@@ -331,8 +346,14 @@ class KMeans:
         if isinstance(X, ChunkedData):
             return self._labelled_chunks(X).labels
         X_dev, centers, placement, xp = self._prepare(X, "predict")
-        labels, _ = predict_labels(X_dev, centers, xp)
+        with self._precision(placement, X_dev):
+            labels, _ = predict_labels(X_dev, centers, xp)
         return placement.to_caller(xp.astype(labels, xp.int32))
+
+    def _precision(self, placement: Any, X_dev: Any) -> Any:
+        """The fit's precision for predict / transform / score, so that labels_ == predict(X) holds."""
+        return kernels.matmul_precision(placement.xp, placement.device, X_dev.dtype,
+                                        getattr(self, "precision", "exact"))
 
     def _labelled_chunks(self, data: Any, keep_labels: bool = True) -> Any:
         """Predict-rule labels (host) and weighted inertia of chunked data, in one pass."""
@@ -362,7 +383,9 @@ class KMeans:
             raise TypeError("transform of chunked data would hold n_samples x n_clusters distances; "
                             "transform the chunks one by one instead")
         X_dev, centers, placement, xp = self._prepare(X, "transform")
-        return placement.to_caller(xp.sqrt(kernels.pairwise_sq_distances(X_dev, centers, xp=xp)))
+        with self._precision(placement, X_dev):
+            distances = kernels.pairwise_sq_distances(X_dev, centers, xp=xp)
+        return placement.to_caller(xp.sqrt(distances))
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """Opposite of the inertia of X on the fitted centres (higher is better)."""
@@ -380,7 +403,8 @@ class KMeans:
             return -engine.map_reduce(chunk_inertia, np.asarray(to_numpy(self.cluster_centers_)), False).inertia
         X_dev, centers, placement, xp = self._prepare(X, "score")
         weights, _ = check_sample_weight(sample_weight, X_dev.shape[0], xp, X_dev.dtype, X_dev.device)
-        labels, _ = predict_labels(X_dev, centers, xp)
+        with self._precision(placement, X_dev):
+            labels, _ = predict_labels(X_dev, centers, xp)
         return -float(kernels.weighted_inertia(X_dev, centers, labels, weights, xp=xp))
 
     def _init_centroids(

@@ -179,32 +179,38 @@ def lloyd(
         labels, min_sq, sums, weight_sums = kernels.assign_and_sum(
             X, centers, data.weights, xp=xp, x_sq_norms=data.x_sq_norms, shift=data.shift
         )
-        # One host synchronisation per iteration for the empty-cluster count.
-        n_empty = int(xp.sum(xp.astype(weight_sums == 0, xp.int32)))
+        new_centers = _means(sums, weight_sums, centers, xp)
+        # One host synchronisation per iteration: the empty count, the centre shift (in X's
+        # dtype, as scikit-learn) and whether any label changed, brought over together.
+        acc = sums.dtype
+        unchanged = (xp.zeros((), dtype=acc, device=X.device) if labels_old is None
+                     else xp.astype(xp.all(labels == labels_old), acc))
+        state = to_numpy(xp.stack([xp.sum(xp.astype(weight_sums == 0, acc)),
+                                   xp.astype(xp.sum((new_centers - centers) ** 2), acc), unchanged]))
+        n_empty, center_shift, labels_unchanged = int(state[0]), float(state[1]), bool(state[2])
         kept = centers
-        if n_empty == 0:
-            new_centers = _means(sums, weight_sums, centers, xp)
-        elif empty_cluster == "relocate":
-            new_centers = _relocate(data, centers, labels, sums, weight_sums, n_empty)
-        elif empty_cluster == "random":
-            new_centers = _random_reseed(data, centers, sums, weight_sums, n_empty, rng)
-        elif empty_cluster == "drop":
-            keep = xp.nonzero(weight_sums > 0)[0]
-            new_centers = xp.take(_means(sums, weight_sums, centers, xp), keep, axis=0)
-            kept = xp.take(centers, keep, axis=0)
-        else:
-            raise EmptyClusterError(empty_cluster_message(to_numpy(weight_sums), n_iter))
+        if n_empty > 0:
+            if empty_cluster == "relocate":
+                new_centers = _relocate(data, centers, labels, sums, weight_sums, n_empty)
+            elif empty_cluster == "random":
+                new_centers = _random_reseed(data, centers, sums, weight_sums, n_empty, rng)
+            elif empty_cluster == "drop":
+                keep = xp.nonzero(weight_sums > 0)[0]
+                new_centers = xp.take(new_centers, keep, axis=0)
+                kept = xp.take(centers, keep, axis=0)
+            else:
+                raise EmptyClusterError(empty_cluster_message(to_numpy(weight_sums), n_iter))
+            center_shift = float(xp.sum((new_centers - kept) ** 2))
         if verbose:
             inertia = float(xp.sum(min_sq * data.weights))
             print(f"Iteration {iteration}, inertia {inertia}.")
-        center_shift = float(xp.sum((new_centers - kept) ** 2))
         centers = new_centers
         if progress is not None:
             progress(n_iter)
         if new_centers.shape[0] != k:
             labels_old = None  # label numbers changed with the drop
             continue
-        if labels_old is not None and bool(xp.all(labels == labels_old)):
+        if labels_unchanged:
             if verbose:
                 print(f"Converged at iteration {iteration}: strict convergence.")
             strict_convergence = True

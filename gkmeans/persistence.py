@@ -57,6 +57,7 @@ def save_model(model: Any, path: str | os.PathLike) -> None:
         "inertia": float(model.inertia_),
         "n_iter": int(model.n_iter_),
         "fitted_on": getattr(model, "device_", "cpu"),
+        "precision": getattr(model, "precision_", "exact"),
         "feature_names_in": None if getattr(model, "feature_names_in_", None) is None
         else [str(name) for name in model.feature_names_in_],
     }
@@ -129,6 +130,7 @@ def load_model(path: str | os.PathLike) -> Any:
     model.n_features_in_ = int(header["n_features_in"])
     model.device_ = "cpu"
     model.fitted_on_ = header.get("fitted_on", "cpu")
+    model.precision_ = header.get("precision", "exact")
     if header.get("feature_names_in") is not None:
         model.feature_names_in_ = np.asarray(header["feature_names_in"], dtype=object)
     return model

@@ -134,3 +134,21 @@ def test_batched_progress_and_verbose(capsys):
         _blobs(n=300, k=3), progress=lambda run, iteration, max_iter: seen.append((run, iteration)))
     assert seen and seen[-1][0] == 3
     assert "live runs" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("batch", [False, True])
+def test_one_host_transfer_per_iteration(monkeypatch, batch):
+    """Sequential and batched Lloyd bring one small array to the host per iteration (no empty clusters)."""
+    import gkmeans.batched as batched_module
+    import gkmeans.lloyd as lloyd_module
+
+    module = batched_module if batch else lloyd_module
+    transfers = []
+    original = module.to_numpy
+    monkeypatch.setattr(module, "to_numpy", lambda x: transfers.append(1) or original(x))
+    X = _blobs(n=2000, k=4)
+    iterations = set()
+    model = KMeans(4, init="k-means++", n_init=3 if batch else 1, random_state=0, batch_restarts=batch)
+    model._fit(X, progress=lambda run, iteration, max_iter: iterations.add(iteration))
+    # batched: one transfer per iteration for all runs, plus one for the final scores
+    assert len(transfers) == len(iterations) + (1 if batch else 0)

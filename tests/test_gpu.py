@@ -148,3 +148,17 @@ def test_dask_with_cupy_chunks(cupy):
     assert isinstance(on_dask.cluster_centers_, cupy.ndarray) and on_dask.device_ == "dask:cuda"
     np.testing.assert_allclose(cupy.asnumpy(on_dask.cluster_centers_), local.cluster_centers_, rtol=1e-9)
     np.testing.assert_array_equal(cupy.asnumpy(on_dask.labels_.compute()), local.labels_)
+
+
+@pytest.mark.parametrize("precision", ["tf32", "bf16"])
+def test_reduced_precision_error_against_exact(cupy, precision):
+    """TF32 / bf16 distance products: inertia and labels close to the exact fit (the documented error)."""
+    X = cupy.asarray(make_blobs(100_000, 64, 32, random_state=6, dtype=np.float32)[0])
+    init = X[:32]
+    exact = gkmeans.KMeans(32, init=init, n_init=1).fit(X)
+    reduced = gkmeans.KMeans(32, init=init, n_init=1, precision=precision).fit(X)
+    expected = precision if int(cupy.cuda.Device().compute_capability) >= 80 else "exact"
+    assert reduced.precision_ == expected
+    assert reduced.inertia_ == pytest.approx(exact.inertia_, rel=1e-3)
+    assert float(cupy.mean(reduced.labels_ == exact.labels_)) >= 0.99
+    cupy.testing.assert_array_equal(reduced.predict(X), reduced.labels_)

@@ -8,6 +8,7 @@ Algorithms call only these functions, so no backend test appears in them.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from types import ModuleType
 from typing import Any, Callable
@@ -119,6 +120,27 @@ def _chunked(primitive: str, xp: ModuleType, X: Any, chunk_rows: int, run: Calla
                 )
                 raise MemoryError(msg) from error
             rows = max(1, rows // 2)
+
+
+#: ``precision=`` options: "exact" computes in the data's dtype; "tf32" and "bf16" let float32
+#: products on a CUDA GPU (compute capability 8.0+) use tensor cores in that format.
+PRECISIONS = ("exact", "tf32", "bf16")
+
+
+@contextlib.contextmanager
+def matmul_precision(xp: ModuleType, device: Any, dtype: Any, precision: str) -> Any:
+    """Context for the products of a fit or predict; yields the precision actually in force.
+
+    Reduced precision applies to float32 data on a GPU whose backend offers it; everywhere
+    else (the CPU, float64) the computation stays exact and "exact" is yielded.
+    """
+    native = native_module(xp)
+    if (precision == "exact" or dtype != xp.float32 or not _on_gpu(xp, device) or native is None
+            or not hasattr(native, "matmul_precision")):
+        yield "exact"
+        return
+    with native.matmul_precision(precision, device) as effective:
+        yield effective
 
 
 def on_gpu(xp: ModuleType, device: Any) -> bool:

@@ -181,3 +181,31 @@ def fused_assign(X: Any, centers: Any, *, x_sq_norms: Any = None, shift: Any = N
         else:
             shifted_sq = x_sq_norms
         return labels, cupy.maximum(partial + shifted_sq, 0)
+
+
+def matmul_precision(precision: str, device: Any) -> Any:
+    """Context in which CuPy's float32 products run on tensor cores in ``precision`` ("tf32" or "bf16").
+
+    CuPy keeps one process-wide compute type per dtype (``CUPY_TF32`` sets it at start);
+    it is set for the duration of the context and restored after. Yields the precision in
+    force: "exact" on GPUs older than compute capability 8.0, which have no such mode.
+    """
+    import contextlib
+
+    import numpy as np
+    from cupy._core import _routines_linalg as linalg
+
+    @contextlib.contextmanager
+    def context() -> Any:
+        if int(device.compute_capability) < 80:
+            yield "exact"
+            return
+        wanted = {"tf32": linalg.COMPUTE_TYPE_TF32, "bf16": linalg.COMPUTE_TYPE_BF16}[precision]
+        previous = linalg.get_compute_type(np.float32)
+        linalg.set_compute_type(np.float32, wanted)
+        try:
+            yield precision
+        finally:
+            linalg.set_compute_type(np.float32, previous)
+
+    return context()

@@ -49,3 +49,24 @@ def release_cached_memory(device: Any) -> None:
 
     if getattr(device, "type", "cpu") == "cuda":
         torch.cuda.empty_cache()
+
+
+def matmul_precision(precision: str, device: Any) -> Any:
+    """Context in which PyTorch's float32 CUDA products use TF32 ("high") or bf16 ("medium") tensor cores."""
+    import contextlib
+
+    import torch
+
+    @contextlib.contextmanager
+    def context() -> Any:
+        if getattr(device, "type", "cpu") != "cuda":
+            yield "exact"
+            return
+        previous = torch.get_float32_matmul_precision()
+        torch.set_float32_matmul_precision("high" if precision == "tf32" else "medium")
+        try:
+            yield precision
+        finally:
+            torch.set_float32_matmul_precision(previous)
+
+    return context()
