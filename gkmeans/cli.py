@@ -73,15 +73,26 @@ def _devices(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fit(args: argparse.Namespace) -> int:
+def _data(args: argparse.Namespace) -> Any:
+    """The data file: read whole, or (``--stream``, .npy only) wrapped to be read one chunk at a time."""
     from .io import read_data
 
-    X = read_data(args.data)
+    if not getattr(args, "stream", False):
+        return read_data(args.data)
+    if not str(args.data).endswith(".npy"):
+        raise ValueError(f"--stream reads .npy files; {args.data!r} is not one (convert it with numpy.save)")
+    from .streaming import chunked
+
+    return chunked(args.data, chunk_rows=args.chunk_rows)
+
+
+def _fit(args: argparse.Namespace) -> int:
+    X = _data(args)
     model = KMeans(args.k, init=args.init, n_init=args.n_init if args.n_init == "auto" else int(args.n_init),
                    max_iter=args.max_iter, tol=args.tol, random_state=args.seed, device=args.device,
                    empty_cluster=args.empty_cluster)
     elapsed = _fit_with_progress(model, X, args.quiet)
-    _summary(model, elapsed, X.shape[0])
+    _summary(model, elapsed, int(model.labels_.shape[0]))
     model.save(args.out)
     labels_path = args.labels or str(Path(args.out).with_suffix("")) + "-labels.npy"
     np.save(labels_path, np.asarray(model.labels_))
@@ -91,21 +102,27 @@ def _fit(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from .io import read_data
     from .persistence import load_model
 
     model = load_model(args.model)
     if args.device is not None:
         model.set_params(device=args.device)
-    X = read_data(args.data)
+    X = _data(args)
     labels = np.asarray(model.predict(X))
     np.save(args.out, labels)
     sizes = np.bincount(labels, minlength=model.cluster_centers_.shape[0])
-    print(f"samples     {X.shape[0]}")
+    print(f"samples     {labels.shape[0]}")
     print(f"sizes       {sizes.tolist()}")
     print(f"score       {model.score(X):.6g}")
     print(f"labels      {args.out}")
     return 0
+
+
+def _stream_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stream", action="store_true",
+                        help="read the .npy file one chunk at a time (data larger than memory)")
+    parser.add_argument("--chunk-rows", type=_positive_int, default=None,
+                        help="rows per chunk with --stream (default: about 64 MiB)")
 
 
 def _k_range(text: str) -> range:
@@ -225,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--empty-cluster", default="relocate", choices=["relocate", "random", "drop", "error"])
     fit.add_argument("--out", default="model.npz", help="model file (default model.npz)")
     fit.add_argument("--labels", default=None, help="labels file (default: <model>-labels.npy)")
+    _stream_options(fit)
     _common(fit)
     fit.set_defaults(run=_fit)
 
@@ -233,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("data")
     predict.add_argument("--out", default="labels.npy", help="labels file (default labels.npy)")
     predict.add_argument("--device", default=None)
+    _stream_options(predict)
     predict.set_defaults(run=_predict)
 
     elbow = commands.add_parser("elbow", help="inertia for a range of k, and the knee")

@@ -178,3 +178,20 @@ def test_installed_console_script():
         pytest.skip("the gkmeans console script is not on PATH (package not installed in this environment)")
     done = subprocess.run([script, "devices"], capture_output=True, text=True, check=True)
     assert done.stdout.startswith("cpu")
+
+
+def test_fit_and_predict_streamed(data_files, capsys):
+    tmp, X = data_files
+    model_path = tmp / "streamed.npz"
+    args = ["fit", str(tmp / "X.npy"), "-k", "4", "--init", "k-means||", "--out", str(model_path), "--quiet",
+            "--stream", "--chunk-rows", "200"]
+    assert main(args) == 0
+    assert "k           4" in capsys.readouterr().out
+    model = gkmeans.load(model_path)
+    in_memory = gkmeans.KMeans(4, init=model.cluster_centers_, n_init=1).fit(X)
+    np.testing.assert_array_equal(np.load(tmp / "streamed-labels.npy"), in_memory.predict(X))
+    assert main(["predict", str(model_path), str(tmp / "X.npy"), "--out", str(tmp / "p.npy"), "--stream"]) == 0
+    assert "samples     900" in capsys.readouterr().out
+    np.testing.assert_array_equal(np.load(tmp / "p.npy"), model.predict(X))
+    assert main(["fit", str(tmp / "X.csv"), "-k", "4", "--stream"]) == 2
+    assert "--stream reads .npy files" in _error_line(capsys)
