@@ -7,7 +7,9 @@ the suite computes every inertia itself, the same way, so they compare.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -75,10 +77,25 @@ def _timed(run: Callable[[], Any], sync: Callable[[], None] = lambda: None) -> t
 class GkmeansPeer(Peer):
     """gkmeans on an array library: "numpy", "torch" (CPU) or, on a GPU, "cupy" / "torch-cuda"."""
 
-    def __init__(self, backend: str) -> None:
+    def __init__(self, backend: str, *, fused: bool = False, precision: str = "exact") -> None:
         self.backend = backend
-        self.name = f"gkmeans-{backend}"
+        self.fused, self.precision = fused, precision
+        self.name = f"gkmeans-{backend}" + ("-fused" if fused else "") + ("" if precision == "exact" else f"-{precision}")
         self.devices = ("gpu",) if backend in ("cupy", "torch-cuda") else ("cpu",)
+
+    @contextlib.contextmanager
+    def _variant(self):
+        """The fused CUDA assignment (GKMEANS_CUDA_ASSIGN=fused) for the fused variant, only while it runs."""
+        previous = os.environ.get("GKMEANS_CUDA_ASSIGN")
+        if self.fused:
+            os.environ["GKMEANS_CUDA_ASSIGN"] = "fused"
+        try:
+            yield
+        finally:
+            if previous is None:
+                os.environ.pop("GKMEANS_CUDA_ASSIGN", None)
+            else:
+                os.environ["GKMEANS_CUDA_ASSIGN"] = previous
 
     def available(self) -> str | None:
         if self.backend == "numpy":
@@ -118,10 +135,12 @@ class GkmeansPeer(Peer):
         from gkmeans._compat import to_numpy
 
         Xb, ib = self._to(X), self._to(init)
-        seconds, model = _timed(
-            lambda: gkmeans.KMeans(init.shape[0], init=ib, n_init=1, max_iter=max_iter, tol=tol, device="auto").fit(Xb),
-            self._sync,
-        )
+        with self._variant():
+            seconds, model = _timed(
+                lambda: gkmeans.KMeans(init.shape[0], init=ib, n_init=1, max_iter=max_iter, tol=tol, device="auto",
+                                       precision=self.precision).fit(Xb),
+                self._sync,
+            )
         return FitOutcome(seconds, model.n_iter_, np.asarray(to_numpy(model.cluster_centers_)))
 
     def kmeans_plusplus(self, X, k, seed):
@@ -134,9 +153,11 @@ class GkmeansPeer(Peer):
         import gkmeans
 
         Xb = self._to(X)
-        model = gkmeans.KMeans(centers.shape[0], init=self._to(centers), n_init=1, max_iter=1).fit(Xb)
+        model = gkmeans.KMeans(centers.shape[0], init=self._to(centers), n_init=1, max_iter=1,
+                               precision=self.precision).fit(Xb)
         model.cluster_centers_ = self._to(centers)
-        return _timed(lambda: model.predict(Xb), self._sync)[0]
+        with self._variant():
+            return _timed(lambda: model.predict(Xb), self._sync)[0]
 
 
 class SklearnPeer(Peer):
@@ -277,6 +298,7 @@ class GemmFloorPeer(Peer):
 def all_peers() -> list[Peer]:
     return [
         GkmeansPeer("numpy"), GkmeansPeer("torch"), SklearnPeer("lloyd"), SklearnPeer("elkan"), FaissPeer(),
-        GkmeansPeer("cupy"), GkmeansPeer("torch-cuda"), FastPytorchKmeansPeer(), FlashKmeansPeer(),
+        GkmeansPeer("cupy"), GkmeansPeer("cupy", fused=True), GkmeansPeer("cupy", precision="tf32"),
+        GkmeansPeer("torch-cuda"), GkmeansPeer("torch-cuda", precision="tf32"), FastPytorchKmeansPeer(), FlashKmeansPeer(),
         FastKmeansPeer(), GemmFloorPeer(),
     ]

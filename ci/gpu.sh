@@ -2,8 +2,9 @@
 # The GPU suite in one call, for a GPU machine with no network:
 #   bash ci/gpu.sh [OUT_DIR]      (default: $OUT, as the device tool sets it, else ./gpu-out)
 # Installs the carried wheels (ci/prepare_device_wheels.sh), records the GPU, runs every test
-# with CuPy (and PyTorch CUDA when it has a device) as backends, then the GPU benchmark grid, the
-# quick grid again with the fused CUDA assignment (GKMEANS_CUDA_ASSIGN=fused), and batched restarts.
+# with CuPy (and PyTorch CUDA when it has a device) as backends, then the GPU benchmark grid (gkmeans
+# on CuPy with the cuBLAS and the fused assignment, exact and TF32, against the GPU peers) and
+# batched restarts.
 # Logs and results land in OUT_DIR; the exit status is the tests'.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -23,9 +24,7 @@ tail -n 3 "$out/gpu-tests.log"
 timeout 420 python3 -m benchmarks run --device gpu --out "$out" > "$out/gpu-bench.log" 2>&1 \
     || echo "benchmarks ended with status $? (see gpu-bench.log)"
 tail -n 5 "$out/gpu-bench.log"
-# The fused CUDA assignment against the default cuBLAS path, and batched restarts, on this GPU.
-GKMEANS_CUDA_ASSIGN=fused timeout 300 python3 -m benchmarks run --quick --device gpu --out "$out/fused" \
-    > "$out/gpu-bench-fused.log" 2>&1 || echo "fused benchmark ended with status $? (see gpu-bench-fused.log)"
+# Batched against sequential restarts on this GPU.
 timeout 300 python3 -m benchmarks restarts --device gpu --out "$out" > "$out/gpu-restarts.log" 2>&1 \
     || echo "restarts benchmark ended with status $? (see gpu-restarts.log)"
 tail -n 12 "$out/gpu-restarts.log"
