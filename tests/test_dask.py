@@ -152,3 +152,15 @@ def test_only_small_results_leave_the_chunks(client):
     centers = _start(X, 4)
     partial = chunk_lloyd(Chunk(X, None, 0, 0), centers, X.mean(axis=0)).to_host()
     assert partial.sums.size + partial.weight_sums.size + 1 == 4 * 4 + 4 + 1
+
+
+def test_without_a_distributed_client_the_local_scheduler_runs_it():
+    X = _blobs(n=3000, k=5)
+    init = _start(X, 5, seed=8)
+    import dask
+
+    with dask.config.set(scheduler="threads"):
+        threaded = KMeans(5, init=init, n_init=1).fit(da.from_array(X, chunks=700))
+    local = KMeans(5, init=init, n_init=1).fit(X)
+    np.testing.assert_array_equal(threaded.labels_.compute(scheduler="threads"), local.labels_)
+    assert threaded.inertia_ == pytest.approx(local.inertia_, rel=1e-10)
