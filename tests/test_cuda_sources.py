@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from importlib.resources import files
@@ -25,6 +26,9 @@ def test_fused_assign_kernel_compiles(tmp_path, arch):
                               "-o", str(tmp_path / "again.o")], capture_output=True, text=True, timeout=300)
     for kernel in ("gk_fused_assign_f32", "gk_fused_assign_f64"):
         assert f"Compiling entry function '{kernel}'" in verbose.stderr
+    # register spills would send the running minima through local memory in the inner loop
+    spills = [int(n) for n in re.findall(r"(\d+) bytes spill stores", verbose.stderr)]
+    assert spills and not any(spills), verbose.stderr
 
 
 def test_cuda_source_ships_with_the_package():

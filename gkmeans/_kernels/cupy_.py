@@ -160,7 +160,9 @@ FUSED_BLOCK = (16, 16)
 
 
 def fused_assign(X: Any, centers: Any, *, x_sq_norms: Any = None, shift: Any = None) -> tuple[Any, Any]:
-    """Labels and squared distances from the fused CUDA kernel (one launch, no n x k block in memory)."""
+    """Labels and squared distances from the fused CUDA kernel: one launch, no n x k block and no
+    n x d temporary in device memory (the rows' norms are accumulated by the kernel itself, so
+    ``x_sq_norms`` is not needed)."""
     import cupy
     import numpy as np
 
@@ -172,40 +174,8 @@ def fused_assign(X: Any, centers: Any, *, x_sq_norms: Any = None, shift: Any = N
         shift = cupy.zeros(d, dtype=X.dtype) if shift is None else cupy.ascontiguousarray(shift.astype(X.dtype))
         c_sq = cupy.sum(centers * centers, axis=1)
         labels = cupy.empty(n, dtype=cupy.int64)
-        partial = cupy.empty(n, dtype=X.dtype)
+        min_sq = cupy.empty(n, dtype=X.dtype)
         grid = ((n + FUSED_ROWS_PER_BLOCK - 1) // FUSED_ROWS_PER_BLOCK,)
         _fused_kernel(X.dtype)(grid, FUSED_BLOCK, (X, shift, centers, c_sq, np.int64(n), np.int32(k), np.int32(d),
-                                                  labels, partial))
-        if x_sq_norms is None:
-            shifted_sq = cupy.sum((X - shift) ** 2, axis=1)  # only when the caller has no norms cached
-        else:
-            shifted_sq = x_sq_norms
-        return labels, cupy.maximum(partial + shifted_sq, 0)
-
-
-def matmul_precision(precision: str, device: Any) -> Any:
-    """Context in which CuPy's float32 products run on tensor cores in ``precision`` ("tf32" or "bf16").
-
-    CuPy keeps one process-wide compute type per dtype (``CUPY_TF32`` sets it at start);
-    it is set for the duration of the context and restored after. Yields the precision in
-    force: "exact" on GPUs older than compute capability 8.0, which have no such mode.
-    """
-    import contextlib
-
-    import numpy as np
-    from cupy._core import _routines_linalg as linalg
-
-    @contextlib.contextmanager
-    def context() -> Any:
-        if int(device.compute_capability) < 80:
-            yield "exact"
-            return
-        wanted = {"tf32": linalg.COMPUTE_TYPE_TF32, "bf16": linalg.COMPUTE_TYPE_BF16}[precision]
-        previous = linalg.get_compute_type(np.float32)
-        linalg.set_compute_type(np.float32, wanted)
-        try:
-            yield precision
-        finally:
-            linalg.set_compute_type(np.float32, previous)
-
-    return context()
+                                                  labels, min_sq))
+        return labels, min_sq

@@ -5,8 +5,8 @@
 // walks the centres in tiles of BN, accumulates the dot products over the features in
 // tiles of BK through shared memory (4 x 4 register micro-tiles per thread), and keeps a
 // running (value, index) minimum per row in registers. Ties go to the lowest centre
-// index, as the Array API path's argmin. ||x||^2 is added by the caller (it does not
-// change the argmin).
+// index, as the Array API path's argmin. ||x||^2 is accumulated from the same tiles during
+// the first centre tile and added at the end, so the squared distance needs no other pass.
 //
 // Launch: grid = ceil(n / BM), block = (BN / TN, BM / TM) = (16, 16).
 // Compiled by CuPy's RawModule at first use; `nvcc -c` checks it in the test suite.
@@ -27,7 +27,7 @@ __device__ __forceinline__ double gk_infinity<double>() { return __longlong_as_d
 template <typename T>
 __device__ void gk_fused_assign(const T* __restrict__ X, const T* __restrict__ shift, const T* __restrict__ C,
                                 const T* __restrict__ c_sq, long long n, int k, int d,
-                                long long* __restrict__ labels, T* __restrict__ partial_min) {
+                                long long* __restrict__ labels, T* __restrict__ min_sq) {
     // Transposed tiles: consecutive threads read consecutive rows / centres (no bank conflicts).
     __shared__ T x_tile[GK_BK][GK_BM + 1];
     __shared__ T c_tile[GK_BK][GK_BN + 1];
@@ -38,10 +38,12 @@ __device__ void gk_fused_assign(const T* __restrict__ X, const T* __restrict__ s
     const long long row0 = (long long)blockIdx.x * GK_BM;
 
     T best[GK_TM];
+    T row_sq[GK_TM];
     int best_index[GK_TM];
 #pragma unroll
     for (int i = 0; i < GK_TM; ++i) {
         best[i] = gk_infinity<T>();
+        row_sq[i] = T(0);
         best_index[i] = 0x7fffffff;
     }
 
@@ -71,6 +73,10 @@ __device__ void gk_fused_assign(const T* __restrict__ X, const T* __restrict__ s
                 T a[GK_TM], b[GK_TN];
 #pragma unroll
                 for (int i = 0; i < GK_TM; ++i) a[i] = x_tile[f][ty * GK_TM + i];
+                if (c0 == 0) {  // the rows' squared norms, once (the same branch for the whole block)
+#pragma unroll
+                    for (int i = 0; i < GK_TM; ++i) row_sq[i] += a[i] * a[i];
+                }
 #pragma unroll
                 for (int j = 0; j < GK_TN; ++j) b[j] = c_tile[f][tx * GK_TN + j];
 #pragma unroll
@@ -117,21 +123,22 @@ __device__ void gk_fused_assign(const T* __restrict__ X, const T* __restrict__ s
         for (int i = 0; i < GK_TM; ++i) {
             const long long row = row0 + ty * GK_TM + i;
             if (row < n) {
+                const T value = best[i] + row_sq[i];
                 labels[row] = best_index[i];
-                partial_min[row] = best[i];
+                min_sq[row] = value > T(0) ? value : T(0);
             }
         }
     }
 }
 
-extern "C" __global__ void __launch_bounds__(256)
+extern "C" __global__ void
 gk_fused_assign_f32(const float* X, const float* shift, const float* C, const float* c_sq, long long n, int k,
-                    int d, long long* labels, float* partial_min) {
-    gk_fused_assign<float>(X, shift, C, c_sq, n, k, d, labels, partial_min);
+                    int d, long long* labels, float* min_sq) {
+    gk_fused_assign<float>(X, shift, C, c_sq, n, k, d, labels, min_sq);
 }
 
-extern "C" __global__ void __launch_bounds__(256)
+extern "C" __global__ void
 gk_fused_assign_f64(const double* X, const double* shift, const double* C, const double* c_sq, long long n, int k,
-                    int d, long long* labels, double* partial_min) {
-    gk_fused_assign<double>(X, shift, C, c_sq, n, k, d, labels, partial_min);
+                    int d, long long* labels, double* min_sq) {
+    gk_fused_assign<double>(X, shift, C, c_sq, n, k, d, labels, min_sq);
 }
