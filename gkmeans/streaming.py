@@ -29,10 +29,11 @@ STREAM_CHUNK_BYTES = 64 * 2**20
 
 
 class NpyRows:
-    """Rows of a ``.npy`` file, read on demand with ordinary file reads.
+    """Rows of a ``.npy`` file, mapped one chunk at a time.
 
-    Reads rather than a memory map, so the process's address space (and an
-    ``RLIMIT_AS`` limit on it) holds only the chunk being read, never the file.
+    Each chunk is its own small memory map (no copy: the pages come straight from the
+    page cache) and is unmapped when the chunk is dropped, so the process's address space
+    (and an ``RLIMIT_AS`` limit on it) holds only the chunks in use, never the file.
     """
 
     def __init__(self, path: str) -> None:
@@ -54,11 +55,11 @@ class NpyRows:
 
     def __getitem__(self, rows: slice) -> np.ndarray:
         start, stop, _ = rows.indices(self.shape[0])
+        if stop <= start:
+            return np.empty((0, self.shape[1]), dtype=self.dtype)
         row_bytes = self.shape[1] * self.dtype.itemsize
-        with open(self.path, "rb") as handle:
-            handle.seek(self.data_offset + start * row_bytes)
-            out = np.fromfile(handle, dtype=self.dtype, count=(stop - start) * self.shape[1])
-        return out.reshape(stop - start, self.shape[1])
+        return np.memmap(self.path, dtype=self.dtype, mode="r", offset=self.data_offset + start * row_bytes,
+                         shape=(stop - start, self.shape[1]))
 
 
 def _as_float_chunk(x: Any) -> Any:
