@@ -345,6 +345,8 @@ class KMeans:
             return lazy_predict(X, self.cluster_centers_, self.n_features_in_)
         if isinstance(X, ChunkedData):
             return self._labelled_chunks(X).labels
+        if self._streams_to_gpu(X):
+            return self._labelled_chunks(ChunkedData(X)).labels
         X_dev, centers, placement, xp = self._prepare(X, "predict")
         with self._precision(placement, X_dev):
             labels, _ = predict_labels(X_dev, centers, xp)
@@ -354,6 +356,14 @@ class KMeans:
         """The fit's precision for predict / transform / score, so that labels_ == predict(X) holds."""
         return kernels.matmul_precision(placement.xp, placement.device, X_dev.dtype,
                                         getattr(self, "precision", "exact"))
+
+    def _streams_to_gpu(self, X: Any) -> bool:
+        """Whether a host array bound for a GPU goes there chunk by chunk (see ``_engines.should_stream``)."""
+        from ._engines import _host_array_to_gpu, should_stream
+
+        self._check_fitted()
+        placement = _host_array_to_gpu(X, self.device, self.cluster_centers_.shape[0])
+        return placement is not None and should_stream(X, True, kernels.free_bytes(placement.xp, placement.device))
 
     def _labelled_chunks(self, data: Any, keep_labels: bool = True) -> Any:
         """Predict-rule labels (host) and weighted inertia of chunked data, in one pass."""

@@ -162,3 +162,14 @@ def test_reduced_precision_error_against_exact(cupy, precision):
     assert reduced.inertia_ == pytest.approx(exact.inertia_, rel=1e-3)
     assert float(cupy.mean(reduced.labels_ == exact.labels_)) >= 0.99
     cupy.testing.assert_array_equal(reduced.predict(X), reduced.labels_)
+
+
+def test_memmap_to_the_gpu_is_streamed(cupy, tmp_path):
+    X, _, _ = make_blobs(30_000, 8, 6, random_state=7)
+    np.save(tmp_path / "X.npy", X)
+    memmap = np.load(tmp_path / "X.npy", mmap_mode="r")
+    on_gpu = gkmeans.KMeans(6, init=X[:6], n_init=1, device="gpu").fit(memmap)
+    in_memory = gkmeans.KMeans(6, init=X[:6], n_init=1).fit(X)
+    assert on_gpu.device_ == "cuda:0" and isinstance(on_gpu.labels_, np.ndarray)
+    np.testing.assert_array_equal(on_gpu.labels_, in_memory.labels_)
+    np.testing.assert_array_equal(on_gpu.predict(memmap), in_memory.labels_)

@@ -248,3 +248,39 @@ def test_fit_a_file_larger_than_the_memory_the_process_may_map(tmp_path):
     assert float(inertia) == pytest.approx(expected.inertia_, rel=1e-10)
     assert int(n_iter) == expected.n_iter_
     assert " ".join(rest) == "too big to load"
+
+
+def test_host_arrays_bound_for_a_gpu_they_would_not_fit_are_streamed(monkeypatch, tmp_path):
+    """The rule, and the routing: a memmap (or an array larger than half the GPU's free memory)
+    reaches a GPU chunk by chunk; on the CPU arrays are fitted in place."""
+    from gkmeans import _engines, streaming
+    from gkmeans import _kernels as kernels
+    from gkmeans._engines import should_stream
+
+    X = _blobs(n=4000)
+    path = tmp_path / "X.npy"
+    np.save(path, X)
+    memmap = np.load(path, mmap_mode="r")
+    assert not should_stream(X, False, 10**12) and not should_stream(memmap, False, 10**12)
+    assert should_stream(memmap, True, 10**12)
+    assert should_stream(X, True, X.nbytes) and not should_stream(X, True, 4 * X.nbytes)
+    assert not should_stream(X, True, None)
+
+    # Routing, with the GPU simulated: the placement says "GPU" and it has little free memory.
+    passes = []
+    original = streaming.StreamEngine.map_reduce
+    monkeypatch.setattr(streaming.StreamEngine, "map_reduce",
+                        lambda self, *a, **kw: passes.append(1) or original(self, *a, **kw))
+    from types import SimpleNamespace
+
+    fake_gpu = SimpleNamespace(xp=None, device=None)
+    monkeypatch.setattr(_engines, "_host_array_to_gpu", lambda X, device, k: fake_gpu)
+    monkeypatch.setattr(kernels, "free_bytes", lambda xp, device: X.nbytes)
+    init = _start(X, 6)
+    streamed = KMeans(6, init=init, n_init=1).fit(X)
+    assert passes, "the array was not streamed"
+    labels = streamed.predict(X)
+    monkeypatch.undo()
+    in_memory = KMeans(6, init=init, n_init=1).fit(X)
+    assert_same_fit(streamed, in_memory, np.float64)
+    np.testing.assert_array_equal(labels, in_memory.labels_)
