@@ -77,25 +77,31 @@ def _timed(run: Callable[[], Any], sync: Callable[[], None] = lambda: None) -> t
 class GkmeansPeer(Peer):
     """gkmeans on an array library: "numpy", "torch" (CPU) or, on a GPU, "cupy" / "torch-cuda"."""
 
-    def __init__(self, backend: str, *, fused: bool = False, precision: str = "exact") -> None:
+    def __init__(self, backend: str, *, fused: bool = False, sort_update: bool = False,
+                 precision: str = "exact") -> None:
         self.backend = backend
-        self.fused, self.precision = fused, precision
-        self.name = f"gkmeans-{backend}" + ("-fused" if fused else "") + ("" if precision == "exact" else f"-{precision}")
+        self.fused, self.sort_update, self.precision = fused, sort_update, precision
+        self.name = (f"gkmeans-{backend}" + ("-fused" if fused else "") + ("-sortupdate" if sort_update else "")
+                     + ("" if precision == "exact" else f"-{precision}"))
         self.devices = ("gpu",) if backend in ("cupy", "torch-cuda") else ("cpu",)
 
     @contextlib.contextmanager
     def _variant(self):
-        """The fused CUDA assignment (GKMEANS_CUDA_ASSIGN=fused) for the fused variant, only while it runs."""
-        previous = os.environ.get("GKMEANS_CUDA_ASSIGN")
-        if self.fused:
-            os.environ["GKMEANS_CUDA_ASSIGN"] = "fused"
+        """The CUDA kernel choices of this variant (GKMEANS_CUDA_ASSIGN / _UPDATE), only while it runs."""
+        wanted = {"GKMEANS_CUDA_ASSIGN": "fused" if self.fused else None,
+                  "GKMEANS_CUDA_UPDATE": "sort" if self.sort_update else None}
+        previous = {name: os.environ.get(name) for name in wanted}
+        for name, value in wanted.items():
+            if value is not None:
+                os.environ[name] = value
         try:
             yield
         finally:
-            if previous is None:
-                os.environ.pop("GKMEANS_CUDA_ASSIGN", None)
-            else:
-                os.environ["GKMEANS_CUDA_ASSIGN"] = previous
+            for name, value in previous.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
     def available(self) -> str | None:
         if self.backend == "numpy":
@@ -298,7 +304,8 @@ class GemmFloorPeer(Peer):
 def all_peers() -> list[Peer]:
     return [
         GkmeansPeer("numpy"), GkmeansPeer("torch"), SklearnPeer("lloyd"), SklearnPeer("elkan"), FaissPeer(),
-        GkmeansPeer("cupy"), GkmeansPeer("cupy", fused=True), GkmeansPeer("cupy", precision="tf32"),
+        GkmeansPeer("cupy"), GkmeansPeer("cupy", fused=True), GkmeansPeer("cupy", sort_update=True),
+        GkmeansPeer("cupy", precision="tf32"),
         GkmeansPeer("torch-cuda"), GkmeansPeer("torch-cuda", precision="tf32"), FastPytorchKmeansPeer(), FlashKmeansPeer(),
         FastKmeansPeer(), GemmFloorPeer(),
     ]

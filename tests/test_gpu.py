@@ -173,3 +173,11 @@ def test_memmap_to_the_gpu_is_streamed(cupy, tmp_path):
     assert on_gpu.device_ == "cuda:0" and isinstance(on_gpu.labels_, np.ndarray)
     np.testing.assert_array_equal(on_gpu.labels_, in_memory.labels_)
     np.testing.assert_array_equal(on_gpu.predict(memmap), in_memory.labels_)
+
+
+def test_sorted_update_on_the_gpu_equals_scatter(cupy, monkeypatch):
+    X = cupy.asarray(make_blobs(30_000, 16, 8, random_state=8)[0])
+    scatter = gkmeans.KMeans(80, random_state=0).fit(X)
+    monkeypatch.setenv("GKMEANS_CUDA_UPDATE", "sort")
+    sorted_ = gkmeans.KMeans(80, random_state=0).fit(X)
+    assert sorted_.inertia_ == pytest.approx(scatter.inertia_, rel=1e-9)

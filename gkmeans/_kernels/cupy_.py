@@ -7,16 +7,39 @@ from typing import Any
 from .agnostic import row_chunks
 
 
+def _choice(variable: str, choices: tuple[str, ...]) -> str:
+    """A kernel choice from the environment (the first choice is the default)."""
+    import os
+
+    value = os.environ.get(variable, choices[0]).strip().lower()
+    if value not in choices:
+        raise ValueError(f"{variable}={value!r} is not recognised; expected one of {choices}")
+    return value
+
+
+#: ``GKMEANS_CUDA_UPDATE``: "scatter" (default, atomic adds) or "sort" (sort by label and
+#: difference prefix sums: no contention on a few large clusters). To be measured on a GPU.
+UPDATE_METHODS = ("scatter", "sort")
+
+
 def segment_sum(
     X: Any, labels: Any, weights: Any, n_clusters: int, *, xp: Any, acc_dtype: Any, chunk_rows: int
 ) -> tuple[Any, Any]:
-    """Cluster sums through ``cupyx.scatter_add`` (atomic adds), in ``acc_dtype``.
+    """Cluster sums through ``cupyx.scatter_add`` (atomic adds), in ``acc_dtype``, or by sorting
+    (``GKMEANS_CUDA_UPDATE=sort``, :func:`.agnostic.sorted_segment_sum`).
 
     float64 atomics are native from compute capability 6.0, so the sums carry
     no float32 rounding error whatever the cluster sizes.
     """
     import cupy
     import cupyx
+
+    if _choice("GKMEANS_CUDA_UPDATE", UPDATE_METHODS) == "sort":
+        from .agnostic import sorted_segment_sum
+
+        with X.device:
+            return sorted_segment_sum(X, labels, weights, n_clusters, xp=xp, acc_dtype=acc_dtype,
+                                      chunk_rows=chunk_rows)
 
     d = X.shape[1]
     with X.device:  # allocate and launch on the data's GPU, not the current one
@@ -116,12 +139,7 @@ ASSIGN_METHODS = ("gemm", "fused")
 
 
 def assign_method() -> str:
-    import os
-
-    method = os.environ.get("GKMEANS_CUDA_ASSIGN", "gemm").strip().lower()
-    if method not in ASSIGN_METHODS:
-        raise ValueError(f"GKMEANS_CUDA_ASSIGN={method!r} is not recognised; expected one of {ASSIGN_METHODS}")
-    return method
+    return _choice("GKMEANS_CUDA_ASSIGN", ASSIGN_METHODS)
 
 
 def assign(
