@@ -1,6 +1,6 @@
 """``python -m benchmarks run [--quick] [--device cpu|gpu] [--out DIR]``; ``python -m benchmarks silhouette``;
 ``python -m benchmarks dask``; ``python -m benchmarks out-of-core``; ``python -m benchmarks restarts``;
-``python -m benchmarks quality``."""
+``python -m benchmarks quality``; ``python -m benchmarks dispatch``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import sys
 
 #: Subcommands that run one script of this folder, with the script's own options.
 SCRIPTS = {"silhouette": "silhouette_vs_sklearn", "dask": "dask_vs_dask_ml", "out-of-core": "out_of_core",
-           "restarts": "restarts", "quality": "quality"}
+           "restarts": "restarts", "quality": "quality", "dispatch": "dispatch"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("out-of-core", help="a streamed fit of a file larger than the process may map")
     commands.add_parser("restarts", help="batched restarts against sequential restarts")
     commands.add_parser("quality", help="MiniBatchKMeans and k-means|| quality against full k-means")
+    commands.add_parser("dispatch", help="CPU against GPU fit times: the device='auto' threshold (needs a GPU)")
     args, rest = parser.parse_known_args(argv)
     if args.command in SCRIPTS:
         module = importlib.import_module(f"benchmarks.{SCRIPTS[args.command]}")

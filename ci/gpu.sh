@@ -1,31 +1,43 @@
 #!/usr/bin/env bash
-# The GPU suite in one call, for a GPU machine with no network:
-#   bash ci/gpu.sh [OUT_DIR]      (default: $OUT, as the device tool sets it, else ./gpu-out)
-# Installs the carried wheels (ci/prepare_device_wheels.sh), records the GPU, runs every test
-# with CuPy (and PyTorch CUDA when it has a device) as backends, then the GPU benchmark grid (gkmeans
-# on CuPy with the cuBLAS and the fused assignment, exact and TF32, against the GPU peers) and
-# batched restarts.
-# Logs and results land in OUT_DIR; the exit status is the tests'.
+# The GPU suite, for a GPU machine with no network:
+#   bash ci/gpu.sh [OUT_DIR] [PART]    OUT_DIR default: $OUT (as the device tool sets it), else ./gpu-out
+# PART: "tests" (the whole test suite with CuPy, and PyTorch CUDA when it has a device, as backends),
+# "bench" (the GPU benchmark grid: gkmeans on CuPy with the cuBLAS and the fused assignment, the
+# sorted update, exact and TF32, against the GPU peers), "extra" (batched restarts, and the
+# CPU-against-GPU crossover that sets device="auto"), or "all" (default). The device tool allows
+# 10 minutes a command: run the parts as separate calls there.
+# Installs the carried wheels (ci/prepare_device_wheels.sh) and records the GPU first. Logs and
+# results land in OUT_DIR; the exit status is the tests' (0 when they were not run).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-${OUT:-gpu-out}}"
+part="${2:-all}"
 mkdir -p "$out"
 python3 -m pip install -q --no-index --no-deps --target .device-site device_wheels/*.whl > "$out/install.log" 2>&1
 export PYTHONPATH="$PWD/.device-site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
 { date -u; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; python3 -m gkmeans devices; } \
     > "$out/device.txt" 2>&1
-backends="numpy,array_api_strict,cupy"
-if python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
-    backends="$backends,torch"
+tests=0
+if [[ "$part" == all || "$part" == tests ]]; then
+    backends="numpy,array_api_strict,cupy"
+    if python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
+        backends="$backends,torch"
+    fi
+    GKMEANS_TEST_BACKENDS="$backends" python3 -m pytest -q -rs -p no:cacheprovider > "$out/gpu-tests.log" 2>&1
+    tests=$?
+    tail -n 3 "$out/gpu-tests.log"
 fi
-GKMEANS_TEST_BACKENDS="$backends" python3 -m pytest -q -rs -p no:cacheprovider > "$out/gpu-tests.log" 2>&1
-tests=$?
-tail -n 3 "$out/gpu-tests.log"
-timeout 420 python3 -m benchmarks run --device gpu --out "$out" > "$out/gpu-bench.log" 2>&1 \
-    || echo "benchmarks ended with status $? (see gpu-bench.log)"
-tail -n 5 "$out/gpu-bench.log"
-# Batched against sequential restarts on this GPU.
-timeout 300 python3 -m benchmarks restarts --device gpu --out "$out" > "$out/gpu-restarts.log" 2>&1 \
-    || echo "restarts benchmark ended with status $? (see gpu-restarts.log)"
-tail -n 12 "$out/gpu-restarts.log"
+if [[ "$part" == all || "$part" == bench ]]; then
+    timeout 420 python3 -m benchmarks run --device gpu --out "$out" > "$out/gpu-bench.log" 2>&1 \
+        || echo "benchmarks ended with status $? (see gpu-bench.log)"
+    tail -n 5 "$out/gpu-bench.log"
+fi
+if [[ "$part" == all || "$part" == extra ]]; then
+    timeout 240 python3 -m benchmarks restarts --device gpu --out "$out" > "$out/gpu-restarts.log" 2>&1 \
+        || echo "restarts benchmark ended with status $? (see gpu-restarts.log)"
+    tail -n 12 "$out/gpu-restarts.log"
+    timeout 300 python3 -m benchmarks dispatch --out "$out" > "$out/gpu-dispatch.log" 2>&1 \
+        || echo "dispatch benchmark ended with status $? (see gpu-dispatch.log)"
+    tail -n 3 "$out/gpu-dispatch.log"
+fi
 exit $tests

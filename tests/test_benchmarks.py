@@ -87,3 +87,12 @@ def test_dask_benchmark_judges_inertia_exactly():
     X, C = rng.normal(size=(500, 3)), rng.normal(size=(4, 3))
     brute = ((X[:, None] - C[None]) ** 2).sum(-1).min(1).sum()
     assert judged_inertia(da.from_array(X, chunks=100), C) == pytest.approx(brute, rel=1e-12)
+
+
+def test_dispatch_crossover_is_where_the_gpu_wins_from_then_on():
+    from benchmarks.dispatch import crossover
+
+    rows = [{"work": w, "cpu_s": c, "gpu_s": g} for w, c, g in
+            [(1e5, 0.01, 0.2), (1e7, 0.1, 0.05), (1e8, 0.3, 0.4), (1e9, 2.0, 0.5), (1e10, 20.0, 1.0)]]
+    assert crossover(rows) == 1e9  # the win at 1e7 is not kept: the CPU is faster again at 1e8
+    assert crossover([{"work": 1, "cpu_s": 1, "gpu_s": 2}]) is None
