@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .dask_fit import DaskEngine, check_dask_weight, is_dask_array
+from .dask_fit import DaskEngine, check_dask_weight, is_dask_collection
 from .device import parse_device
 from .exceptions import InvalidParameterError
 from .streaming import ChunkedData, stream_engine
@@ -48,7 +48,7 @@ def _host_array_to_gpu(X: Any, device: Any, n_clusters: int) -> Any:
 def out_of_core_engine(X: Any, sample_weight: Any, device: Any, n_clusters: int) -> Any:
     """A :class:`~gkmeans.streaming.StreamEngine` for ``gkmeans.chunked`` data (and for a host array
     bound for a GPU it would not fit, see :func:`should_stream`), a
-    :class:`~gkmeans.dask_fit.DaskEngine` for a Dask array, None for anything else."""
+    :class:`~gkmeans.dask_fit.DaskEngine` for a Dask array or DataFrame, None for anything else."""
     placement = _host_array_to_gpu(X, device, n_clusters)
     if placement is not None:
         from . import _kernels as kernels
@@ -60,7 +60,7 @@ def out_of_core_engine(X: Any, sample_weight: Any, device: Any, n_clusters: int)
         if sample_weight is not None:
             raise InvalidParameterError("give the weights of chunked data to gkmeans.chunked(..., sample_weight=)")
         return stream_engine(X, device, n_clusters)
-    if is_dask_array(X):
+    if is_dask_collection(X):
         request = parse_device(device)
         if request.kind not in ("auto",) and request.kind != "cpu" and not _cupy_chunks(X):
             msg = (f"device={device!r}: Dask chunks are computed where they live; for GPUs give CuPy-backed chunks "

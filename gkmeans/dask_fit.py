@@ -32,6 +32,28 @@ def is_dask_array(x: Any) -> bool:
     return dask_array is not None and isinstance(x, dask_array.Array)
 
 
+def is_dask_dataframe(x: Any) -> bool:
+    """Whether ``x`` is a Dask DataFrame (without importing Dask when it is not loaded)."""
+    dask_dataframe = sys.modules.get("dask.dataframe")
+    return dask_dataframe is not None and isinstance(x, dask_dataframe.DataFrame)
+
+
+def is_dask_collection(x: Any) -> bool:
+    """A Dask array or DataFrame: data the Dask engine fits."""
+    return is_dask_array(x) or is_dask_dataframe(x)
+
+
+def as_dask_array(X: Any) -> Any:
+    """A Dask DataFrame as a Dask array with known chunk sizes (numeric columns only); arrays unchanged."""
+    if not is_dask_dataframe(X):
+        return X
+    # pandas extension dtypes (strings, categories) have a kind too, "O" for the non-numeric ones
+    bad = [str(name) for name, dtype in zip(X.columns, X.dtypes) if getattr(dtype, "kind", "O") not in "biuf"]
+    if bad:
+        raise ValueError(f"every column must be numeric to cluster a Dask DataFrame; not numeric: {bad}")
+    return X.to_dask_array(lengths=True)
+
+
 def _import_dask() -> tuple[Any, Any]:
     try:
         import dask
@@ -53,6 +75,7 @@ def _float_dtype(dtype: np.dtype) -> np.dtype:
 
 def as_row_chunks(X: Any) -> Any:
     """X validated as a 2-D float Dask array chunked by rows only (one chunk across the columns)."""
+    X = as_dask_array(X)
     if X.ndim != 2:
         raise ValueError(f"Expected a 2-D Dask array, got shape {X.shape}")
     if any(np.isnan(c) for c in X.chunks[0]):
@@ -90,6 +113,8 @@ class DaskEngine:
         X = as_row_chunks(X)
         weights = None
         if sample_weight is not None:
+            if not is_dask_array(sample_weight) and hasattr(sample_weight, "to_dask_array"):
+                sample_weight = sample_weight.to_dask_array(lengths=True)  # a Dask Series
             if not is_dask_array(sample_weight):
                 sample_weight = np.asarray(sample_weight)
             if tuple(sample_weight.shape) != (X.shape[0],):

@@ -15,7 +15,7 @@ from ._compat import array_device, array_namespace
 from ._fit import fit_kmeans, initial_centers, predict_labels
 from ._validation import check_array, check_n_features, check_sample_weight
 from ._engines import out_of_core_engine
-from .dask_fit import is_dask_array, lazy_predict, lazy_transform
+from .dask_fit import is_dask_collection, lazy_predict, lazy_transform
 from .device import resolve_placement
 from .streaming import ChunkedData
 from .exceptions import NotFittedError, sklearn_compatible
@@ -217,10 +217,10 @@ class KMeans:
 
     def _fit(self, X: Any, sample_weight: Any = None, progress: Any = None) -> KMeans:
         """``fit``, with an optional ``progress(run, iteration, max_iter)`` callback (the CLI's bar)."""
+        names = _feature_names(X)
         engine = out_of_core_engine(X, sample_weight, self.device, self.n_clusters)
         if engine is not None:
-            return self._fit_out_of_core(engine, progress)
-        names = _feature_names(X)
+            return self._fit_out_of_core(engine, progress, names)
         result = fit_kmeans(
             X, self.n_clusters, sample_weight=sample_weight, init=self.init, n_init=self.n_init,
             max_iter=self.max_iter, tol=self.tol, verbose=self.verbose, random_state=self.random_state,
@@ -242,7 +242,7 @@ class KMeans:
             del self.feature_names_in_
         return self
 
-    def _fit_out_of_core(self, engine: Any, progress: Any) -> KMeans:
+    def _fit_out_of_core(self, engine: Any, progress: Any, names: Any = None) -> KMeans:
         """Fit streamed chunks or a Dask array: exact Lloyd, one pass over the chunks per iteration."""
         from .chunked_fit import fit_chunked
 
@@ -260,7 +260,9 @@ class KMeans:
         self.device_ = engine.device_name
         self.precision_ = "exact"
         self._n_init = result.n_init
-        if hasattr(self, "feature_names_in_"):
+        if names is not None:
+            self.feature_names_in_ = names
+        elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
         return self
 
@@ -340,8 +342,9 @@ class KMeans:
         -------
         labels : int32 array of shape (n_samples,), in X's namespace and device
         """
-        if is_dask_array(X):
+        if is_dask_collection(X):
             self._check_fitted()
+            self._check_feature_names(X)
             return lazy_predict(X, self.cluster_centers_, self.n_features_in_)
         if isinstance(X, ChunkedData):
             return self._labelled_chunks(X).labels
@@ -386,8 +389,9 @@ class KMeans:
         -------
         distances : array of shape (n_samples, n_clusters), in X's dtype, namespace and device
         """
-        if is_dask_array(X):
+        if is_dask_collection(X):
             self._check_fitted()
+            self._check_feature_names(X)
             return lazy_transform(X, self.cluster_centers_, self.n_features_in_)
         if isinstance(X, ChunkedData):
             raise TypeError("transform of chunked data would hold n_samples x n_clusters distances; "
@@ -403,7 +407,7 @@ class KMeans:
             if sample_weight is not None:
                 raise ValueError("give the weights of chunked data to gkmeans.chunked(..., sample_weight=)")
             return -self._labelled_chunks(X, keep_labels=False).inertia
-        if is_dask_array(X):
+        if is_dask_collection(X):
             self._check_fitted()
             from .dask_fit import DaskEngine
             from ._chunk_work import chunk_inertia
@@ -595,7 +599,7 @@ class MiniBatchKMeans(KMeans):
         from ._random import make_rng
         from .minibatch import MiniBatchState, converged, minibatch_step
 
-        if isinstance(X, ChunkedData) or is_dask_array(X):
+        if isinstance(X, ChunkedData) or is_dask_collection(X):
             msg = (f"MiniBatchKMeans.fit takes an in-memory array, not {type(X).__name__}: give the chunks one "
                    "by one to partial_fit, or fit KMeans, which streams chunked data and runs on Dask arrays")
             raise TypeError(msg)

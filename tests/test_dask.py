@@ -164,3 +164,25 @@ def test_without_a_distributed_client_the_local_scheduler_runs_it():
     local = KMeans(5, init=init, n_init=1).fit(X)
     np.testing.assert_array_equal(threaded.labels_.compute(scheduler="threads"), local.labels_)
     assert threaded.inertia_ == pytest.approx(local.inertia_, rel=1e-10)
+
+
+def test_dask_dataframe_with_feature_names(client):
+    dd = pytest.importorskip("dask.dataframe")
+    import pandas as pd
+
+    X = _blobs(n=3000, k=4)
+    frame = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    ddf = dd.from_pandas(frame, npartitions=5)
+    init = _start(X, 4, seed=3)
+    on_dask = KMeans(4, init=init, n_init=1).fit(ddf, sample_weight=dd.from_pandas(pd.Series(np.ones(3000)),
+                                                                                      npartitions=5))
+    local = KMeans(4, init=init, n_init=1).fit(frame)
+    assert list(on_dask.feature_names_in_) == ["a", "b", "c", "d"]
+    np.testing.assert_allclose(on_dask.cluster_centers_, local.cluster_centers_, rtol=1e-10)
+    np.testing.assert_array_equal(on_dask.predict(ddf).compute(), local.labels_)
+    assert on_dask.transform(ddf).shape[1] == 4
+    with pytest.raises(ValueError, match="The feature names should match"):
+        on_dask.predict(dd.from_pandas(frame.rename(columns={"a": "z"}), npartitions=2))
+    frame["label"] = "x"
+    with pytest.raises(ValueError, match=r"every column must be numeric .*\['label'\]"):
+        KMeans(4).fit(dd.from_pandas(frame, npartitions=2))
