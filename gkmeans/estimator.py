@@ -244,7 +244,13 @@ class KMeans:
 
     def _fit_out_of_core(self, engine: Any, progress: Any, names: Any = None) -> KMeans:
         """Fit streamed chunks or a Dask array: exact Lloyd, one pass over the chunks per iteration."""
+        from ._fit import ALGORITHMS
+        from ._validation import check_choice
         from .chunked_fit import fit_chunked
+
+        # Checked as an in-memory fit checks them, though a chunked fit is always exact Lloyd.
+        check_choice(self.algorithm, "algorithm", ALGORITHMS)
+        check_choice(self.precision, "precision", kernels.PRECISIONS)
 
         result = fit_chunked(
             engine, self.n_clusters, init=self.init, n_init=self.n_init, max_iter=self.max_iter, tol=self.tol,

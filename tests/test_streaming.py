@@ -284,3 +284,18 @@ def test_host_arrays_bound_for_a_gpu_they_would_not_fit_are_streamed(monkeypatch
     in_memory = KMeans(6, init=init, n_init=1).fit(X)
     assert_same_fit(streamed, in_memory, np.float64)
     np.testing.assert_array_equal(labels, in_memory.labels_)
+
+
+def test_chunked_fits_check_every_parameter():
+    X = _blobs(n=300)
+    with pytest.raises(gkmeans.InvalidParameterError, match="algorithm='fast' is not recognised"):
+        KMeans(3, algorithm="fast").fit(chunked(X))
+    with pytest.raises(gkmeans.InvalidParameterError, match="precision='half' is not recognised"):
+        KMeans(3, precision="half").fit(chunked(X))
+    with pytest.raises(gkmeans.InvalidParameterError, match="init='best' is not recognised"):
+        KMeans(3, init="best").fit(chunked(X))
+    with pytest.raises(gkmeans.InvalidParameterError, match="max_iter=0"):
+        KMeans(3, max_iter=0).fit(chunked(X))
+    with pytest.raises(ValueError, match="does not match the number of clusters"):
+        KMeans(3, init=X[:2]).fit(chunked(X))
+    assert KMeans(3, random_state=0, precision="tf32").fit(chunked(X)).precision_ == "exact"
