@@ -319,8 +319,8 @@ def _fit_kmeans(
 #: On NumPy, batched restarts pay only while one run's pass is so small (n_samples *
 #: n_clusters at most this) that per-call overhead outweighs the work; above it the fused,
 #: threaded single-run pass wins (``python -m benchmarks restarts``, float32: at n=300, k=3,
-#: 100-1,000 runs batched is 4.4-4.7x faster; at n=10,000 1.3-1.4x, but 0.7-0.9x in float64;
-#: at n=100,000, k=64 0.37x). The threshold keeps "auto" where batching won in both dtypes.
+#: 100-1,000 runs batched is 3.7-5.4x faster; at n=10,000 1.2-1.5x, but 0.7-0.9x in float64;
+#: at n=100,000, k=64 0.41x). The threshold keeps "auto" where batching won in both dtypes.
 CPU_BATCH_MAX_WORK = 20_000
 
 
