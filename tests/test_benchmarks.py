@@ -66,7 +66,7 @@ def test_scaling_slopes_and_markdown():
 def test_subcommands_run_their_scripts(tmp_path, monkeypatch):
     """`python -m benchmarks restarts` and `out-of-core` run end to end on tiny problems and write reports."""
     from benchmarks import __main__ as entry
-    from benchmarks import out_of_core, restarts
+    from benchmarks import restarts
 
     monkeypatch.setattr(restarts, "PROBLEMS", [(200, 2, 3, 5)])
     assert entry.main(["restarts", "--out", str(tmp_path)]) == 0
