@@ -78,18 +78,21 @@ class GkmeansPeer(Peer):
     """gkmeans on an array library: "numpy", "torch" (CPU) or, on a GPU, "cupy" / "torch-cuda"."""
 
     def __init__(self, backend: str, *, fused: bool = False, sort_update: bool = False,
-                 precision: str = "exact") -> None:
+                 precision: str = "exact", chunk_bytes: int | None = None) -> None:
         self.backend = backend
-        self.fused, self.sort_update, self.precision = fused, sort_update, precision
+        self.fused, self.sort_update, self.precision, self.chunk_bytes = fused, sort_update, precision, chunk_bytes
         self.name = (f"gkmeans-{backend}" + ("-fused" if fused else "") + ("-sortupdate" if sort_update else "")
-                     + ("" if precision == "exact" else f"-{precision}"))
+                     + ("" if precision == "exact" else f"-{precision}")
+                     + ("" if chunk_bytes is None else f"-chunks{chunk_bytes // 2**20}MiB"))
         self.devices = ("gpu",) if backend in ("cupy", "torch-cuda") else ("cpu",)
 
     @contextlib.contextmanager
     def _variant(self):
-        """The CUDA kernel choices of this variant (GKMEANS_CUDA_ASSIGN / _UPDATE), only while it runs."""
+        """The CUDA kernel choices of this variant (GKMEANS_CUDA_ASSIGN / _UPDATE, GKMEANS_GPU_CHUNK_BYTES),
+        only while it runs."""
         wanted = {"GKMEANS_CUDA_ASSIGN": "fused" if self.fused else None,
-                  "GKMEANS_CUDA_UPDATE": "sort" if self.sort_update else None}
+                  "GKMEANS_CUDA_UPDATE": "sort" if self.sort_update else None,
+                  "GKMEANS_GPU_CHUNK_BYTES": None if self.chunk_bytes is None else str(self.chunk_bytes)}
         previous = {name: os.environ.get(name) for name in wanted}
         for name, value in wanted.items():
             if value is not None:
@@ -305,6 +308,7 @@ def all_peers() -> list[Peer]:
     return [
         GkmeansPeer("numpy"), GkmeansPeer("torch"), SklearnPeer("lloyd"), SklearnPeer("elkan"), FaissPeer(),
         GkmeansPeer("cupy"), GkmeansPeer("cupy", fused=True), GkmeansPeer("cupy", sort_update=True),
+        GkmeansPeer("cupy", chunk_bytes=32 * 2**20),
         GkmeansPeer("cupy", precision="tf32"),
         GkmeansPeer("torch-cuda"), GkmeansPeer("torch-cuda", precision="tf32"), FastPytorchKmeansPeer(), FlashKmeansPeer(),
         FastKmeansPeer(), GemmFloorPeer(),

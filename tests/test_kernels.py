@@ -271,3 +271,15 @@ def test_sorted_and_one_hot_segment_sums_agree(backend, n_clusters):
         sums, weight_sums = method(X, labels, weights, n_clusters, xp=xp, acc_dtype=xp.float64, chunk_rows=777)
         np.testing.assert_allclose(backend.to_numpy(sums), expected_sums, rtol=1e-10, atol=1e-10)
         assert float(backend.to_numpy(weight_sums)[-1]) == 0.0
+
+
+def test_gpu_chunk_bytes_override(monkeypatch):
+    assert kernels.gpu_workspace_cap() == kernels.GPU_WORKSPACE_CAP
+    monkeypatch.setenv("GKMEANS_GPU_CHUNK_BYTES", "33554432")
+    assert kernels.gpu_workspace_cap() == 32 * 2**20
+    monkeypatch.setenv("GKMEANS_GPU_CHUNK_BYTES", "lots")
+    with pytest.raises(ValueError, match="GKMEANS_GPU_CHUNK_BYTES='lots' must be a number of bytes"):
+        kernels.gpu_workspace_cap()
+    monkeypatch.setenv("GKMEANS_GPU_CHUNK_BYTES", "10")
+    with pytest.raises(ValueError, match="must be at least"):
+        kernels.gpu_workspace_cap()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import os
 from types import ModuleType
 from typing import Any, Callable
 
@@ -28,6 +29,25 @@ CPU_WORKSPACE_CAP = 8 * 2**20
 #: (measured at k=64: 4096-row blocks 2x faster per row than 16384-row ones).
 CPU_DISTANCE_BLOCK = 2**20
 GPU_WORKSPACE_CAP = 2 * 2**30
+
+
+def gpu_workspace_cap() -> int:
+    """:data:`GPU_WORKSPACE_CAP`, or ``GKMEANS_GPU_CHUNK_BYTES`` when set.
+
+    The override exists to measure the other design on a GPU: chunks small enough for the L2
+    cache (tens of MiB), whose n x k block never reaches device memory, against large ones
+    that keep the GPU busy with few launches (the GPU benchmark grid runs both).
+    """
+    override = os.environ.get("GKMEANS_GPU_CHUNK_BYTES")
+    if not override:
+        return GPU_WORKSPACE_CAP
+    try:
+        value = int(float(override))
+    except ValueError:
+        raise ValueError(f"GKMEANS_GPU_CHUNK_BYTES={override!r} must be a number of bytes") from None
+    if value < MIN_WORKSPACE:
+        raise ValueError(f"GKMEANS_GPU_CHUNK_BYTES={value} must be at least {MIN_WORKSPACE} bytes")
+    return value
 MIN_WORKSPACE = 2**20
 
 
@@ -60,7 +80,7 @@ def accumulator_dtype(xp: ModuleType, device: Any) -> Any:
 def workspace_bytes(xp: ModuleType, device: Any) -> int:
     """Bytes one chunk's temporaries may take on ``device``: a share of free memory, capped."""
     free = free_bytes(xp, device)
-    cap = GPU_WORKSPACE_CAP if _on_gpu(xp, device) else CPU_WORKSPACE_CAP
+    cap = gpu_workspace_cap() if _on_gpu(xp, device) else CPU_WORKSPACE_CAP
     if free is None:
         return cap
     return int(max(MIN_WORKSPACE, min(cap, free // 8)))
