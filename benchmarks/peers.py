@@ -152,9 +152,16 @@ class GkmeansPeer(Peer):
             )
         return FitOutcome(seconds, model.n_iter_, np.asarray(to_numpy(model.cluster_centers_)))
 
+    @property
+    def is_variant(self) -> bool:
+        """A kernel-choice variant of a backend: its k-means++ is the backend's, not timed again."""
+        return self.fused or self.sort_update or self.precision != "exact" or self.chunk_bytes is not None
+
     def kmeans_plusplus(self, X, k, seed):
         import gkmeans
 
+        if self.is_variant:
+            return None
         Xb = self._to(X)
         return _timed(lambda: gkmeans.kmeans_plusplus(Xb, k, random_state=seed), self._sync)[0]
 
