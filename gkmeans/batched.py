@@ -20,18 +20,10 @@ import numpy as np
 from . import _kernels as kernels
 from ._compat import to_numpy
 from .exceptions import EmptyClusterError
-from .lloyd import LloydData, LloydResult, _random_reseed, _relocate, empty_cluster_message
+from .lloyd import LloydData, LloydResult, _means, _random_reseed, _relocate, empty_cluster_message
 
 #: empty_cluster policies a batch can follow: "drop" changes a run's k, which a batch cannot hold.
 BATCHABLE_POLICIES = ("relocate", "random", "error")
-
-
-def _batched_means(sums: Any, weight_sums: Any, centers: Any, xp: Any) -> Any:
-    """sums / weights for every run and cluster; a cluster of zero weight keeps its centre."""
-    has_weight = weight_sums > 0
-    safe = xp.where(has_weight, weight_sums, xp.ones_like(weight_sums))
-    means = xp.astype(sums / safe[:, :, None], centers.dtype)
-    return xp.where(has_weight[:, :, None], means, centers)
 
 
 def batched_lloyd(
@@ -75,7 +67,7 @@ def batched_lloyd(
     for iteration in range(max_iter):
         labels, min_sq, sums, weight_sums = kernels.assign_and_sum_batched(
             X, centers, data.weights, xp=xp, x_sq_norms=data.x_sq_norms, shift=data.shift)
-        new_centers = _batched_means(sums, weight_sums, centers, xp)
+        new_centers = _means(sums, weight_sums, centers, xp)
         acc = sums.dtype
         n_empty = xp.sum(xp.astype(weight_sums == 0, acc), axis=1)
         unchanged = (xp.zeros(len(live), dtype=acc, device=X.device) if labels_old is None

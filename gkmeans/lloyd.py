@@ -59,11 +59,14 @@ def _one_hot(ids: Any, n_clusters: int, dtype: Any, xp: ModuleType) -> Any:
 
 
 def _means(sums: Any, weight_sums: Any, fallback: Any, xp: ModuleType) -> Any:
-    """sums / weights per cluster; a cluster of zero weight keeps ``fallback``'s row."""
+    """sums / weights per cluster; a cluster of zero weight keeps ``fallback``'s row.
+
+    Leading axes broadcast: (k, d) sums of one run or (r, k, d) sums of a batch of runs.
+    """
     has_weight = weight_sums > 0
     safe = xp.where(has_weight, weight_sums, xp.ones_like(weight_sums))
-    means = xp.astype(sums / safe[:, None], fallback.dtype)
-    return xp.where(has_weight[:, None], means, fallback)
+    means = xp.astype(sums / safe[..., None], fallback.dtype)
+    return xp.where(has_weight[..., None], means, fallback)
 
 
 def _relocate(data: LloydData, centers: Any, labels: Any, sums: Any, weight_sums: Any, n_empty: int) -> Any:
