@@ -228,14 +228,20 @@ class KMeans:
             estimator_name=type(self).__name__, progress=progress, batch_restarts=self.batch_restarts,
             precision=self.precision,
         )
-        self.cluster_centers_ = result.centers
-        self.labels_ = result.labels
-        self.inertia_ = result.inertia
-        self.n_iter_ = result.n_iter
-        self.n_features_in_ = int(result.centers.shape[1])
-        self.device_ = result.device
-        self.precision_ = result.precision
-        self._n_init = result.n_init
+        return self._set_fitted(result.centers, result.labels, result.inertia, result.n_iter, result.device,
+                                result.precision, result.n_init, names)
+
+    def _set_fitted(self, centers: Any, labels: Any, inertia: float, n_iter: int, device: str, precision: str,
+                    n_init: int, names: Any) -> KMeans:
+        """The fitted attributes, set in one place for in-memory, streamed and Dask fits."""
+        self.cluster_centers_ = centers
+        self.labels_ = labels
+        self.inertia_ = inertia
+        self.n_iter_ = n_iter
+        self.n_features_in_ = int(centers.shape[1])
+        self.device_ = device
+        self.precision_ = precision
+        self._n_init = n_init
         if names is not None:
             self.feature_names_in_ = names
         elif hasattr(self, "feature_names_in_"):
@@ -257,20 +263,9 @@ class KMeans:
             random_state=self.random_state, empty_cluster=self.empty_cluster, verbose=self.verbose,
             progress=progress, keep_labels=engine.keeps_labels,
         )
-        self.cluster_centers_ = engine.to_caller(result.centers)
-        labels = result.labels if engine.keeps_labels else engine.labels(result.centers)
-        self.labels_ = engine.to_caller(labels) if engine.keeps_labels else labels
-        self.inertia_ = result.inertia
-        self.n_iter_ = result.n_iter
-        self.n_features_in_ = int(result.centers.shape[1])
-        self.device_ = engine.device_name
-        self.precision_ = "exact"
-        self._n_init = result.n_init
-        if names is not None:
-            self.feature_names_in_ = names
-        elif hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
-        return self
+        labels = engine.to_caller(result.labels) if engine.keeps_labels else engine.labels(result.centers)
+        return self._set_fitted(engine.to_caller(result.centers), labels, result.inertia, result.n_iter,
+                                engine.device_name, "exact", result.n_init, names)
 
     def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> Any:
         """Fit, then return the labels of the training data (``labels_``)."""
