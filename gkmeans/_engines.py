@@ -45,17 +45,24 @@ def _host_array_to_gpu(X: Any, device: Any, n_clusters: int) -> Any:
     return placement if kernels.on_gpu(placement.xp, placement.device) else None
 
 
+def streams_to_gpu(X: Any, device: Any, n_clusters: int) -> bool:
+    """Whether ``X`` goes to a GPU chunk by chunk (fit and predict alike): it is a host NumPy array,
+    the placement for ``device`` is a GPU, and :func:`should_stream` says so for its free memory."""
+    placement = _host_array_to_gpu(X, device, n_clusters)
+    if placement is None:
+        return False
+    from . import _kernels as kernels
+
+    return should_stream(X, True, kernels.free_bytes(placement.xp, placement.device))
+
+
 def out_of_core_engine(X: Any, sample_weight: Any, device: Any, n_clusters: int) -> Any:
     """A :class:`~gkmeans.streaming.StreamEngine` for ``gkmeans.chunked`` data (and for a host array
-    bound for a GPU it would not fit, see :func:`should_stream`), a
+    bound for a GPU it would not fit, see :func:`streams_to_gpu`), a
     :class:`~gkmeans.dask_fit.DaskEngine` for a Dask array or DataFrame, None for anything else."""
-    placement = _host_array_to_gpu(X, device, n_clusters)
-    if placement is not None:
-        from . import _kernels as kernels
-
-        if should_stream(X, True, kernels.free_bytes(placement.xp, placement.device)):
-            X = ChunkedData(X, sample_weight=sample_weight)
-            sample_weight = None
+    if streams_to_gpu(X, device, n_clusters):
+        X = ChunkedData(X, sample_weight=sample_weight)
+        sample_weight = None
     if isinstance(X, ChunkedData):
         if sample_weight is not None:
             raise InvalidParameterError("give the weights of chunked data to gkmeans.chunked(..., sample_weight=)")

@@ -362,12 +362,11 @@ class KMeans:
                                         getattr(self, "precision", "exact"))
 
     def _streams_to_gpu(self, X: Any) -> bool:
-        """Whether a host array bound for a GPU goes there chunk by chunk (see ``_engines.should_stream``)."""
-        from ._engines import _host_array_to_gpu, should_stream
+        """Whether a host array bound for a GPU goes there chunk by chunk (see ``_engines.streams_to_gpu``)."""
+        from ._engines import streams_to_gpu
 
         self._check_fitted()
-        placement = _host_array_to_gpu(X, self.device, self.cluster_centers_.shape[0])
-        return placement is not None and should_stream(X, True, kernels.free_bytes(placement.xp, placement.device))
+        return streams_to_gpu(X, self.device, self.cluster_centers_.shape[0])
 
     def _labelled_chunks(self, data: Any, keep_labels: bool = True) -> Any:
         """Predict-rule labels (host) and weighted inertia of chunked data, in one pass."""
