@@ -20,6 +20,7 @@ import numpy as np
 from . import _kernels as kernels
 from ._chunk_work import Chunk, chunk_predict
 from ._compat import array_namespace, is_cupy_array
+from ._validation import _float_dtype
 from .exceptions import InvalidParameterError
 
 #: Partial results combined per task of the reduction tree (depth log_8 of the chunks).
@@ -63,16 +64,6 @@ def _import_dask() -> tuple[Any, Any]:
     return dask, da
 
 
-def _float_dtype(dtype: np.dtype) -> np.dtype:
-    if dtype in (np.float32, np.float64):
-        return np.dtype(dtype)
-    if np.issubdtype(dtype, np.complexfloating):
-        raise ValueError(f"Complex data not supported: X has dtype {dtype}; expected real numbers")
-    if np.issubdtype(dtype, np.number) or dtype == np.bool_:
-        return np.dtype(np.float64)
-    raise TypeError(f"X has dtype {dtype}; expected a real numeric dtype")
-
-
 def as_row_chunks(X: Any) -> Any:
     """X validated as a 2-D float Dask array chunked by rows only (one chunk across the columns)."""
     X = as_dask_array(X)
@@ -80,7 +71,8 @@ def as_row_chunks(X: Any) -> Any:
         raise ValueError(f"Expected a 2-D Dask array, got shape {X.shape}")
     if any(np.isnan(c) for c in X.chunks[0]):
         X = X.compute_chunk_sizes()
-    dtype = _float_dtype(np.dtype(X.dtype))
+    # The in-memory rule: float32/float64 kept, bool and integers to float64, others refused.
+    dtype = _float_dtype(X, array_namespace(np.empty(0)), "X")
     if dtype != X.dtype:
         X = X.astype(dtype)
     if len(X.chunks[1]) > 1:

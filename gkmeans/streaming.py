@@ -19,7 +19,7 @@ import numpy as np
 from . import _kernels as kernels
 from ._chunk_work import Chunk
 from ._compat import array_namespace, is_array_api_obj, to_numpy
-from ._validation import check_int
+from ._validation import _float_dtype, check_int
 from .device import Placement, resolve_placement
 from .exceptions import InvalidParameterError
 
@@ -67,11 +67,8 @@ def _as_float_chunk(x: Any) -> Any:
     if not is_array_api_obj(x):
         x = np.asarray(x)
     xp = array_namespace(x)
-    if x.dtype in (xp.float32, xp.float64):
-        return x
-    if xp.isdtype(x.dtype, ("bool", "integral", "real floating")):
-        return xp.astype(x, xp.float64)
-    raise TypeError(f"chunks have dtype {x.dtype}; expected real numbers")
+    dtype = _float_dtype(x, xp, "a chunk")  # the in-memory rule, and its messages
+    return x if x.dtype == dtype else xp.astype(x, dtype)
 
 
 class ChunkedData:
