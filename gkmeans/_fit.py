@@ -147,15 +147,18 @@ class PreparedData:
         return LloydData(self.X_dev, self.mean, self.x_sq_norms, self.weights, self.weights_host, self.xp)
 
 
-def prepare_data(X: Any, caller_xp: ModuleType, sample_weight: Any, n_clusters: int, device: Any) -> PreparedData:
+def prepare_data(X: Any, caller_xp: ModuleType, sample_weight: Any, n_clusters: int, device: Any,
+                 placement: Placement | None = None) -> PreparedData:
     """Move validated X to the compute device, check the weights, and find the shift.
 
     The algorithms work on ``X - mean`` (the distance expansion cancels badly in
     float32 far from the origin) one block at a time: X is never copied whole, and
-    the caller's array is never modified.
+    the caller's array is never modified. ``placement``: where to compute, when the
+    caller has already resolved it for ``device``.
     """
     n_samples, n_features = X.shape
-    placement = resolve_placement(X, caller_xp, device, work=n_samples * n_features * n_clusters)
+    if placement is None:
+        placement = resolve_placement(X, caller_xp, device, work=n_samples * n_features * n_clusters)
     xp = placement.xp
     X_dev = placement.to_compute(X)
     weights, weights_host = check_sample_weight(sample_weight, n_samples, xp, X_dev.dtype, X_dev.device)
@@ -215,7 +218,7 @@ def fit_kmeans(
                                   precision) as effective:
         fit = _fit_kmeans(X_checked, caller_xp, n_clusters, sample_weight=sample_weight, init=init, n_init=n_init,
                           max_iter=max_iter, tol=tol, verbose=verbose, random_state=random_state,
-                          algorithm=algorithm, device=device, empty_cluster=empty_cluster,
+                          algorithm=algorithm, placement=placement, empty_cluster=empty_cluster,
                           estimator_name=estimator_name, progress=progress, batch_restarts=batch_restarts)
     return dataclasses.replace(fit, precision=effective)
 
@@ -239,7 +242,7 @@ def _fit_kmeans(
     verbose: Any,
     random_state: Any,
     algorithm: str,
-    device: str | None,
+    placement: Placement,
     empty_cluster: str,
     estimator_name: str,
     progress: Callable[[int, int, int], None] | None,
@@ -260,7 +263,7 @@ def _fit_kmeans(
         )
     runs = resolve_n_init(n_init, init, estimator_name)
     rng = make_rng(random_state)
-    data = prepare_data(X, caller_xp, sample_weight, n_clusters, device)
+    data = prepare_data(X, caller_xp, sample_weight, n_clusters, None, placement=placement)
     xp = data.xp
     # tol is relative to the mean per-feature (weighted) variance, as in scikit-learn.
     tol_abs = float(data.weights @ data.x_sq_norms) / (data.total_weight * X.shape[1]) * tol
