@@ -22,7 +22,7 @@ import numpy as np
 
 from . import _chunk_work as work
 from ._compat import array_namespace
-from ._fit import is_explicit_init
+from ._fit import check_init, is_explicit_init
 from ._validation import check_choice, check_float, check_int, check_n_clusters_vs_samples
 from .exceptions import EmptyClusterError, EmptyClusterWarning, InvalidParameterError
 from .init import AUTO_N_INIT, INIT_METHODS, InitData
@@ -210,12 +210,6 @@ def chunked_lloyd(engine: ChunkEngine, stats: work.DataStats, centers: np.ndarra
     return centers, n_iter
 
 
-def check_chunked_init(init: Any) -> None:
-    """Chunked fits take the named methods, a callable (run on a sample) or explicit centres."""
-    if isinstance(init, str):
-        check_choice(init, "init", tuple(INIT_METHODS))
-
-
 def fit_chunked(
     engine: ChunkEngine,
     n_clusters: Any,
@@ -250,7 +244,7 @@ def fit_chunked(
         raise InvalidParameterError(f"oversampling_factor={oversampling_factor} must be > 0")
     n_rounds = check_int(n_rounds, "n_rounds", 1)
     check_choice(empty_cluster, "empty_cluster", EMPTY_CLUSTER_POLICIES)
-    check_chunked_init(init)
+    check_init(init)
     runs = resolve_n_init(n_init, init, "KMeans")
     rng = make_rng(random_state)
 
