@@ -28,9 +28,9 @@ from ._validation import (
     check_sample_weight,
 )
 from .device import Placement, resolve_placement
-from .exceptions import ConvergenceWarning, EmptyClusterWarning, InvalidParameterError, sklearn_compatible
+from .exceptions import ConvergenceWarning, InvalidParameterError, sklearn_compatible
 from .init import AUTO_N_INIT, INIT_METHODS, InitData
-from .lloyd import EMPTY_CLUSTER_POLICIES, LloydData, LloydResult, lloyd
+from .lloyd import EMPTY_CLUSTER_POLICIES, LloydData, LloydResult, lloyd, warn_dropped_clusters
 
 ALGORITHMS = ("lloyd", "elkan")
 
@@ -294,13 +294,7 @@ def _fit_kmeans(
     labels, _ = predict_labels(data.X_dev, centers, xp)
     inertia = float(kernels.weighted_inertia(data.X_dev, centers, labels, data.weights, xp=xp))
     n_found = centers.shape[0]
-    if n_found < n_clusters:
-        warnings.warn(
-            f"{n_clusters - n_found} empty cluster(s) were dropped (empty_cluster='drop'): "
-            f"returning {n_found} clusters instead of n_clusters={n_clusters}.",
-            EmptyClusterWarning,
-            stacklevel=3,
-        )
+    warn_dropped_clusters(n_clusters, n_found, stacklevel=3)
     distinct = int(xp.unique_values(labels).shape[0])
     if distinct < n_found:
         warnings.warn(

@@ -24,9 +24,10 @@ from . import _chunk_work as work
 from ._compat import array_namespace
 from ._fit import check_init, is_explicit_init
 from ._validation import check_choice, check_float, check_int, check_n_clusters_vs_samples
-from .exceptions import EmptyClusterError, EmptyClusterWarning, InvalidParameterError
+from .exceptions import EmptyClusterError, InvalidParameterError
 from .init import AUTO_N_INIT, INIT_METHODS, InitData
-from .lloyd import EMPTY_CLUSTER_POLICIES, _means, empty_cluster_message, relocated_means, reseeded_means
+from .lloyd import (EMPTY_CLUSTER_POLICIES, _means, empty_cluster_message, relocated_means, reseeded_means,
+                    warn_dropped_clusters)
 from .parallel_init import DEFAULT_OVERSAMPLING, DEFAULT_ROUNDS, reduce_candidates
 
 #: Initialisations other than k-means|| run on a uniform sample of this many rows
@@ -282,14 +283,7 @@ def fit_chunked(
             best = (inertia, centers, n_iter)
     _, centers, n_iter = best
     final = (centers + shift).astype(stats.dtype)
-    if final.shape[0] < n_clusters:
-        import warnings
-
-        warnings.warn(
-            f"{n_clusters - final.shape[0]} empty cluster(s) were dropped (empty_cluster='drop'): "
-            f"returning {final.shape[0]} clusters instead of n_clusters={n_clusters}.",
-            EmptyClusterWarning, stacklevel=3,
-        )
+    warn_dropped_clusters(n_clusters, final.shape[0], stacklevel=3)
     labelled = engine.map_reduce(work.chunk_inertia, final, keep_labels)
     return ChunkedFit(final, labelled.labels if keep_labels else None, labelled.inertia, n_iter, runs, stats)
 

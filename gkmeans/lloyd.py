@@ -9,6 +9,7 @@ Empty clusters are handled by the policy the caller chose.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Callable
@@ -17,7 +18,7 @@ import numpy as np
 
 from . import _kernels as kernels
 from ._compat import to_numpy
-from .exceptions import EmptyClusterError
+from .exceptions import EmptyClusterError, EmptyClusterWarning
 
 #: ``empty_cluster=`` options: move the centre to the points farthest from their
 #: centres (scikit-learn's rule), to random data points, drop it, or raise.
@@ -122,6 +123,18 @@ def reseeded_means(centers: Any, sums: Any, weight_sums: Any, new_rows: Any, xp:
     empty_ids = xp.nonzero(empty)[0]
     placed = xp.permute_dims(_one_hot(empty_ids, centers.shape[0], new_rows.dtype, xp), (1, 0)) @ new_rows
     return xp.where(empty[:, None], xp.astype(placed, centers.dtype), _means(sums, weight_sums, centers, xp))
+
+
+def warn_dropped_clusters(n_clusters: int, n_found: int, stacklevel: int) -> None:
+    """The EmptyClusterWarning of ``empty_cluster='drop'`` when fewer than k clusters are left
+    (``stacklevel`` as seen from the caller of this function)."""
+    if n_found < n_clusters:
+        warnings.warn(
+            f"{n_clusters - n_found} empty cluster(s) were dropped (empty_cluster='drop'): "
+            f"returning {n_found} clusters instead of n_clusters={n_clusters}.",
+            EmptyClusterWarning,
+            stacklevel=stacklevel + 1,
+        )
 
 
 def empty_cluster_message(weight_sums: np.ndarray, n_iter: int) -> str:
