@@ -23,6 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--quick", action="store_true", help="two small grid points (about a minute on 2 cores)")
     run.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
     run.add_argument("--out", default="benchmarks/results")
+    run.add_argument("--max-seconds", type=float, default=None,
+                     help="start no new grid point after this many seconds (results are written after each)")
     commands.add_parser("silhouette", help="exact silhouette score against scikit-learn")
     commands.add_parser("dask", help="distributed k-means against dask-ml on one LocalCluster")
     commands.add_parser("out-of-core", help="a streamed fit of a file larger than the process may map")
@@ -37,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from benchmarks.suite import run as run_suite
 
-    run_suite(args.quick, args.device, args.out, "python -m benchmarks " + " ".join(shlex.quote(a) for a in argv))
+    run_suite(args.quick, args.device, args.out, "python -m benchmarks " + " ".join(shlex.quote(a) for a in argv),
+              max_seconds=args.max_seconds)
     return 0
 
 

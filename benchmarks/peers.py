@@ -77,11 +77,12 @@ def _timed(run: Callable[[], Any], sync: Callable[[], None] = lambda: None) -> t
 class GkmeansPeer(Peer):
     """gkmeans on an array library: "numpy", "torch" (CPU) or, on a GPU, "cupy" / "torch-cuda"."""
 
-    def __init__(self, backend: str, *, fused: bool = False, sort_update: bool = False,
+    def __init__(self, backend: str, *, assign: str = "gemm", sort_update: bool = False,
                  precision: str = "exact", chunk_bytes: int | None = None) -> None:
         self.backend = backend
-        self.fused, self.sort_update, self.precision, self.chunk_bytes = fused, sort_update, precision, chunk_bytes
-        self.name = (f"gkmeans-{backend}" + ("-fused" if fused else "") + ("-sortupdate" if sort_update else "")
+        self.assign, self.sort_update, self.precision, self.chunk_bytes = assign, sort_update, precision, chunk_bytes
+        self.name = (f"gkmeans-{backend}" + ("" if assign == "gemm" else f"-{assign}")
+                     + ("-sortupdate" if sort_update else "")
                      + ("" if precision == "exact" else f"-{precision}")
                      + ("" if chunk_bytes is None else f"-chunks{chunk_bytes // 2**20}MiB"))
         self.devices = ("gpu",) if backend in ("cupy", "torch-cuda") else ("cpu",)
@@ -90,7 +91,7 @@ class GkmeansPeer(Peer):
     def _variant(self):
         """The CUDA kernel choices of this variant (GKMEANS_CUDA_ASSIGN / _UPDATE, GKMEANS_GPU_CHUNK_BYTES),
         only while it runs."""
-        wanted = {"GKMEANS_CUDA_ASSIGN": "fused" if self.fused else None,
+        wanted = {"GKMEANS_CUDA_ASSIGN": None if self.assign == "gemm" else self.assign,
                   "GKMEANS_CUDA_UPDATE": "sort" if self.sort_update else None,
                   "GKMEANS_GPU_CHUNK_BYTES": None if self.chunk_bytes is None else str(self.chunk_bytes)}
         previous = {name: os.environ.get(name) for name in wanted}
@@ -155,7 +156,8 @@ class GkmeansPeer(Peer):
     @property
     def is_variant(self) -> bool:
         """A kernel-choice variant of a backend: its k-means++ is the backend's, not timed again."""
-        return self.fused or self.sort_update or self.precision != "exact" or self.chunk_bytes is not None
+        return (self.assign != "gemm" or self.sort_update or self.precision != "exact"
+                or self.chunk_bytes is not None)
 
     def kmeans_plusplus(self, X, k, seed):
         import gkmeans
@@ -314,9 +316,10 @@ class GemmFloorPeer(Peer):
 def all_peers() -> list[Peer]:
     return [
         GkmeansPeer("numpy"), GkmeansPeer("torch"), SklearnPeer("lloyd"), SklearnPeer("elkan"), FaissPeer(),
-        GkmeansPeer("cupy"), GkmeansPeer("cupy", fused=True), GkmeansPeer("cupy", sort_update=True),
-        GkmeansPeer("cupy", chunk_bytes=32 * 2**20),
-        GkmeansPeer("cupy", precision="tf32"),
+        GkmeansPeer("cupy"), GkmeansPeer("cupy", assign="fused"), GkmeansPeer("cupy", assign="graph"),
+        GkmeansPeer("cupy", sort_update=True), GkmeansPeer("cupy", chunk_bytes=32 * 2**20),
+        GkmeansPeer("cupy", precision="tf32"), GkmeansPeer("cupy", assign="graph", precision="tf32"),
+        GkmeansPeer("cupy", assign="graph", chunk_bytes=128 * 2**20, precision="tf32"),
         GkmeansPeer("torch-cuda"), GkmeansPeer("torch-cuda", precision="tf32"), FastPytorchKmeansPeer(), FlashKmeansPeer(),
         FastKmeansPeer(), GemmFloorPeer(),
     ]

@@ -23,7 +23,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -46,7 +46,9 @@ def grid(quick: bool, device: str) -> list[Point]:
     if quick:
         shapes = [(10_000, 32, 64), (100_000, 32, 64)]
     elif device == "gpu":
-        shapes = [(10**6, 32, 64), (10**6, 128, 1024), (10**7, 128, 1024)]
+        # The issue's target point first: a GPU session is short, and a run cut off by its time
+        # budget still has written it (results are rewritten after every point).
+        shapes = [(10**7, 128, 1024), (10**6, 128, 1024), (10**6, 32, 64)]
     else:
         base_n, base_d, base_k = 100_000, 32, 64
         shapes = [(n, base_d, base_k) for n in (10_000, 100_000, 1_000_000)]
@@ -103,7 +105,9 @@ def _try(fn, *args) -> tuple[Any, str | None]:
         return None, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
 
 
-def run_point(point: Point, peers: list[Peer], iterations: int, log, device: str = "cpu") -> list[dict]:
+def run_point(point: Point, peers: list[Peer], iterations: int, log, device: str = "cpu",
+              on_row: Callable[[list[dict]], None] | None = None) -> list[dict]:
+    """Every peer at one grid point; ``on_row(rows so far)`` after each peer (to save partial results)."""
     if not peers:
         return []
     X, init = make_data(point, device)
@@ -120,6 +124,8 @@ def run_point(point: Point, peers: list[Peer], iterations: int, log, device: str
             row["status"] = f"error: {error}"
             rows.append(row)
             log(f"  {peer.name:<22} {row['status']}")
+            if on_row is not None:
+                on_row(rows)
             continue
         row["status"] = "ok" + (" (own init)" if peer.own_init else "")
         row["ms_per_iter"] = 1e3 * per_iter.seconds / max(1, per_iter.n_iter)
@@ -140,6 +146,8 @@ def run_point(point: Point, peers: list[Peer], iterations: int, log, device: str
         rows.append(row)
         log(f"  {peer.name:<22} {row['ms_per_iter']:9.2f} ms/iter"
             + (f"  converged in {row['converge_s']:.3f} s ({row['converge_iter']} it)" if "converge_s" in row else ""))
+        if on_row is not None:
+            on_row(rows)
     # The yardstick: scikit-learn's Lloyd on the CPU; on a GPU, gkmeans on CuPy.
     yardstick = "sklearn-lloyd" if any(r["peer"] == "sklearn-lloyd" for r in rows) else "gkmeans-cupy"
     reference = next((r for r in rows if r["peer"] == yardstick and "ms_per_iter" in r), None)
@@ -242,6 +250,10 @@ def markdown(results: dict) -> str:
             f"{r.get('kmeanspp_s', float('nan')):.3f} | {r.get('predict_s', float('nan')):.3f} | {r['status']} |"
             if "ms_per_iter" in r else
             f"| {r['n']:,} | {r['d']} | {r['k']} | {r['dtype']} | {r['peer']} | — | — | — | — | — | — | {r['status']} |")
+    if meta.get("partial"):
+        lines += ["", "**Partial**: the run was still going when this was written."]
+    if meta.get("points_left_out"):
+        lines += ["", "Grid points left out (time budget spent): " + "; ".join(meta["points_left_out"])]
     if results["missing"]:
         lines += ["", "Peers missing here: " + "; ".join(f"{name} ({why})" for name, why in results["missing"].items())]
     if results["memory"]:
@@ -303,7 +315,12 @@ def plots(results: dict, stem: Path) -> list[str]:
     return written
 
 
-def run(quick: bool, device: str, out: str, command: str) -> dict:
+def run(quick: bool, device: str, out: str, command: str, max_seconds: float | None = None) -> dict:
+    """Run the grid, rewriting the results after every point (a run cut off keeps what it measured).
+
+    ``max_seconds``: start no new grid point after this long; the results then say which points
+    were left out.
+    """
     def log(message: str) -> None:
         print(message, flush=True)
 
@@ -320,18 +337,38 @@ def run(quick: bool, device: str, out: str, command: str) -> dict:
     iterations = 5 if quick else 10
     started = time.perf_counter()
     rows: list[dict] = []
-    for point in grid(quick, device):
+    points = grid(quick, device)
+    skipped: list[str] = []
+    for index, point in enumerate(points):
+        if index > 0 and max_seconds is not None and time.perf_counter() - started > max_seconds:
+            skipped = [f"n={p.n} d={p.d} k={p.k} {p.dtype}" for p in points[index:]]
+            log(f"time budget of {max_seconds:.0f} s spent: {len(skipped)} grid point(s) left out")
+            break
         log(f"n={point.n:,} d={point.d} k={point.k} {point.dtype}")
-        rows += run_point(point, usable, iterations, log, device)
+
+        def save(point_rows: list[dict]) -> None:  # called only while this point runs
+            _write(rows + point_rows, [], missing, usable, device, command, iterations, quick, started, out, log,
+                   partial=True)
+
+        rows += run_point(point, usable, iterations, log, device, on_row=save)
     memory = []
-    if not quick and device == "cpu":
+    if not quick and device == "cpu" and not skipped:
         for dtype in ("float32", "float64"):
             memory += peak_memory(usable, Point(*TARGET, dtype), log)
+    return _write(rows, memory, missing, usable, device, command, iterations, quick, started, out, log,
+                  partial=False, skipped=skipped)
+
+
+def _write(rows: list[dict], memory: list[dict], missing: dict, usable: list[Peer], device: str, command: str,
+           iterations: int, quick: bool, started: float, out: str, log, *, partial: bool,
+           skipped: list[str] | None = None) -> dict:
+    """Write the JSON, Markdown and plots of the rows so far; ``partial`` marks a run still going."""
     slopes = {f"{peer.name} {dtype}": s for peer in usable for dtype in ("float32", "float64")
               if (s := scaling_slopes(rows, peer.name, dtype))}
     meta = environment(device) | {"command": command, "iterations": iterations,
                                   "yardstick": "sklearn-lloyd" if device == "cpu" else "gkmeans-cupy",
-                                  "seconds": round(time.perf_counter() - started, 1), "quick": quick}
+                                  "seconds": round(time.perf_counter() - started, 1), "quick": quick,
+                                  "partial": partial, "points_left_out": skipped or []}
     results = {"meta": meta, "rows": rows, "missing": missing, "memory": memory, "slopes": slopes}
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -339,6 +376,8 @@ def run(quick: bool, device: str, out: str, command: str) -> dict:
     stem.with_suffix(".json").write_text(json.dumps(results, indent=1, default=float))
     report = markdown(results)
     stem.with_suffix(".md").write_text(report)
+    if partial:
+        return results
     written = plots(results, stem)
     print(report)
     log(f"wrote {stem}.json, {stem}.md" + "".join(f", {w}" for w in written) + f" in {meta['seconds']} s")

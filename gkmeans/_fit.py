@@ -214,12 +214,15 @@ def fit_kmeans(
     check_n_clusters_vs_samples(n_clusters, X_checked.shape[0])
     placement = resolve_placement(X_checked, caller_xp, device,
                                   work=X_checked.shape[0] * X_checked.shape[1] * n_clusters)
-    with kernels.matmul_precision(placement.xp, placement.device, _compute_dtype(X_checked, placement),
-                                  precision) as effective:
-        fit = _fit_kmeans(X_checked, caller_xp, n_clusters, sample_weight=sample_weight, init=init, n_init=n_init,
-                          max_iter=max_iter, tol=tol, verbose=verbose, random_state=random_state,
-                          algorithm=algorithm, placement=placement, empty_cluster=empty_cluster,
-                          estimator_name=estimator_name, progress=progress, batch_restarts=batch_restarts)
+    try:
+        with kernels.matmul_precision(placement.xp, placement.device, _compute_dtype(X_checked, placement),
+                                      precision) as effective:
+            fit = _fit_kmeans(X_checked, caller_xp, n_clusters, sample_weight=sample_weight, init=init,
+                              n_init=n_init, max_iter=max_iter, tol=tol, verbose=verbose, random_state=random_state,
+                              algorithm=algorithm, placement=placement, empty_cluster=empty_cluster,
+                              estimator_name=estimator_name, progress=progress, batch_restarts=batch_restarts)
+    finally:
+        kernels.release_workspaces(placement.xp)
     return dataclasses.replace(fit, precision=effective)
 
 

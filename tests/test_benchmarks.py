@@ -96,3 +96,29 @@ def test_dispatch_crossover_is_where_the_gpu_wins_from_then_on():
             [(1e5, 0.01, 0.2), (1e7, 0.1, 0.05), (1e8, 0.3, 0.4), (1e9, 2.0, 0.5), (1e10, 20.0, 1.0)]]
     assert crossover(rows) == 1e9  # the win at 1e7 is not kept: the CPU is faster again at 1e8
     assert crossover([{"work": 1, "cpu_s": 1, "gpu_s": 2}]) is None
+
+
+def test_suite_writes_after_every_peer_and_keeps_to_its_time_budget(tmp_path, monkeypatch):
+    """A GPU session is short: a run cut off keeps what it measured, and a budget stops new points."""
+    import json
+
+    from benchmarks import suite as suite_module
+
+    points = [suite.Point(2000, 3, 4, "float64"), suite.Point(3000, 3, 4, "float64")]
+    monkeypatch.setattr(suite_module, "grid", lambda quick, device: points)
+    monkeypatch.setattr(suite_module, "all_peers", lambda: [GkmeansPeer("numpy"), SklearnPeer("lloyd")])
+    snapshots = []
+    original = suite_module._write
+
+    def spy(rows, *args, **kwargs):
+        snapshots.append((len(rows), kwargs["partial"]))
+        return original(rows, *args, **kwargs)
+
+    monkeypatch.setattr(suite_module, "_write", spy)
+    results = suite.run(True, "cpu", str(tmp_path), "test", max_seconds=0)
+    # one point measured (the first always runs), written after each of its two peers, then finally
+    assert snapshots == [(1, True), (2, True), (2, False)]
+    assert results["meta"]["points_left_out"] == ["n=3000 d=3 k=4 float64"]
+    written = json.loads(next(tmp_path.glob("cpu-*.json")).read_text())
+    assert not written["meta"]["partial"] and len(written["rows"]) == 2
+    assert "left out (time budget spent)" in next(tmp_path.glob("cpu-*.md")).read_text()

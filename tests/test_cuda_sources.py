@@ -12,25 +12,35 @@ import pytest
 NVCC = shutil.which("nvcc")
 
 
+#: Each CUDA source and the kernels CuPy looks up in it by name.
+SOURCES = {
+    "fused_assign.cu": ("gk_fused_assign_f32", "gk_fused_assign_f64"),
+    "row_argmin.cu": ("gk_row_argmin_f32", "gk_row_argmin_f64"),
+}
+
+
 @pytest.mark.skipif(NVCC is None, reason="nvcc (the CUDA toolkit) is not installed")
 @pytest.mark.parametrize("arch", ["sm_80", "sm_90"])
-def test_fused_assign_kernel_compiles(tmp_path, arch):
-    source = files("gkmeans._kernels").joinpath("cuda", "fused_assign.cu")
+@pytest.mark.parametrize("name", sorted(SOURCES))
+def test_cuda_kernels_compile_without_spills(tmp_path, arch, name):
+    source = files("gkmeans._kernels").joinpath("cuda", name)
     done = subprocess.run([NVCC, "-c", f"-arch={arch}", "-std=c++17", "-O3", "-Xptxas", "-warn-spills",
-                           str(source), "-o", str(tmp_path / "fused_assign.o")], capture_output=True, text=True,
+                           str(source), "-o", str(tmp_path / "kernel.o")], capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr
     assert "error" not in done.stderr.lower()
     # -Xptxas -v lists every kernel it compiled
     verbose = subprocess.run([NVCC, "-c", f"-arch={arch}", "-std=c++17", "-O3", "-Xptxas", "-v", str(source),
                               "-o", str(tmp_path / "again.o")], capture_output=True, text=True, timeout=300)
-    for kernel in ("gk_fused_assign_f32", "gk_fused_assign_f64"):
+    for kernel in SOURCES[name]:
         assert f"Compiling entry function '{kernel}'" in verbose.stderr
     # register spills would send the running minima through local memory in the inner loop
     spills = [int(n) for n in re.findall(r"(\d+) bytes spill stores", verbose.stderr)]
     assert spills and not any(spills), verbose.stderr
 
 
-def test_cuda_source_ships_with_the_package():
-    source = files("gkmeans._kernels").joinpath("cuda", "fused_assign.cu").read_text(encoding="utf-8")
-    assert 'extern "C" __global__' in source and "gk_fused_assign_f32" in source
+@pytest.mark.parametrize("name", sorted(SOURCES))
+def test_cuda_sources_ship_with_the_package(name):
+    source = files("gkmeans._kernels").joinpath("cuda", name).read_text(encoding="utf-8")
+    for kernel in SOURCES[name]:
+        assert re.search(rf'extern "C" __global__\s+void\s+{kernel}\(', source), kernel

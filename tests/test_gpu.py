@@ -181,3 +181,71 @@ def test_sorted_update_on_the_gpu_equals_scatter(cupy, monkeypatch):
     monkeypatch.setenv("GKMEANS_CUDA_UPDATE", "sort")
     sorted_ = gkmeans.KMeans(80, random_state=0).fit(X)
     assert sorted_.inertia_ == pytest.approx(scatter.inertia_, rel=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rows, k, d", [(1000, 1024, 128), (333, 70, 5), (64, 1, 3), (5, 33, 40)])
+@pytest.mark.parametrize("with_norms", [True, False])
+def test_row_argmin_kernel_equals_the_array_path(cupy, dtype, rows, k, d, with_norms):
+    """``cuda/row_argmin.cu`` against CuPy's add + argmin + gather, ties included."""
+    from gkmeans._kernels.cupy_graph import cuda_argmin_rows
+
+    rng = np.random.default_rng(rows + k)
+    G = cupy.asarray(rng.normal(size=(rows, k)).astype(dtype))
+    c_sq = cupy.asarray(rng.random(k).astype(dtype))
+    if k > 2:
+        G[:, k - 1] = G[:, 1]  # exact ties: the lower index must win
+        c_sq[k - 1] = c_sq[1]
+    block = cupy.asarray(rng.normal(size=(rows, d)).astype(dtype))
+    norms = cupy.sum(block * block, axis=1)
+    labels = cupy.empty(rows, dtype=cupy.int64)
+    min_sq = cupy.empty(rows, dtype=dtype)
+    cuda_argmin_rows(G, c_sq, block, norms if with_norms else None, labels, min_sq)
+    values = G + c_sq
+    expected = cupy.argmin(values, axis=1)
+    cupy.testing.assert_array_equal(labels, expected)
+    best = cupy.take_along_axis(values, expected[:, None], axis=1)[:, 0]
+    cupy.testing.assert_allclose(min_sq, cupy.maximum(best + norms, 0), rtol=1e-6 if dtype == np.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_graph_replayed_fit_equals_the_array_path(cupy, monkeypatch, dtype):
+    """GKMEANS_CUDA_ASSIGN=graph: captured once, replayed every iteration after, the same fit."""
+    from gkmeans._kernels import cupy_graph
+
+    X = cupy.asarray(make_blobs(60_000, 32, 40, cluster_std=2.0, random_state=8, dtype=dtype)[0])
+    init = X[:40]
+    # many chunks, the same for both: the replay must cover them all, and equal chunks give equal products
+    monkeypatch.setenv("GKMEANS_GPU_CHUNK_BYTES", str(2**20))
+    reference = gkmeans.KMeans(40, init=init, n_init=1, max_iter=30, tol=0).fit(X)
+    launches = []
+    original = cupy_graph._CapturedPass.__call__
+
+    def counting(self, *args):
+        result = original(self, *args)
+        launches.append(self.graph is not None)
+        return result
+
+    monkeypatch.setattr(cupy_graph._CapturedPass, "__call__", counting)
+    monkeypatch.setenv("GKMEANS_CUDA_ASSIGN", "graph")
+    graphed = gkmeans.KMeans(40, init=init, n_init=1, max_iter=30, tol=0).fit(X)
+    assert launches and all(launches), "the pass was not replayed as a CUDA graph"
+    assert len(launches) >= graphed.n_iter_ - 1
+    assert graphed.n_iter_ == reference.n_iter_
+    cupy.testing.assert_array_equal(graphed.labels_, reference.labels_)
+    assert graphed.inertia_ == pytest.approx(reference.inertia_, rel=1e-6)
+    assert not cupy_graph._CACHE, "the fit must release its captured pass"
+    cupy.testing.assert_array_equal(graphed.predict(X), graphed.labels_)
+
+
+def test_graph_replay_in_tf32(cupy, monkeypatch):
+    if int(cupy.cuda.Device().compute_capability) < 80:
+        pytest.skip("TF32 needs compute capability 8.0")
+    X = cupy.asarray(make_blobs(100_000, 64, 32, random_state=6, dtype=np.float32)[0])
+    init = X[:32]
+    exact = gkmeans.KMeans(32, init=init, n_init=1).fit(X)
+    monkeypatch.setenv("GKMEANS_CUDA_ASSIGN", "graph")
+    reduced = gkmeans.KMeans(32, init=init, n_init=1, precision="tf32").fit(X)
+    assert reduced.precision_ == "tf32"
+    assert reduced.inertia_ == pytest.approx(exact.inertia_, rel=1e-3)
+    assert float(cupy.mean(reduced.labels_ == exact.labels_)) >= 0.99

@@ -106,6 +106,14 @@ def chunk_rows_for(n_rows: int, row_bytes: int, xp: ModuleType, device: Any, *, 
     return int(max(1, min(n_rows, budget // max(1, row_bytes))))
 
 
+def release_workspaces(xp: ModuleType) -> None:
+    """Free what a backend keeps between kernel calls of one fit (CuPy: a captured assignment
+    pass and its buffers); called when a fit ends."""
+    native = native_module(xp)
+    if native is not None and hasattr(native, "release_workspaces"):
+        native.release_workspaces()
+
+
 def out_of_memory_errors(xp: ModuleType) -> tuple[type[BaseException], ...]:
     """Exceptions that mean "this chunk did not fit" for ``xp``'s backend (CuPy's is a MemoryError)."""
     native = native_module(xp)

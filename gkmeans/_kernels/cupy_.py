@@ -129,13 +129,29 @@ def release_cached_memory(device: Any) -> None:
 
     with device:
         cupy.get_default_memory_pool().free_all_blocks()
+    release_workspaces()
 
 
-#: ``GKMEANS_CUDA_ASSIGN``: "gemm" (default) runs the assignment as cuBLAS products on
-#: L2-sized chunks followed by an argmin; "fused" runs the distance + argmin kernel of
-#: ``cuda/fused_assign.cu``, which never writes the n x k block. The default stays the GEMM
-#: path until the fused kernel has been measured against it on a GPU (``ci/gpu.sh``).
-ASSIGN_METHODS = ("gemm", "fused")
+def release_workspaces() -> None:
+    """Free the buffers a captured assignment pass holds (:mod:`.cupy_graph`)."""
+    from . import cupy_graph
+
+    cupy_graph.release()
+
+
+#: ``GKMEANS_CUDA_ASSIGN``, how the assignment runs on CuPy:
+#:
+#: - "gemm" (default): the array path, cuBLAS products on chunks sized from free memory
+#:   (up to 2 GiB of n x k block), then add, argmin and gather as CuPy operations;
+#: - "graph": cuBLAS products on L2-sized chunks into one reused buffer, reduced by the
+#:   row-argmin kernel of ``cuda/row_argmin.cu``, the whole pass captured once as a CUDA graph
+#:   and replayed every Lloyd iteration (:mod:`.cupy_graph`);
+#: - "fused": the distance + argmin kernel of ``cuda/fused_assign.cu`` (CUDA cores, exact
+#:   precision only), which never writes the n x k block at all.
+#:
+#: The default stays the array path until the others have been measured against it on a GPU
+#: (``ci/gpu.sh`` runs all three as peers).
+ASSIGN_METHODS = ("gemm", "graph", "fused")
 
 
 def assign_method() -> str:
@@ -145,9 +161,19 @@ def assign_method() -> str:
 def assign(
     X: Any, centers: Any, *, xp: Any, chunk_rows: int, x_sq_norms: Any = None, shift: Any = None
 ) -> tuple[Any, Any]:
-    """Nearest centre and squared distance of every row: cuBLAS chunks or the fused kernel (see :func:`assign_method`)."""
-    if assign_method() == "fused" and X.dtype in (xp.float32, xp.float64):
-        return fused_assign(X, centers, x_sq_norms=x_sq_norms, shift=shift)
+    """Nearest centre and squared distance of every row, by the method :func:`assign_method` names.
+
+    The kernel paths take float32 / float64 data; "graph" also needs C-contiguous X (its
+    captured pass reads X at a fixed address). Anything else takes the array path.
+    """
+    method = assign_method()
+    if method != "gemm" and X.dtype in (xp.float32, xp.float64):
+        if method == "fused":
+            return fused_assign(X, centers, x_sq_norms=x_sq_norms, shift=shift)
+        if X.flags.c_contiguous and (x_sq_norms is None or x_sq_norms.flags.c_contiguous):
+            from .cupy_graph import graph_assign
+
+            return graph_assign(X, centers, chunk_rows=chunk_rows, x_sq_norms=x_sq_norms, shift=shift)
     from . import agnostic
 
     return agnostic.assign(X, centers, xp=xp, chunk_rows=chunk_rows, x_sq_norms=x_sq_norms, shift=shift)
@@ -197,3 +223,31 @@ def fused_assign(X: Any, centers: Any, *, x_sq_norms: Any = None, shift: Any = N
         _fused_kernel(X.dtype)(grid, FUSED_BLOCK, (X, shift, centers, c_sq, np.int64(n), np.int32(k), np.int32(d),
                                                   labels, min_sq))
         return labels, min_sq
+
+
+def matmul_precision(precision: str, device: Any) -> Any:
+    """Context in which CuPy's float32 products run on tensor cores in ``precision`` ("tf32" or "bf16").
+
+    CuPy keeps one process-wide compute type per dtype (``CUPY_TF32`` sets it at start);
+    it is set for the duration of the context and restored after. Yields the precision in
+    force: "exact" on GPUs older than compute capability 8.0, which have no such mode.
+    """
+    import contextlib
+
+    import numpy as np
+    from cupy._core import _routines_linalg as linalg
+
+    @contextlib.contextmanager
+    def context() -> Any:
+        if int(device.compute_capability) < 80:
+            yield "exact"
+            return
+        wanted = {"tf32": linalg.COMPUTE_TYPE_TF32, "bf16": linalg.COMPUTE_TYPE_BF16}[precision]
+        previous = linalg.get_compute_type(np.float32)
+        linalg.set_compute_type(np.float32, wanted)
+        try:
+            yield precision
+        finally:
+            linalg.set_compute_type(np.float32, previous)
+
+    return context()
