@@ -82,9 +82,8 @@ def kmeans_plusplus(
         draws = xp.asarray(rng.random(n_local_trials), dtype=acc, device=dev) * potential
         cumulative = xp.cumulative_sum(closest * weights)
         candidates = xp.clip(xp.searchsorted(cumulative, draws), max=n - 1)
-        cand_dist = _distances_to(data, _rows(data, candidates))
-        cand_dist = xp.minimum(closest[None, :], xp.astype(cand_dist, acc))
-        cand_potential = cand_dist @ weights
+        cand_dist, cand_potential = kernels.closer_distances(data.X, data.x_sq_norms, _rows(data, candidates),
+                                                             closest, weights, xp=xp, shift=data.shift)
         best = xp.reshape(xp.argmin(cand_potential), (1,))
         potential = xp.take(cand_potential, best)[0]
         closest = xp.take(cand_dist, best, axis=0)[0, :]

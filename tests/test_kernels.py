@@ -78,8 +78,9 @@ def test_agnostic_segment_sum_agrees_with_native(rng):
 
 NATIVE = {
     "segment_sum": {"numpy": "native:numpy", "torch": "native:torch", "cupy": "native:cupy"},
-    "assign": {"numpy": "native:numpy"},
+    "assign": {"numpy": "native:numpy", "cupy": "native:cupy"},
     "cluster_distance_sums": {"numpy": "native:numpy"},
+    "closer_distances": {"numpy": "native:numpy"},
 }
 
 
@@ -107,12 +108,32 @@ def test_native_kernel_is_the_one_that_runs(backend, monkeypatch, primitive):
         raise AssertionError(f"the agnostic {primitive} ran")
 
     monkeypatch.setattr(agnostic, primitive, fallback_must_not_run)
+    if backend.name == "cupy" and primitive == "assign":
+        monkeypatch.setenv("GKMEANS_CUDA_ASSIGN", "graph")  # the default CuPy assign is the array path
     if expected == "agnostic":
         with pytest.raises(AssertionError, match=f"agnostic {primitive} ran"):
             _exercise(primitive, X)
     else:
         _exercise(primitive, X)
         assert calls == []
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("with_shift", [False, True])
+def test_native_closer_distances_equal_agnostic(rng, dtype, with_shift):
+    X = (rng.normal(size=(5003, 6)) + 30).astype(dtype)
+    shift = X.mean(axis=0) if with_shift else None
+    shifted = X - shift if with_shift else X
+    x_sq = np.einsum("ij,ij->i", shifted, shifted)
+    rows = shifted[[5, 77, 77, 4000]]  # a candidate drawn twice ties with itself
+    closest = rng.uniform(0, 40, size=5003)
+    w = rng.uniform(0.5, 2, size=5003)
+    xp = array_namespace(X)
+    native = kernels.closer_distances(X, x_sq, rows, closest, w, xp=xp, shift=shift)
+    fallback = agnostic.closer_distances(X, x_sq, rows, closest, w, xp=xp, chunk_rows=1000, shift=shift)
+    np.testing.assert_array_equal(native[0], fallback[0])
+    np.testing.assert_allclose(native[1], fallback[1], rtol=1e-12)
+    assert native[1][1] == native[1][2]
 
 
 def test_native_cluster_distance_sums_equal_agnostic(rng):
@@ -126,7 +147,10 @@ def test_native_cluster_distance_sums_equal_agnostic(rng):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_native_numpy_assign_equals_agnostic(rng, dtype):
+def test_native_numpy_assign_equals_agnostic(rng, dtype, monkeypatch):
+    # The NumPy operations' pass (the compiled one forms the products transposed, which BLAS may
+    # sum in another order: tests/test_numba_pass.py holds it to the same labels).
+    monkeypatch.setenv("GKMEANS_CPU_PASS", "numpy")
     X = rng.normal(size=(5000, 7)).astype(dtype) + 50
     C = X[:40] + rng.normal(size=(40, 7)).astype(dtype) * 0.1
     xp = array_namespace(X)

@@ -218,6 +218,17 @@ def sq_distances_to_rows(X: Any, x_sq_norms: Any, rows: Any, *, xp: ModuleType, 
                                                                               chunk_rows=n_rows, shift=shift))
 
 
+def closer_distances(X: Any, x_sq_norms: Any, rows: Any, closest: Any, weights: Any, *, xp: ModuleType,
+                     shift: Any = None) -> tuple[Any, Any]:
+    """For each candidate row: every sample's squared distance to its nearest centre were the
+    candidate added, (m, n), and the weighted potential, (m,) (see :func:`.agnostic.closer_distances`)."""
+    row_bytes = 2 * (rows.shape[0] + X.shape[1]) * 8
+    chunk = chunk_rows_for(X.shape[0], row_bytes, xp, X.device, cache_sized=True)
+    impl = _pick(xp, "closer_distances")
+    return _chunked("closer_distances", xp, X, chunk, lambda n_rows: impl(
+        X, x_sq_norms, rows, closest, weights, xp=xp, chunk_rows=n_rows, shift=shift))
+
+
 def row_sq_norms(X: Any, *, xp: ModuleType, shift: Any = None) -> Any:
     """Squared norm of every row of ``X - shift``."""
     chunk = chunk_rows_for(X.shape[0], 2 * X.shape[1] * 8, xp, X.device)

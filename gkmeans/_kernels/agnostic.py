@@ -157,6 +157,21 @@ def sq_distances_to_rows(
     return out
 
 
+def closer_distances(
+    X: Any, x_sq_norms: Any, rows: Any, closest: Any, weights: Any, *, xp: ModuleType, chunk_rows: int,
+    shift: Any | None = None
+) -> tuple[Any, Any]:
+    """The k-means++ candidates' step: for each of ``rows`` (m, d, shifted frame), the squared
+    distance of every row of ``X - shift`` to its nearest centre were that row added,
+    ``min(closest, ||x - row||^2)`` (m, n), and the potential ``sum(w * that)`` (m,).
+
+    ``closest`` and ``weights`` are in the accumulator dtype, and so are the results.
+    """
+    dist = sq_distances_to_rows(X, x_sq_norms, rows, xp=xp, chunk_rows=chunk_rows, shift=shift)
+    closer = xp.minimum(closest[None, :], xp.astype(dist, closest.dtype))
+    return closer, closer @ weights
+
+
 def row_sq_norms(X: Any, *, xp: ModuleType, chunk_rows: int, shift: Any | None = None) -> Any:
     """Squared norm of every row of ``X - shift``, without copying X whole."""
     out = xp.empty(X.shape[0], dtype=X.dtype, device=X.device)

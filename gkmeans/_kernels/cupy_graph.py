@@ -12,6 +12,7 @@ the graph: one launch from Python per pass.
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from typing import Any, Callable
@@ -113,6 +114,14 @@ def graph_chunk_rows(chunk_rows: int, n_clusters: int, itemsize: int, l2_bytes: 
 # CuPy only from here: the kernel, the capture and the cache of captured passes.
 
 _ROW_ARGMIN: dict[str, Any] = {}
+
+
+@functools.lru_cache(maxsize=None)
+def _l2_cache_bytes(device_id: int) -> int:
+    """The L2 cache of a GPU, in bytes (read once: ``Device.attributes`` queries every attribute)."""
+    import cupy
+
+    return int(cupy.cuda.Device(device_id).attributes["L2CacheSize"])
 
 
 def _row_argmin_kernel(dtype: Any) -> Any:
@@ -230,7 +239,7 @@ def graph_assign(X: Any, centers: Any, *, chunk_rows: int, x_sq_norms: Any = Non
     with X.device:
         centers = centers.astype(X.dtype, copy=False)
         shift = None if shift is None else shift.astype(X.dtype, copy=False)
-        l2_bytes = int(X.device.attributes["L2CacheSize"])
+        l2_bytes = _l2_cache_bytes(X.device.id)
         rows = graph_chunk_rows(chunk_rows, centers.shape[0], X.dtype.itemsize, l2_bytes)
         key = (X.device.id, X.data.ptr, X.shape, X.strides, X.dtype.str, centers.shape[0], rows, shift is not None,
                None if x_sq_norms is None else (x_sq_norms.data.ptr, x_sq_norms.dtype.str),

@@ -24,10 +24,12 @@ def _in_threads(n_rows: int, chunk_rows: int, work: Callable[[list[tuple[int, in
     # BLAS's would oversubscribe the cores (measured slower than one thread).
     threads = cpu_threads() if _blas_controller() is not None else 1
     n_threads = max(1, min(threads, len(blocks)))
-    if n_threads == 1:
-        return [work(blocks)]
-    shares = [blocks[i::n_threads] for i in range(n_threads)]
+    # BLAS at one thread even for one of ours: its threads would split products of a few
+    # thousand rows, and OpenBLAS's idle threads spin between calls, slowing the passes between.
     with _one_blas_thread():
+        if n_threads == 1:
+            return [work(blocks)]
+        shares = [blocks[i::n_threads] for i in range(n_threads)]
         return list(_pool(n_threads).map(work, shares))
 
 
@@ -51,12 +53,16 @@ class _BlockLabeller:
         return (np.empty((rows, self.c_sq.shape[0]), dtype=self.X.dtype),
                 np.empty((rows, self.X.shape[1]), dtype=self.X.dtype))
 
-    def label(self, start: int, stop: int, partial: np.ndarray, shifted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Label rows ``start:stop``; returns the shifted block and its labels (``partial`` holds the distances)."""
-        rows = stop - start
+    def _shifted_block(self, start: int, stop: int, shifted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         block = self.X[start:stop] if self.shift is None else np.subtract(self.X[start:stop], self.shift,
-                                                                          out=shifted[:rows])
+                                                                          out=shifted[: stop - start])
         block_sq = self.xp.vecdot(block, block) if self.x_sq_norms is None else self.x_sq_norms[start:stop]
+        return block, block_sq
+
+    def label(self, start: int, stop: int, scratch: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Label rows ``start:stop``; returns the shifted block and its labels (scratch[0] holds the distances)."""
+        partial, shifted = scratch[0][: stop - start], scratch[1]
+        block, block_sq = self._shifted_block(start, stop, shifted)
         np.matmul(block, self.centers_t_neg2, out=partial)
         partial += self.c_sq
         nearest = partial.argmin(axis=1)
@@ -65,9 +71,126 @@ class _BlockLabeller:
         np.add(best, block_sq, out=self.min_sq[start:stop])
         return block, nearest
 
+    def label_and_sum(self, start: int, stop: int, scratch: Any, weights: np.ndarray, sums: np.ndarray,
+                      weight_sums: np.ndarray) -> None:
+        """:meth:`label`, then add the block's weighted rows to ``sums`` through a one-hot product
+        built in the distance buffer while it is still in cache."""
+        rows = stop - start
+        block, nearest = self.label(start, stop, scratch)
+        partial = scratch[0][:rows]
+        block_weights = weights[start:stop]
+        partial.fill(0)  # the distance buffer becomes the weighted one-hot matrix
+        partial[np.arange(rows), nearest] = block_weights
+        sums += partial.T @ block
+        weight_sums += np.bincount(nearest, weights=block_weights, minlength=sums.shape[0])
+
     def finish(self) -> tuple[np.ndarray, np.ndarray]:
         np.maximum(self.min_sq, 0, out=self.min_sq)
         return self.labels, self.min_sq
+
+
+class _CompiledBlockLabeller(_BlockLabeller):
+    """:class:`_BlockLabeller` whose argmin and cluster sums are compiled loops (:mod:`.numba_pass`).
+
+    The products are computed transposed, ``(-2 C) @ block.T`` (k x rows), so that the compiled
+    argmin compares whole rows of points at once; BLAS forms every product as the same dot
+    product either way, so the labels stay the NumPy path's.
+    """
+
+    def __init__(self, X: np.ndarray, centers: np.ndarray, xp: Any, x_sq_norms: Any, shift: Any,
+                 compiled: Any) -> None:
+        super().__init__(X, centers, xp, x_sq_norms, shift)
+        self.compiled = compiled
+        self.neg2_centers = np.ascontiguousarray(-2 * centers)
+
+    def buffers(self, chunk_rows: int) -> tuple[np.ndarray, ...]:
+        """A thread's own products (flat, viewed as k x block), shifted rows, and argmin scratch."""
+        rows = min(chunk_rows, self.X.shape[0])
+        k, d = self.neg2_centers.shape
+        return (np.empty(k * rows, dtype=self.X.dtype), np.empty((rows, d), dtype=self.X.dtype),
+                np.empty(rows, dtype=self.X.dtype), np.empty(rows, dtype=np.int32))
+
+    def label(self, start: int, stop: int, scratch: Any) -> tuple[np.ndarray, np.ndarray]:
+        rows = stop - start
+        flat, shifted, best, nearest = scratch
+        block, block_sq = self._shifted_block(start, stop, shifted)
+        products = flat[: self.neg2_centers.shape[0] * rows].reshape(self.neg2_centers.shape[0], rows)
+        np.matmul(self.neg2_centers, block.T, out=products)
+        labels = self.labels[start:stop]
+        self.compiled.nearest_of_block(products, self.c_sq, block_sq, best[:rows], nearest[:rows], labels,
+                                       self.min_sq[start:stop])
+        return block, labels
+
+    def label_and_sum(self, start: int, stop: int, scratch: Any, weights: np.ndarray, sums: np.ndarray,
+                      weight_sums: np.ndarray) -> None:
+        block, labels = self.label(start, stop, scratch)
+        self.compiled.add_to_clusters(block, weights[start:stop], labels, sums, weight_sums)
+
+    def finish(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.labels, self.min_sq  # clamped by the compiled loop
+
+
+#: ``GKMEANS_CPU_PASS``: "auto" (default) compiles the argmin and cluster sums of the NumPy
+#: pass with Numba when it is installed (the ``fast`` extra), "numba" requires it, "numpy"
+#: keeps NumPy operations only.
+CPU_PASSES = ("auto", "numba", "numpy")
+#: Blocks of the compiled pass: a (k x rows) product block of about this many bytes, within
+#: [COMPILED_MIN_ROWS, COMPILED_MAX_ROWS] rows. Measured per iteration (d = 32, 2 cores): at
+#: k = 64, 2,048-4,096 float32 rows beat 512-1,024, and 1,024 float64 rows beat 2,048-4,096;
+#: at k = 8, 16,384 rows beat 1,024-4,096; at k = 1,024, 1,024 rows beat 128-256.
+COMPILED_BLOCK_BYTES = 512 * 2**10
+COMPILED_MIN_ROWS = 1024
+COMPILED_MAX_ROWS = 16384
+
+
+def compiled_block_rows(n_clusters: int, itemsize: int, chunk_rows: int) -> int:
+    """Rows per block of the compiled pass; ``chunk_rows`` (the memory policy's chunk) caps it
+    when it is below :data:`COMPILED_MIN_ROWS` (it is sized for the NumPy pass's larger temporaries)."""
+    rows = COMPILED_BLOCK_BYTES // max(1, n_clusters * itemsize)
+    rows = min(COMPILED_MAX_ROWS, max(COMPILED_MIN_ROWS, rows))
+    return max(1, min(rows, max(chunk_rows, COMPILED_MIN_ROWS)))
+
+
+#: Under "auto", the first pass that loads Numba must have at least this many
+#: (row, centre) pairs: loading it costs about 0.5 s and 130 MiB once per process
+#: (measured), which a pass this size repays within a few dozen iterations. Once
+#: loaded, every pass uses it.
+COMPILED_MIN_WORK = 2**24
+
+
+def compiled_pass(work: int = COMPILED_MIN_WORK) -> Any:
+    """The compiled kernels a NumPy pass over ``work`` (row, centre) pairs uses, or None for plain
+    NumPy (see :data:`CPU_PASSES` and :data:`COMPILED_MIN_WORK`)."""
+    choice = os.environ.get("GKMEANS_CPU_PASS", "auto").strip().lower()
+    if choice not in CPU_PASSES:
+        raise ValueError(f"GKMEANS_CPU_PASS={choice!r} is not recognised; expected one of {CPU_PASSES}")
+    if choice == "numpy":
+        return None
+    from . import numba_pass
+
+    if choice == "auto" and work < COMPILED_MIN_WORK and not numba_pass.loaded():
+        return None
+    try:
+        return numba_pass.kernels()
+    except ImportError:
+        if choice == "numba":
+            raise ImportError("GKMEANS_CPU_PASS=numba needs Numba: pip install 'gkmeans[fast]'") from None
+        return None
+    except (OSError, MemoryError):  # LLVM could not be loaded (an address-space limit, say)
+        if choice == "numba":
+            raise
+        return None
+
+
+def _labeller(X: np.ndarray, centers: np.ndarray, xp: Any, x_sq_norms: Any, shift: Any,
+              chunk_rows: int) -> tuple[_BlockLabeller, int]:
+    """The labeller for this pass and its block size."""
+    compiled = (compiled_pass(X.shape[0] * centers.shape[0]) if X.dtype in (np.float32, np.float64)
+                else None)
+    if compiled is None:
+        return _BlockLabeller(X, centers, xp, x_sq_norms, shift), chunk_rows
+    return (_CompiledBlockLabeller(X, centers, xp, x_sq_norms, shift, compiled),
+            compiled_block_rows(centers.shape[0], X.dtype.itemsize, chunk_rows))
 
 
 def assign(
@@ -79,13 +202,14 @@ def assign(
     x_sq_norms: np.ndarray | None = None,
     shift: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`.agnostic.assign` with reused block buffers, in-place updates and CPU threads."""
-    labeller = _BlockLabeller(X, centers, xp, x_sq_norms, shift)
+    """:func:`.agnostic.assign` with reused block buffers, in-place updates, CPU threads, and the
+    compiled argmin of :mod:`.numba_pass` where Numba is installed."""
+    labeller, chunk_rows = _labeller(X, centers, xp, x_sq_norms, shift, chunk_rows)
 
     def work(share: list[tuple[int, int]]) -> None:
-        distances, shifted = labeller.buffers(chunk_rows)
+        scratch = labeller.buffers(chunk_rows)
         for start, stop in share:
-            labeller.label(start, stop, distances[: stop - start], shifted)
+            labeller.label(start, stop, scratch)
 
     _in_threads(X.shape[0], chunk_rows, work)
     return labeller.finish()
@@ -104,34 +228,91 @@ def assign_and_sum(
     """One Lloyd pass fused per block of rows, the blocks shared among CPU threads.
 
     Each block is shifted, multiplied with the centres, reduced to labels, and
-    summed into per-thread cluster sums through a one-hot matrix product while it
-    is still in cache (the same labels as :func:`assign`). Sums are per block in
-    X's dtype and accumulated in float64.
+    summed into per-thread cluster sums while it is still in cache (the same labels
+    as :func:`assign`): through a one-hot matrix product in NumPy (block sums in X's
+    dtype, accumulated in float64), or by the compiled loop of :mod:`.numba_pass`
+    (float64 throughout).
 
     Returns labels, squared distances, sums of the shifted rows (float64, (k, d))
     and cluster weights (float64, (k,)).
     """
     k, d = centers.shape
-    labeller = _BlockLabeller(X, centers, xp, x_sq_norms, shift)
+    labeller, chunk_rows = _labeller(X, centers, xp, x_sq_norms, shift, chunk_rows)
 
     def work(share: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
-        distances, shifted = labeller.buffers(chunk_rows)
+        scratch = labeller.buffers(chunk_rows)
         sums = np.zeros((k, d), dtype=np.float64)
         weight_sums = np.zeros(k, dtype=np.float64)
         for start, stop in share:
-            rows = stop - start
-            partial = distances[:rows]
-            block, nearest = labeller.label(start, stop, partial, shifted)
-            block_weights = weights[start:stop]
-            partial.fill(0)  # the distance buffer becomes the weighted one-hot matrix
-            partial[np.arange(rows), nearest] = block_weights
-            sums += partial.T @ block
-            weight_sums += np.bincount(nearest, weights=block_weights, minlength=k)
+            labeller.label_and_sum(start, stop, scratch, weights, sums, weight_sums)
         return sums, weight_sums
 
     results = _in_threads(X.shape[0], chunk_rows, work)
     labels, min_sq = labeller.finish()
     return labels, min_sq, np.sum([r[0] for r in results], axis=0), np.sum([r[1] for r in results], axis=0)
+
+
+def weighted_inertia(
+    X: np.ndarray, centers: np.ndarray, labels: np.ndarray, weights: np.ndarray, *, xp: Any, acc_dtype: Any,
+    chunk_rows: int
+) -> np.ndarray:
+    """:func:`.agnostic.weighted_inertia`; with the compiled pass, one float64 pass over X shared
+    among the CPU threads (no (rows x d) temporaries)."""
+    compiled = (compiled_pass(X.shape[0] * centers.shape[0]) if X.dtype in (np.float32, np.float64)
+                and acc_dtype == np.float64 else None)
+    if compiled is None or compiled.weighted_inertia is None:
+        from . import agnostic
+
+        return agnostic.weighted_inertia(X, centers, labels, weights, xp=xp, acc_dtype=acc_dtype,
+                                         chunk_rows=chunk_rows)
+    centers = np.ascontiguousarray(centers, dtype=X.dtype)
+    labels = np.ascontiguousarray(labels, dtype=np.int64)
+    weights = np.ascontiguousarray(weights, dtype=X.dtype)
+
+    def work(share: list[tuple[int, int]]) -> float:
+        return sum(compiled.weighted_inertia(X[start:stop], centers, labels[start:stop], weights[start:stop])
+                   for start, stop in share)
+
+    # Shares of whole blocks: per-thread sums added in a fixed order, so the result does not
+    # depend on thread timing.
+    return np.asarray(sum(_in_threads(X.shape[0], max(chunk_rows, 65536), work)), dtype=np.float64)
+
+
+def closer_distances(
+    X: np.ndarray, x_sq_norms: np.ndarray, rows: np.ndarray, closest: np.ndarray, weights: np.ndarray, *,
+    xp: Any, chunk_rows: int, shift: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`.agnostic.closer_distances` block by block, in place, the blocks shared among the
+    CPU threads: each block's (m x rows) distances are formed, clamped and compared while they
+    are in cache, with the array path's operations in its order (so the same distances); the
+    potentials are per-block products summed per thread, then in thread order."""
+    n, d = X.shape
+    m = rows.shape[0]
+    rows = np.ascontiguousarray(rows, dtype=X.dtype)
+    r_sq = xp.vecdot(rows, rows)[:, None]
+    closer = np.empty((m, n), dtype=closest.dtype)
+
+    def work(share: list[tuple[int, int]]) -> np.ndarray:
+        products = np.empty((m, min(chunk_rows, n)), dtype=X.dtype)
+        shifted = np.empty((min(chunk_rows, n), d), dtype=X.dtype)
+        potential = np.zeros(m, dtype=closest.dtype)
+        for start, stop in share:
+            size = stop - start
+            block = X[start:stop] if shift is None else np.subtract(X[start:stop], shift, out=shifted[:size])
+            dist = products[:, :size]
+            np.matmul(rows, block.T, out=dist)
+            # r_sq - 2 (rows @ block.T) + ||x||^2, clamped at 0: the array path's order
+            np.multiply(dist, 2, out=dist)
+            np.subtract(r_sq, dist, out=dist)
+            np.add(dist, x_sq_norms[None, start:stop], out=dist)
+            np.maximum(dist, 0, out=dist)
+            target = closer[:, start:stop]
+            np.minimum(closest[None, start:stop], dist, out=target)
+            potential += target @ weights[start:stop]
+        return potential
+
+    potentials = _in_threads(n, chunk_rows, work)
+    return closer, np.sum(potentials, axis=0)
 
 
 def cpu_threads() -> int:

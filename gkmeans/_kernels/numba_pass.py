@@ -1,0 +1,99 @@
+"""Compiled halves of the NumPy Lloyd pass (Numba, the ``fast`` extra).
+
+BLAS computes each block's products ``P = (-2 C) @ block.T`` (k x rows, rows contiguous);
+what NumPy then needs five passes and a one-hot product for — add ||c||^2, argmin, gather,
+scatter, cluster sums — is one compiled loop here. The argmin walks the centres in order
+and compares whole rows of ``P`` at once (vectorised across points), keeping the first
+minimum as ``argmin`` does; the values compared are the NumPy path's (``P + c_sq`` in X's
+dtype), so the labels are that path's. Cluster sums are accumulated in float64 straight from
+the rows (the NumPy path sums a block in X's dtype first).
+
+Numba is imported only when a kernel is first asked for; compiled code is cached on disk.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+
+@functools.lru_cache(maxsize=1)
+def kernels() -> Any:
+    """The compiled kernels as a namespace; raises ImportError without Numba."""
+    import numba
+    import numpy as np
+
+    def jit(function: Any) -> Any:
+        # nogil: the threads of numpy_._in_threads run blocks side by side.
+        try:
+            return numba.njit(nogil=True, cache=True)(function)
+        except RuntimeError:  # no writable cache location: compile per process instead
+            return numba.njit(nogil=True)(function)
+
+    @jit
+    def nearest_of_block(products: Any, c_sq: Any, block_sq: Any, best: Any, nearest: Any,
+                         labels_out: Any, min_sq_out: Any) -> None:
+        """Labels and squared distances of one block; ``best`` / ``nearest`` are per-thread scratch."""
+        k, rows = products.shape
+        for i in range(rows):
+            best[i] = products[0, i] + c_sq[0]
+            nearest[i] = 0
+        for j in range(1, k):
+            cj = c_sq[j]
+            label = np.int32(j)
+            for i in range(rows):  # branch-free, so that it vectorises across points
+                value = products[j, i] + cj
+                closer = value < best[i]
+                best[i] = value if closer else best[i]
+                nearest[i] = label if closer else nearest[i]
+        for i in range(rows):
+            labels_out[i] = nearest[i]
+            distance = best[i] + block_sq[i]
+            min_sq_out[i] = distance if distance > 0 else 0
+
+    @jit
+    def add_to_clusters(block: Any, weights: Any, labels: Any, sums: Any, weight_sums: Any) -> None:
+        """``sums[label] += w * row`` and ``weight_sums[label] += w`` for the rows of a block, in float64."""
+        rows, d = block.shape
+        for i in range(rows):
+            label = labels[i]
+            w = np.float64(weights[i])
+            for f in range(d):
+                sums[label, f] += np.float64(block[i, f]) * w
+            weight_sums[label] += w
+
+    @jit
+    def weighted_inertia(X: Any, centers: Any, labels: Any, weights: Any) -> float:
+        """Sum of ``w_i * ||x_i - c_{label_i}||^2`` from differences, in float64, in one pass."""
+        rows, d = X.shape
+        total = 0.0
+        for i in range(rows):
+            label = labels[i]
+            row = 0.0
+            for f in range(d):
+                diff = np.float64(X[i, f]) - np.float64(centers[label, f])
+                row += diff * diff
+            total += np.float64(weights[i]) * row
+        return total
+
+    # Compile (or load from the disk cache) the float32 and float64 versions now, so that the
+    # cost falls on loading, not on the first pass.
+    for dtype in (np.float32, np.float64):
+        one = np.ones(1, dtype=dtype)
+        nearest_of_block(np.ones((1, 1), dtype=dtype), one, one, one.copy(), np.zeros(1, dtype=np.int32),
+                         np.zeros(1, dtype=np.int64), one.copy())
+        add_to_clusters(np.ones((1, 1), dtype=dtype), one, np.zeros(1, dtype=np.int64), np.zeros((1, 1)), np.zeros(1))
+        weighted_inertia(np.ones((1, 1), dtype=dtype), np.ones((1, 1), dtype=dtype), np.zeros(1, dtype=np.int64), one)
+    return _Kernels(nearest_of_block, add_to_clusters, weighted_inertia)
+
+
+class _Kernels:
+    def __init__(self, nearest_of_block: Any, add_to_clusters: Any, weighted_inertia: Any = None) -> None:
+        self.nearest_of_block = nearest_of_block
+        self.add_to_clusters = add_to_clusters
+        self.weighted_inertia = weighted_inertia
+
+
+def loaded() -> bool:
+    """Whether the kernels have been loaded in this process already."""
+    return kernels.cache_info().currsize > 0

@@ -1,0 +1,136 @@
+"""The compiled NumPy pass (Numba, the ``fast`` extra): the NumPy pass's labels, faster.
+
+Skipped where Numba is not installed (the GPU image has none); CI installs it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import gkmeans
+from gkmeans._kernels import numba_pass, numpy_
+from gkmeans.datasets import make_blobs
+
+numba = pytest.importorskip("numba")
+
+
+def _both_passes(monkeypatch, run):
+    monkeypatch.setenv("GKMEANS_CPU_PASS", "numpy")
+    plain = run()
+    monkeypatch.setenv("GKMEANS_CPU_PASS", "numba")
+    compiled = run()
+    return plain, compiled
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n, d, k, chunk_rows", [(5000, 32, 64, 4096), (3001, 5, 7, 1000), (2000, 128, 1024, 256),
+                                                 (50, 3, 1, 16), (9, 2, 9, 4)])
+@pytest.mark.parametrize("with_shift", [False, True])
+def test_compiled_pass_labels_as_the_numpy_pass(monkeypatch, dtype, n, d, k, chunk_rows, with_shift):
+    rng = np.random.default_rng(n + k)
+    X = (rng.normal(size=(n, d)) * 3 + 25).astype(dtype)
+    centers = X[rng.choice(n, k, replace=False)] + rng.normal(scale=0.05, size=(k, d)).astype(dtype)
+    weights = rng.uniform(0.5, 2.0, size=n).astype(dtype)
+    shift = X.mean(axis=0) if with_shift else None
+    shifted = X - shift if with_shift else X
+    centers = (centers - shift if with_shift else centers).astype(dtype)
+    x_sq = np.einsum("ij,ij->i", shifted, shifted)
+
+    def run():
+        return numpy_.assign_and_sum(X, centers, weights, xp=np, chunk_rows=chunk_rows, x_sq_norms=x_sq, shift=shift)
+
+    (labels, min_sq, sums, wsums), (c_labels, c_min_sq, c_sums, c_wsums) = _both_passes(monkeypatch, run)
+    np.testing.assert_array_equal(c_labels, labels)
+    # Equal products, except where BLAS forms a one-row block as a matrix-vector product, which
+    # may sum in another order each way round.
+    np.testing.assert_allclose(c_min_sq, min_sq, rtol=1e-6 if dtype == np.float32 else 1e-12)
+    assert c_labels.dtype == np.int64 and c_min_sq.dtype == dtype and c_sums.dtype == np.float64
+    # the NumPy pass sums each block in X's dtype first; the compiled one in float64 throughout
+    exact = np.zeros((k, d))
+    np.add.at(exact, labels, shifted.astype(np.float64) * weights[:, None].astype(np.float64))
+    np.testing.assert_allclose(c_sums, exact, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(sums, exact, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-3)
+    np.testing.assert_allclose(c_wsums, wsums, rtol=1e-6)
+
+    def assign_only():
+        return numpy_.assign(X, centers, xp=np, chunk_rows=chunk_rows, x_sq_norms=None, shift=shift)
+
+    (labels_a, min_sq_a), (c_labels_a, c_min_sq_a) = _both_passes(monkeypatch, assign_only)
+    np.testing.assert_array_equal(c_labels_a, labels_a)
+    np.testing.assert_array_equal(c_labels_a, labels)
+
+
+def test_a_fit_through_the_compiled_pass_equals_the_numpy_fit(monkeypatch):
+    X, _, _ = make_blobs(20_000, 16, 12, cluster_std=3.0, random_state=3, dtype=np.float32)
+
+    def fit():
+        return gkmeans.KMeans(12, random_state=0, n_init=2).fit(X)
+
+    plain, compiled = _both_passes(monkeypatch, fit)
+    np.testing.assert_array_equal(compiled.labels_, plain.labels_)
+    assert compiled.n_iter_ == plain.n_iter_
+    np.testing.assert_allclose(compiled.cluster_centers_, plain.cluster_centers_, rtol=1e-5, atol=1e-5)
+    assert compiled.inertia_ == pytest.approx(plain.inertia_, rel=1e-6)
+
+
+def test_the_compiled_kernels_are_the_ones_that_ran(monkeypatch):
+    ran = []
+    real = numba_pass.kernels()
+    spy = numba_pass._Kernels(lambda *a: ran.append("nearest") or real.nearest_of_block(*a),
+                              lambda *a: ran.append("sums") or real.add_to_clusters(*a))
+    monkeypatch.setattr(numba_pass, "kernels", lambda: spy)
+    monkeypatch.setattr(numba_pass, "loaded", lambda: True)
+    monkeypatch.setattr(numpy_._BlockLabeller, "label_and_sum", None)  # the NumPy version must not run
+    monkeypatch.setenv("GKMEANS_CPU_PASS", "auto")
+    X, _, _ = make_blobs(3000, 4, 5, random_state=0)
+    gkmeans.KMeans(5, random_state=0, n_init=1).fit(X)
+    assert "nearest" in ran and "sums" in ran
+
+
+def test_small_passes_do_not_load_numba_until_it_is_loaded(monkeypatch):
+    monkeypatch.setenv("GKMEANS_CPU_PASS", "auto")
+    monkeypatch.setattr(numba_pass, "loaded", lambda: False)
+    assert numpy_.compiled_pass(numpy_.COMPILED_MIN_WORK - 1) is None
+    assert numpy_.compiled_pass(numpy_.COMPILED_MIN_WORK) is numba_pass.kernels()
+    monkeypatch.setattr(numba_pass, "loaded", lambda: True)
+    assert numpy_.compiled_pass(10) is numba_pass.kernels()
+    monkeypatch.setenv("GKMEANS_CPU_PASS", "numba")
+    monkeypatch.setattr(numba_pass, "loaded", lambda: False)
+    assert numpy_.compiled_pass(10) is numba_pass.kernels()  # asked for by name: always
+    monkeypatch.setenv("GKMEANS_CPU_PASS", "numpy")
+    assert numpy_.compiled_pass(10**12) is None
+
+
+def test_cpu_pass_choice_errors(monkeypatch):
+    monkeypatch.setenv("GKMEANS_CPU_PASS", "fortran")
+    with pytest.raises(ValueError, match=r"GKMEANS_CPU_PASS='fortran' is not recognised; expected one of "
+                                         r"\('auto', 'numba', 'numpy'\)"):
+        numpy_.compiled_pass()
+
+    def no_numba():
+        raise ImportError("No module named 'numba'")
+
+    monkeypatch.setattr(numba_pass, "kernels", no_numba)
+    monkeypatch.setenv("GKMEANS_CPU_PASS", "numba")
+    with pytest.raises(ImportError, match=r"GKMEANS_CPU_PASS=numba needs Numba: pip install 'gkmeans\[fast\]'"):
+        numpy_.compiled_pass()
+    monkeypatch.setenv("GKMEANS_CPU_PASS", "auto")
+    assert numpy_.compiled_pass(10**9) is None  # "auto" without Numba: plain NumPy
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_inertia_equals_the_array_path(monkeypatch, dtype):
+    from gkmeans._kernels import agnostic
+
+    rng = np.random.default_rng(4)
+    X = (rng.normal(size=(70_001, 5)) + 10).astype(dtype)
+    centers = X[:9].copy()
+    labels = rng.integers(0, 9, size=X.shape[0])
+    w = rng.uniform(0.5, 2, size=X.shape[0]).astype(dtype)
+    expected = agnostic.weighted_inertia(X, centers, labels, w, xp=np, acc_dtype=np.float64, chunk_rows=4096)
+    monkeypatch.setenv("GKMEANS_CPU_PASS", "numba")
+    monkeypatch.setattr(agnostic, "weighted_inertia", None)  # the compiled loop must be the one that runs
+    got = numpy_.weighted_inertia(X, centers, labels, w, xp=np, acc_dtype=np.float64, chunk_rows=4096)
+    assert got.dtype == np.float64 and got.shape == ()
+    assert float(got) == pytest.approx(float(expected), rel=1e-6 if dtype == np.float32 else 1e-12)
