@@ -76,6 +76,26 @@ def kernels() -> Any:
             total += np.float64(weights[i]) * row
         return total
 
+    @jit
+    def closer_of_block(products: Any, r_sq: Any, x_sq: Any, closest: Any, weights: Any, closer_out: Any,
+                        potential: Any) -> None:
+        """The k-means++ candidates' step on one block, from its products ``rows @ block.T``:
+        the array path's ``max(r_sq - 2 p + ||x||^2, 0)`` in X's dtype (``p + p`` is its exact
+        ``2 p``), then the minimum with ``closest`` and the weighted potential in float64."""
+        m, size = products.shape
+        for c in range(m):
+            r = r_sq[c]
+            total = 0.0
+            for i in range(size):
+                p = products[c, i]
+                value = (r - (p + p)) + x_sq[i]
+                distance = np.float64(value) if value > 0 else 0.0
+                nearest = closest[i]
+                closer = distance if distance < nearest else nearest
+                closer_out[c, i] = closer
+                total += closer * weights[i]
+            potential[c] += total
+
     # Compile (or load from the disk cache) the float32 and float64 versions now, so that the
     # cost falls on loading, not on the first pass.
     for dtype in (np.float32, np.float64):
@@ -84,14 +104,18 @@ def kernels() -> Any:
                          np.zeros(1, dtype=np.int64), one.copy())
         add_to_clusters(np.ones((1, 1), dtype=dtype), one, np.zeros(1, dtype=np.int64), np.zeros((1, 1)), np.zeros(1))
         weighted_inertia(np.ones((1, 1), dtype=dtype), np.ones((1, 1), dtype=dtype), np.zeros(1, dtype=np.int64), one)
-    return _Kernels(nearest_of_block, add_to_clusters, weighted_inertia)
+        closer_of_block(np.ones((1, 1), dtype=dtype), one, one, np.ones(1), np.ones(1),
+                        np.zeros((1, 2))[:, :1], np.zeros(1))  # a column block of the (m, n) result
+    return _Kernels(nearest_of_block, add_to_clusters, weighted_inertia, closer_of_block)
 
 
 class _Kernels:
-    def __init__(self, nearest_of_block: Any, add_to_clusters: Any, weighted_inertia: Any = None) -> None:
+    def __init__(self, nearest_of_block: Any, add_to_clusters: Any, weighted_inertia: Any = None,
+                 closer_of_block: Any = None) -> None:
         self.nearest_of_block = nearest_of_block
         self.add_to_clusters = add_to_clusters
         self.weighted_inertia = weighted_inertia
+        self.closer_of_block = closer_of_block
 
 
 def loaded() -> bool:

@@ -291,16 +291,24 @@ def closer_distances(
     rows = np.ascontiguousarray(rows, dtype=X.dtype)
     r_sq = xp.vecdot(rows, rows)[:, None]
     closer = np.empty((m, n), dtype=closest.dtype)
+    compiled = (compiled_pass(n * m) if X.dtype in (np.float32, np.float64) and closest.dtype == np.float64
+                else None)
+    if compiled is not None and compiled.closer_of_block is not None:
+        chunk_rows = max(chunk_rows, COMPILED_MIN_ROWS)
 
     def work(share: list[tuple[int, int]]) -> np.ndarray:
-        products = np.empty((m, min(chunk_rows, n)), dtype=X.dtype)
+        products_flat = np.empty(m * min(chunk_rows, n), dtype=X.dtype)
         shifted = np.empty((min(chunk_rows, n), d), dtype=X.dtype)
         potential = np.zeros(m, dtype=closest.dtype)
         for start, stop in share:
             size = stop - start
             block = X[start:stop] if shift is None else np.subtract(X[start:stop], shift, out=shifted[:size])
-            dist = products[:, :size]
+            dist = products_flat[: m * size].reshape(m, size)
             np.matmul(rows, block.T, out=dist)
+            if compiled is not None and compiled.closer_of_block is not None:
+                compiled.closer_of_block(dist, r_sq[:, 0], x_sq_norms[start:stop], closest[start:stop],
+                                         weights[start:stop], closer[:, start:stop], potential)
+                continue
             # r_sq - 2 (rows @ block.T) + ||x||^2, clamped at 0: the array path's order
             np.multiply(dist, 2, out=dist)
             np.subtract(r_sq, dist, out=dist)
