@@ -44,3 +44,23 @@ def test_cuda_sources_ship_with_the_package(name):
     source = files("gkmeans._kernels").joinpath("cuda", name).read_text(encoding="utf-8")
     for kernel in SOURCES[name]:
         assert re.search(rf'extern "C" __global__\s+void\s+{kernel}\(', source), kernel
+
+
+@pytest.mark.parametrize("name", sorted(SOURCES))
+def test_cupy_compiles_each_source_with_the_shared_header_on_its_include_path(monkeypatch, name):
+    """NVRTC has no source directory: the include path must name the folder of gk_common.cuh."""
+    import sys
+    import types
+    from pathlib import Path
+
+    from gkmeans._kernels import cupy_
+
+    made = []
+    fake = types.ModuleType("cupy")
+    fake.RawModule = lambda code, options: made.append((code, options)) or "module"
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    assert cupy_.cuda_module(name) == "module"
+    code, options = made[0]
+    assert '#include "gk_common.cuh"' in code
+    include = next(o[2:] for o in options if o.startswith("-I"))
+    assert (Path(include) / "gk_common.cuh").is_file()

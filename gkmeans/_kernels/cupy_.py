@@ -182,6 +182,17 @@ def assign(
 _FUSED_KERNELS: dict[str, Any] = {}
 
 
+def cuda_module(name: str) -> Any:
+    """``cuda/<name>`` compiled by CuPy's RawModule (NVRTC), with ``cuda/`` on the include path
+    for the shared ``gk_common.cuh``."""
+    import cupy
+    from importlib.resources import files
+
+    folder = files(__package__).joinpath("cuda")  # a directory: the package is never zipped
+    source = folder.joinpath(name).read_text(encoding="utf-8")
+    return cupy.RawModule(code=source, options=("-std=c++17", f"-I{folder}"))
+
+
 def _fused_kernel(dtype: Any) -> Any:
     """The compiled kernel for ``dtype`` (compiled once per process by CuPy's RawModule, then cached)."""
     import cupy
@@ -191,8 +202,7 @@ def _fused_kernel(dtype: Any) -> Any:
     if name not in _FUSED_KERNELS:
         from importlib.resources import files
 
-        source = files(__package__).joinpath("cuda", "fused_assign.cu").read_text(encoding="utf-8")
-        module = cupy.RawModule(code=source, options=("-std=c++17",))
+        module = cuda_module("fused_assign.cu")
         _FUSED_KERNELS["gk_fused_assign_f32"] = module.get_function("gk_fused_assign_f32")
         _FUSED_KERNELS["gk_fused_assign_f64"] = module.get_function("gk_fused_assign_f64")
     return _FUSED_KERNELS[name]

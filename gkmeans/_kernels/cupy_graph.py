@@ -130,10 +130,9 @@ def _row_argmin_kernel(dtype: Any) -> Any:
 
     name = "gk_row_argmin_f32" if dtype == np.float32 else "gk_row_argmin_f64"
     if name not in _ROW_ARGMIN:
-        from importlib.resources import files
+        from .cupy_ import cuda_module
 
-        source = files(__package__).joinpath("cuda", "row_argmin.cu").read_text(encoding="utf-8")
-        module = cupy.RawModule(code=source, options=("-std=c++17",))
+        module = cuda_module("row_argmin.cu")
         for entry in ("gk_row_argmin_f32", "gk_row_argmin_f64"):
             _ROW_ARGMIN[entry] = module.get_function(entry)
     return _ROW_ARGMIN[name]

@@ -17,12 +17,7 @@
 #define GK_TM 4
 #define GK_TN 4
 
-template <typename T>
-__device__ __forceinline__ T gk_infinity();
-template <>
-__device__ __forceinline__ float gk_infinity<float>() { return __int_as_float(0x7f800000); }
-template <>
-__device__ __forceinline__ double gk_infinity<double>() { return __longlong_as_double(0x7ff0000000000000LL); }
+#include "gk_common.cuh"
 
 template <typename T>
 __device__ void gk_fused_assign(const T* __restrict__ X, const T* __restrict__ shift, const T* __restrict__ C,

@@ -15,12 +15,7 @@
 // Launch: block = 256 threads (8 rows), grid = ceil(rows / 8).
 // Compiled by CuPy's RawModule at first use; `nvcc -c` checks it in the test suite.
 
-template <typename T>
-__device__ __forceinline__ T gk_row_infinity();
-template <>
-__device__ __forceinline__ float gk_row_infinity<float>() { return __int_as_float(0x7f800000); }
-template <>
-__device__ __forceinline__ double gk_row_infinity<double>() { return __longlong_as_double(0x7ff0000000000000LL); }
+#include "gk_common.cuh"
 
 template <typename T>
 __device__ void gk_row_argmin(const T* __restrict__ G, const T* __restrict__ c_sq, const T* __restrict__ block,
@@ -31,7 +26,7 @@ __device__ void gk_row_argmin(const T* __restrict__ G, const T* __restrict__ c_s
     if (row >= rows) return;  // the whole warp leaves together: blockDim.x is a multiple of 32
 
     const T* g = G + (long long)row * k;
-    T best = gk_row_infinity<T>();
+    T best = gk_infinity<T>();
     int best_index = 0x7fffffff;
     for (int j = lane; j < k; j += 32) {
         const T value = g[j] + c_sq[j];
