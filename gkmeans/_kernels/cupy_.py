@@ -195,13 +195,10 @@ def cuda_module(name: str) -> Any:
 
 def _fused_kernel(dtype: Any) -> Any:
     """The compiled kernel for ``dtype`` (compiled once per process by CuPy's RawModule, then cached)."""
-    import cupy
     import numpy as np
 
     name = "gk_fused_assign_f32" if dtype == np.float32 else "gk_fused_assign_f64"
     if name not in _FUSED_KERNELS:
-        from importlib.resources import files
-
         module = cuda_module("fused_assign.cu")
         _FUSED_KERNELS["gk_fused_assign_f32"] = module.get_function("gk_fused_assign_f32")
         _FUSED_KERNELS["gk_fused_assign_f64"] = module.get_function("gk_fused_assign_f64")

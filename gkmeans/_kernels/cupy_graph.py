@@ -125,7 +125,6 @@ def _l2_cache_bytes(device_id: int) -> int:
 
 
 def _row_argmin_kernel(dtype: Any) -> Any:
-    import cupy
     import numpy as np
 
     name = "gk_row_argmin_f32" if dtype == np.float32 else "gk_row_argmin_f64"
