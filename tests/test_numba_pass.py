@@ -78,7 +78,8 @@ def test_the_compiled_kernels_are_the_ones_that_ran(monkeypatch):
     ran = []
     real = numba_pass.kernels()
     spy = numba_pass._Kernels(lambda *a: ran.append("nearest") or real.nearest_of_block(*a),
-                              lambda *a: ran.append("sums") or real.add_to_clusters(*a))
+                              lambda *a: ran.append("sums") or real.add_to_clusters(*a),
+                              real.weighted_inertia, real.closer_of_block)
     monkeypatch.setattr(numba_pass, "kernels", lambda: spy)
     monkeypatch.setattr(numba_pass, "loaded", lambda: True)
     monkeypatch.setattr(numpy_._BlockLabeller, "label_and_sum", None)  # the NumPy version must not run

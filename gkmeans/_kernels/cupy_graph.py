@@ -149,6 +149,16 @@ def cuda_argmin_rows(G: Any, c_sq: Any, block: Any, row_sq: Any, labels_out: Any
         np.int32(block.shape[1]), labels_out, min_sq_out))
 
 
+def _loaded_pass(X: Any, n_clusters: int, chunk_rows: int, centers: Any, shift: Any) -> ChunkedGemmAssign:
+    """A CuPy :class:`ChunkedGemmAssign` for X, with the row-argmin kernel, its centres (and shift) loaded."""
+    import cupy
+
+    work = ChunkedGemmAssign(cupy, X.shape, X.dtype, n_clusters, chunk_rows, with_shift=shift is not None,
+                             argmin_rows=cuda_argmin_rows)
+    work.load(centers, shift)
+    return work
+
+
 class _CapturedPass:
     """A :class:`ChunkedGemmAssign` whose pass has been captured as a CUDA graph.
 
@@ -163,11 +173,8 @@ class _CapturedPass:
 
         self.pool = cupy.cuda.MemoryPool()
         with cupy.cuda.using_allocator(self.pool.malloc):
-            self.work = ChunkedGemmAssign(cupy, X.shape, X.dtype, n_clusters, chunk_rows, with_shift=shift is not None,
-                                          argmin_rows=cuda_argmin_rows)
-            self.work.load(centers, shift)
+            self.work = _loaded_pass(X, n_clusters, chunk_rows, centers, shift)
             self.graph = _capture(self.work, X, x_sq_norms)
-        self.launches = 0
 
     def __call__(self, X: Any, x_sq_norms: Any, centers: Any, shift: Any) -> tuple[Any, Any]:
         import cupy
@@ -176,7 +183,6 @@ class _CapturedPass:
         if self.graph is not None:
             # The cache key guarantees X and x_sq_norms sit at the captured addresses.
             self.graph.launch()  # on the current stream, after the copies above
-            self.launches += 1
         else:
             with cupy.cuda.using_allocator(self.pool.malloc):
                 self.work.run(X, x_sq_norms)
@@ -231,7 +237,6 @@ def graph_assign(X: Any, centers: Any, *, chunk_rows: int, x_sq_norms: Any = Non
     loop, captures the pass, and the calls after replay it. One-off calls (``predict``,
     mini-batches) therefore never capture.
     """
-    import cupy
     from cupy._core import _routines_linalg as linalg
 
     with X.device:
@@ -249,9 +254,7 @@ def graph_assign(X: Any, centers: Any, *, chunk_rows: int, x_sq_norms: Any = Non
         if captured is not None:
             return captured(X, x_sq_norms, centers, shift)
         _last_uncaptured[:] = [key]
-        work = ChunkedGemmAssign(cupy, X.shape, X.dtype, centers.shape[0], rows, with_shift=shift is not None,
-                                 argmin_rows=cuda_argmin_rows)
-        work.load(centers, shift)
+        work = _loaded_pass(X, centers.shape[0], rows, centers, shift)
         work.run(X, x_sq_norms)
         return work.labels, work.min_sq
 

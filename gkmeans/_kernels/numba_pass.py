@@ -110,8 +110,8 @@ def kernels() -> Any:
 
 
 class _Kernels:
-    def __init__(self, nearest_of_block: Any, add_to_clusters: Any, weighted_inertia: Any = None,
-                 closer_of_block: Any = None) -> None:
+    def __init__(self, nearest_of_block: Any, add_to_clusters: Any, weighted_inertia: Any,
+                 closer_of_block: Any) -> None:
         self.nearest_of_block = nearest_of_block
         self.add_to_clusters = add_to_clusters
         self.weighted_inertia = weighted_inertia

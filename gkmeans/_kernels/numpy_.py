@@ -158,9 +158,12 @@ def compiled_block_rows(n_clusters: int, itemsize: int, chunk_rows: int) -> int:
 COMPILED_MIN_WORK = 2**24
 
 
-def compiled_pass(work: int = COMPILED_MIN_WORK) -> Any:
-    """The compiled kernels a NumPy pass over ``work`` (row, centre) pairs uses, or None for plain
-    NumPy (see :data:`CPU_PASSES` and :data:`COMPILED_MIN_WORK`)."""
+def compiled_pass(work: int = COMPILED_MIN_WORK, dtype: Any = np.float64) -> Any:
+    """The compiled kernels a NumPy pass over ``work`` (row, centre) pairs of ``dtype`` data uses,
+    or None for plain NumPy (see :data:`CPU_PASSES` and :data:`COMPILED_MIN_WORK`; the kernels
+    take float32 and float64 only)."""
+    if dtype not in (np.float32, np.float64):
+        return None
     choice = os.environ.get("GKMEANS_CPU_PASS", "auto").strip().lower()
     if choice not in CPU_PASSES:
         raise ValueError(f"GKMEANS_CPU_PASS={choice!r} is not recognised; expected one of {CPU_PASSES}")
@@ -185,8 +188,7 @@ def compiled_pass(work: int = COMPILED_MIN_WORK) -> Any:
 def _labeller(X: np.ndarray, centers: np.ndarray, xp: Any, x_sq_norms: Any, shift: Any,
               chunk_rows: int) -> tuple[_BlockLabeller, int]:
     """The labeller for this pass and its block size."""
-    compiled = (compiled_pass(X.shape[0] * centers.shape[0]) if X.dtype in (np.float32, np.float64)
-                else None)
+    compiled = compiled_pass(X.shape[0] * centers.shape[0], X.dtype)
     if compiled is None:
         return _BlockLabeller(X, centers, xp, x_sq_norms, shift), chunk_rows
     return (_CompiledBlockLabeller(X, centers, xp, x_sq_norms, shift, compiled),
@@ -258,9 +260,8 @@ def weighted_inertia(
 ) -> np.ndarray:
     """:func:`.agnostic.weighted_inertia`; with the compiled pass, one float64 pass over X shared
     among the CPU threads (no (rows x d) temporaries)."""
-    compiled = (compiled_pass(X.shape[0] * centers.shape[0]) if X.dtype in (np.float32, np.float64)
-                and acc_dtype == np.float64 else None)
-    if compiled is None or compiled.weighted_inertia is None:
+    compiled = compiled_pass(X.shape[0] * centers.shape[0], X.dtype)
+    if compiled is None:
         from . import agnostic
 
         return agnostic.weighted_inertia(X, centers, labels, weights, xp=xp, acc_dtype=acc_dtype,
@@ -291,9 +292,8 @@ def closer_distances(
     rows = np.ascontiguousarray(rows, dtype=X.dtype)
     r_sq = xp.vecdot(rows, rows)[:, None]
     closer = np.empty((m, n), dtype=closest.dtype)
-    compiled = (compiled_pass(n * m) if X.dtype in (np.float32, np.float64) and closest.dtype == np.float64
-                else None)
-    if compiled is not None and compiled.closer_of_block is not None:
+    compiled = compiled_pass(n * m, X.dtype)
+    if compiled is not None:
         chunk_rows = max(chunk_rows, COMPILED_MIN_ROWS)
 
     def work(share: list[tuple[int, int]]) -> np.ndarray:
@@ -305,7 +305,7 @@ def closer_distances(
             block = X[start:stop] if shift is None else np.subtract(X[start:stop], shift, out=shifted[:size])
             dist = products_flat[: m * size].reshape(m, size)
             np.matmul(rows, block.T, out=dist)
-            if compiled is not None and compiled.closer_of_block is not None:
+            if compiled is not None:
                 compiled.closer_of_block(dist, r_sq[:, 0], x_sq_norms[start:stop], closest[start:stop],
                                          weights[start:stop], closer[:, start:stop], potential)
                 continue
