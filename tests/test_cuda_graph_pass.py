@@ -53,6 +53,48 @@ def test_chunked_pass_equals_the_array_path(dtype, n, chunk_rows, with_shift):
         assert work.labels.dtype == np.int64 and work.min_sq.dtype == dtype
 
 
+class _COrder(np.ndarray):
+    """NumPy arrays whose arithmetic results are C-contiguous, as CuPy's elementwise kernels make
+    them (NumPy keeps the operands' layout: ``-2 * C.T`` is F-ordered there)."""
+
+    def __array_wrap__(self, result, context=None, return_scalar=False):
+        result = super().__array_wrap__(result, context, return_scalar)
+        return result if np.ndim(result) == 0 else np.ascontiguousarray(result).view(_COrder)
+
+
+class _COrderNumpy:
+    """NumPy as a namespace whose new arrays are :class:`_COrder`."""
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+    @staticmethod
+    def empty(shape, dtype=None):
+        return np.empty(shape, dtype=dtype).view(_COrder)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_chunked_pass_keeps_the_array_paths_layout_of_the_products(dtype):
+    """On a library whose ``-2 * C.T`` is C-contiguous (CuPy), the pass's -2 C^T must be as well:
+    BLAS is called with other transpose flags otherwise and may sum in another order."""
+    rng = np.random.default_rng(3)
+    X = (rng.normal(size=(3000, 24)) + 40).astype(dtype).view(_COrder)
+    shift = X.mean(axis=0)
+    centers = (X[rng.choice(3000, 33, replace=False)] - shift + rng.normal(scale=0.1, size=(33, 24))).astype(dtype)
+    centers = np.asarray(centers).view(_COrder)
+    work = ChunkedGemmAssign(_COrderNumpy(), X.shape, X.dtype, 33, 512, with_shift=True,
+                             argmin_rows=numpy_argmin_rows)
+    expected_layout = -2 * centers.T
+    assert expected_layout.flags.c_contiguous
+    assert work.centers_t_neg2.strides == expected_layout.strides
+    x_sq_norms = np.einsum("ij,ij->i", X - shift, X - shift)
+    work.load(centers, shift)
+    work.run(X, x_sq_norms)
+    labels, min_sq = agnostic.assign(X, centers, xp=np, chunk_rows=512, x_sq_norms=x_sq_norms, shift=shift)
+    np.testing.assert_array_equal(work.labels, labels)
+    np.testing.assert_array_equal(work.min_sq, min_sq)
+
+
 def test_chunked_pass_computes_row_norms_when_not_given():
     X, _, _ = make_blobs(2000, 8, 4, random_state=0)
     centers = X[:4].copy()

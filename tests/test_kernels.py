@@ -78,9 +78,9 @@ def test_agnostic_segment_sum_agrees_with_native(rng):
 
 NATIVE = {
     "segment_sum": {"numpy": "native:numpy", "torch": "native:torch", "cupy": "native:cupy"},
-    "assign": {"numpy": "native:numpy", "cupy": "native:cupy"},
-    "cluster_distance_sums": {"numpy": "native:numpy"},
-    "closer_distances": {"numpy": "native:numpy"},
+    "assign": {"numpy": "native:numpy", "torch": "native:torch", "cupy": "native:cupy"},
+    "cluster_distance_sums": {"numpy": "native:numpy", "torch": "native:torch"},
+    "closer_distances": {"numpy": "native:numpy", "torch": "native:torch"},
 }
 
 
@@ -100,7 +100,7 @@ def test_native_kernel_is_the_one_that_runs(backend, monkeypatch, primitive):
     every backend that has a native version: so the native path is the one that ran."""
     expected = NATIVE[primitive].get(backend.name, "agnostic")
     X = backend.asarray(np.random.default_rng(1).normal(size=(200, 3)))
-    assert kernels.implementation(array_namespace(X), primitive) == expected
+    assert kernels.implementation(array_namespace(X), primitive, X) == expected
     calls = []
 
     def fallback_must_not_run(*args, **kwargs):

@@ -14,7 +14,7 @@ import os
 from types import ModuleType
 from typing import Any, Callable
 
-from .._compat import backend_name, supports_float64, to_numpy as to_host
+from .._compat import backend_name, supports_float64
 from . import agnostic
 from .memory import host_available_bytes
 
@@ -57,19 +57,30 @@ def native_module(xp: ModuleType) -> ModuleType | None:
     return None if name is None else importlib.import_module(f".{name}", __name__)
 
 
-def _pick(xp: ModuleType, primitive: str) -> Callable[..., Any]:
+def _native(xp: ModuleType, primitive: str, X: Any = None) -> Callable[..., Any] | None:
+    """The backend's own ``primitive`` for data ``X``, or None. A native module may define
+    ``handles(primitive, X)`` to decline some of its arrays (PyTorch: CUDA tensors for the
+    primitives it runs through NumPy)."""
     native = native_module(xp)
     impl = getattr(native, primitive, None) if native is not None else None
+    if impl is None:
+        return None
+    handles = getattr(native, "handles", None)
+    if X is not None and handles is not None and not handles(primitive, X):
+        return None
+    return impl
+
+
+def _pick(xp: ModuleType, primitive: str, X: Any = None) -> Callable[..., Any]:
+    impl = _native(xp, primitive, X)
     # Looked up at call time so tests can replace the fallback and prove it did not run.
     return impl if impl is not None else getattr(agnostic, primitive)
 
 
-def implementation(xp: ModuleType, primitive: str) -> str:
-    """Which implementation ``primitive`` uses for ``xp``: "native:<backend>" or "agnostic"."""
-    native = native_module(xp)
-    if native is not None and hasattr(native, primitive):
-        return f"native:{backend_name(xp)}"
-    return "agnostic"
+def implementation(xp: ModuleType, primitive: str, X: Any = None) -> str:
+    """Which implementation ``primitive`` uses for ``xp`` (and data ``X`` where given):
+    "native:<backend>" or "agnostic"."""
+    return "agnostic" if _native(xp, primitive, X) is None else f"native:{backend_name(xp)}"
 
 
 def accumulator_dtype(xp: ModuleType, device: Any) -> Any:
@@ -186,7 +197,7 @@ def assign(X: Any, centers: Any, *, xp: ModuleType, x_sq_norms: Any = None, shif
     k = centers.shape[0]
     # The n x k block, its argmin and min, and a product temporary.
     chunk = chunk_rows_for(X.shape[0], k * (xp.finfo(X.dtype).bits // 8), xp, X.device, cache_sized=True)
-    impl = _pick(xp, "assign")
+    impl = _pick(xp, "assign", X)
     return _chunked("assign", xp, X, chunk, lambda rows: impl(X, centers, xp=xp, chunk_rows=rows,
                                                              x_sq_norms=x_sq_norms, shift=shift))
 
@@ -196,7 +207,7 @@ def segment_sum(X: Any, labels: Any, weights: Any, n_clusters: int, *, xp: Modul
     acc = accumulator_dtype(xp, X.device)
     row_bytes = (n_clusters + 2 * X.shape[1]) * 8
     chunk = chunk_rows_for(X.shape[0], row_bytes, xp, X.device)
-    impl = _pick(xp, "segment_sum")
+    impl = _pick(xp, "segment_sum", X)
     return _chunked("segment_sum", xp, X, chunk, lambda rows: impl(X, labels, weights, n_clusters, xp=xp,
                                                                   acc_dtype=acc, chunk_rows=rows))
 
@@ -205,7 +216,7 @@ def weighted_inertia(X: Any, centers: Any, labels: Any, weights: Any, *, xp: Mod
     """Sum of weighted squared distances to the assigned centres (0-d array)."""
     acc = accumulator_dtype(xp, X.device)
     chunk = chunk_rows_for(X.shape[0], 3 * X.shape[1] * 8, xp, X.device)
-    impl = _pick(xp, "weighted_inertia")
+    impl = _pick(xp, "weighted_inertia", X)
     return _chunked("weighted_inertia", xp, X, chunk, lambda rows: impl(X, centers, labels, weights, xp=xp,
                                                                        acc_dtype=acc, chunk_rows=rows))
 
@@ -213,7 +224,7 @@ def weighted_inertia(X: Any, centers: Any, labels: Any, weights: Any, *, xp: Mod
 def sq_distances_to_rows(X: Any, x_sq_norms: Any, rows: Any, *, xp: ModuleType, shift: Any = None) -> Any:
     """Squared distances from a few rows (shifted frame) to every row of ``X - shift``, shape (m, n)."""
     chunk = chunk_rows_for(X.shape[0], 2 * (rows.shape[0] + X.shape[1]) * 8, xp, X.device)
-    impl = _pick(xp, "sq_distances_to_rows")
+    impl = _pick(xp, "sq_distances_to_rows", X)
     return _chunked("sq_distances_to_rows", xp, X, chunk, lambda n_rows: impl(X, x_sq_norms, rows, xp=xp,
                                                                               chunk_rows=n_rows, shift=shift))
 
@@ -224,7 +235,7 @@ def closer_distances(X: Any, x_sq_norms: Any, rows: Any, closest: Any, weights: 
     candidate added, (m, n), and the weighted potential, (m,) (see :func:`.agnostic.closer_distances`)."""
     row_bytes = 2 * (rows.shape[0] + X.shape[1]) * 8
     chunk = chunk_rows_for(X.shape[0], row_bytes, xp, X.device, cache_sized=True)
-    impl = _pick(xp, "closer_distances")
+    impl = _pick(xp, "closer_distances", X)
     return _chunked("closer_distances", xp, X, chunk, lambda n_rows: impl(
         X, x_sq_norms, rows, closest, weights, xp=xp, chunk_rows=n_rows, shift=shift))
 
@@ -232,7 +243,7 @@ def closer_distances(X: Any, x_sq_norms: Any, rows: Any, closest: Any, weights: 
 def row_sq_norms(X: Any, *, xp: ModuleType, shift: Any = None) -> Any:
     """Squared norm of every row of ``X - shift``."""
     chunk = chunk_rows_for(X.shape[0], 2 * X.shape[1] * 8, xp, X.device)
-    impl = _pick(xp, "row_sq_norms")
+    impl = _pick(xp, "row_sq_norms", X)
     return _chunked("row_sq_norms", xp, X, chunk, lambda rows: impl(X, xp=xp, chunk_rows=rows, shift=shift))
 
 
@@ -247,10 +258,10 @@ def assign_and_sum(
     float64 and moving the sums into the shifted frame.
     """
     k = centers.shape[0]
-    native = native_module(xp)
-    if native is not None and hasattr(native, "assign_and_sum"):
+    fused = _native(xp, "assign_and_sum", X)
+    if fused is not None:
         chunk = chunk_rows_for(X.shape[0], k * (xp.finfo(X.dtype).bits // 8), xp, X.device, cache_sized=True)
-        return _chunked("assign_and_sum", xp, X, chunk, lambda rows: native.assign_and_sum(
+        return _chunked("assign_and_sum", xp, X, chunk, lambda rows: fused(
             X, centers, weights, xp=xp, chunk_rows=rows, x_sq_norms=x_sq_norms, shift=shift))
     labels, min_sq = assign(X, centers, xp=xp, x_sq_norms=x_sq_norms, shift=shift)
     sums, weight_sums = segment_sum(X, labels, weights, k, xp=xp)
@@ -270,7 +281,7 @@ def assign_and_sum_batched(
     # The n x (r k) product block, its one-hot twin and the comparison mask.
     row_bytes = 3 * runs * k * (xp.finfo(X.dtype).bits // 8)
     chunk = chunk_rows_for(X.shape[0], row_bytes, xp, X.device, cache_sized=True)
-    impl = _pick(xp, "assign_and_sum_batched")
+    impl = _pick(xp, "assign_and_sum_batched", X)
     return _chunked("assign_and_sum_batched", xp, X, chunk, lambda rows: impl(
         X, centers, weights, xp=xp, acc_dtype=acc, chunk_rows=rows, x_sq_norms=x_sq_norms, shift=shift))
 
@@ -284,7 +295,7 @@ def stream_to_device(batches: Any, *, xp: ModuleType, device: Any) -> Any:
 def sq_distances_to_assigned(X: Any, centers: Any, labels: Any, *, xp: ModuleType) -> Any:
     """Exact squared distance of every row to its assigned centre, shape (n,)."""
     chunk = chunk_rows_for(X.shape[0], 3 * X.shape[1] * 8, xp, X.device)
-    impl = _pick(xp, "sq_distances_to_assigned")
+    impl = _pick(xp, "sq_distances_to_assigned", X)
     return _chunked("sq_distances_to_assigned", xp, X, chunk,
                     lambda rows: impl(X, centers, labels, xp=xp, chunk_rows=rows))
 
@@ -293,7 +304,7 @@ def pairwise_sq_distances(X: Any, centers: Any, *, xp: ModuleType) -> Any:
     """Exact squared distances from every row of X to every centre, shape (n, k)."""
     row_bytes = 2 * centers.shape[0] * X.shape[1] * (xp.finfo(X.dtype).bits // 8)
     chunk = chunk_rows_for(X.shape[0], row_bytes, xp, X.device)
-    impl = _pick(xp, "pairwise_sq_distances")
+    impl = _pick(xp, "pairwise_sq_distances", X)
     return _chunked("pairwise_sq_distances", xp, X, chunk, lambda rows: impl(X, centers, xp=xp, chunk_rows=rows))
 
 
@@ -301,6 +312,6 @@ def cluster_distance_sums(X: Any, x_sq_norms: Any, one_hot: Any, *, xp: ModuleTy
     """Per row, the sum of Euclidean distances to each cluster's members, shape (n, k)."""
     row_bytes = 2 * X.shape[0] * (xp.finfo(X.dtype).bits // 8)
     chunk = chunk_rows_for(X.shape[0], row_bytes, xp, X.device)
-    impl = _pick(xp, "cluster_distance_sums")
+    impl = _pick(xp, "cluster_distance_sums", X)
     return _chunked("cluster_distance_sums", xp, X, chunk,
                     lambda rows: impl(X, x_sq_norms, one_hot, xp=xp, chunk_rows=rows))

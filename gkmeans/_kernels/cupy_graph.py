@@ -66,10 +66,10 @@ class ChunkedGemmAssign:
         self.xp, self.argmin_rows, self.n_rows, self.chunk_rows = xp, argmin_rows, n, rows
         self.centers = xp.empty((n_clusters, d), dtype=dtype)
         self.shift = xp.empty(d, dtype=dtype) if with_shift else None
-        # -2 C^T as the transpose of a C-contiguous (k, d) buffer: the layout the array path's
-        # ``-2 * centers.T`` has, so BLAS gets the same operands and sums in the same order.
-        self.neg2_centers = xp.empty((n_clusters, d), dtype=dtype)
-        self.centers_t_neg2 = self.neg2_centers.T
+        # -2 C^T in the layout the array path's ``-2 * centers.T`` has in this library (NumPy keeps
+        # the transpose's F order, CuPy's elementwise results are C-contiguous), so that BLAS gets
+        # the same operands, is called the same way, and sums in the same order.
+        self.centers_t_neg2 = -2 * xp.empty((n_clusters, d), dtype=dtype).T
         self.c_sq = xp.empty(n_clusters, dtype=dtype)
         self.products = xp.empty((rows, n_clusters), dtype=dtype)
         self.shifted = xp.empty((rows, d), dtype=dtype) if with_shift else None
@@ -89,7 +89,7 @@ class ChunkedGemmAssign:
         xp = self.xp
         # The array path's c_sq and -2 C^T, computed the same way (the factor -2 is exact).
         xp.sum(self.centers * self.centers, axis=1, out=self.c_sq)
-        xp.multiply(self.centers, -2, out=self.neg2_centers)
+        xp.multiply(self.centers.T, -2, out=self.centers_t_neg2)
         for start, stop in row_chunks(self.n_rows, self.chunk_rows):
             rows = stop - start
             block = X[start:stop]

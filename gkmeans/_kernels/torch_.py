@@ -1,10 +1,76 @@
-"""PyTorch fast paths (CPU and CUDA tensors)."""
+"""PyTorch fast paths (CPU and CUDA tensors).
+
+CPU tensors of float32/float64 run NumPy's passes (:mod:`.numpy_`: blocked, threaded, and
+compiled where Numba is installed) on zero-copy views, and get zero-copy tensors back: a
+torch CPU tensor and the NumPy array viewing it share memory, so nothing is copied and the
+labels are NumPy's, bit for bit. CUDA tensors (and dtypes NumPy lacks) are declined by
+:func:`handles` and take the pure Array API path.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from .agnostic import row_chunks
+
+#: Primitives whose CPU-tensor calls run the NumPy kernel of the same name. Measured at
+#: n = 10^6, d = 32, k = 64 (2 cores): a torch Lloyd iteration took 2.6-2.8x NumPy's through
+#: the Array API (separate matmul, argmin, gather and index_add_ passes over every block).
+NUMPY_TWINS = ("assign", "assign_and_sum", "weighted_inertia", "closer_distances", "cluster_distance_sums")
+
+
+def handles(primitive: str, X: Any) -> bool:
+    """Whether this module's ``primitive`` takes ``X``: the NumPy twins take float32/float64
+    CPU tensors only; the rest take every tensor."""
+    if primitive not in NUMPY_TWINS:
+        return True
+    import torch
+
+    return X.device.type == "cpu" and X.dtype in (torch.float32, torch.float64)
+
+
+def _numpy_view(value: Any) -> Any:
+    """A CPU tensor as a NumPy array sharing its memory; a torch dtype as NumPy's; else unchanged."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return value.detach().numpy()
+    if isinstance(value, torch.dtype):
+        return torch.empty(0, dtype=value).numpy().dtype.type
+    return value
+
+
+def _as_tensor(value: Any) -> Any:
+    """NumPy results back as tensors sharing their memory (tuples element by element)."""
+    import numpy as np
+    import torch
+
+    if isinstance(value, tuple):
+        return tuple(_as_tensor(v) for v in value)
+    # NumPy reductions can return scalars (np.float64) where a 0-d array was meant.
+    return torch.from_numpy(np.asarray(value)) if isinstance(value, (np.ndarray, np.generic)) else value
+
+
+def _numpy_twin(primitive: str) -> Callable[..., Any]:
+    def run(*args: Any, xp: Any, **kwargs: Any) -> Any:
+        from .. import _compat
+        from . import numpy_
+
+        views = [_numpy_view(a) for a in args]
+        options = {name: _numpy_view(value) for name, value in kwargs.items()}
+        result = getattr(numpy_, primitive)(*views, xp=_compat.array_namespace(views[0]), **options)
+        return _as_tensor(result)
+
+    run.__name__ = run.__qualname__ = primitive
+    run.__doc__ = f"NumPy's ``{primitive}`` on zero-copy views of CPU tensors (see the module docstring)."
+    return run
+
+
+assign = _numpy_twin("assign")
+assign_and_sum = _numpy_twin("assign_and_sum")
+weighted_inertia = _numpy_twin("weighted_inertia")
+closer_distances = _numpy_twin("closer_distances")
+cluster_distance_sums = _numpy_twin("cluster_distance_sums")
 
 
 def segment_sum(

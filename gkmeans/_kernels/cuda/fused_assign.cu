@@ -119,7 +119,8 @@ __device__ void gk_fused_assign(const T* __restrict__ X, const T* __restrict__ s
             const long long row = row0 + ty * GK_TM + i;
             if (row < n) {
                 const T value = best[i] + row_sq[i];
-                labels[row] = best_index[i];
+                // No finite value (a row of NaN): centre 0, a valid label; validated input has none.
+                labels[row] = best_index[i] == 0x7fffffff ? 0 : best_index[i];
                 min_sq[row] = value > T(0) ? value : T(0);
             }
         }
