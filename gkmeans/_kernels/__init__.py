@@ -15,6 +15,7 @@ from types import ModuleType
 from typing import Any, Callable
 
 from .._compat import backend_name, supports_float64
+from .._compat import to_numpy as to_host  # noqa: F401 - re-exported: algorithms bring small results home
 from . import agnostic
 from .memory import host_available_bytes
 
