@@ -162,7 +162,7 @@ class GkmeansPeer(Peer):
         of a process that has fitted once (loading is once per process, not per fit; the memory
         benchmark states its memory apart)."""
         super().warm_up(X, init)
-        if self.backend == "numpy":
+        if self.backend in ("numpy", "torch"):  # PyTorch CPU tensors take the NumPy passes
             from gkmeans._kernels import numpy_
 
             numpy_.compiled_pass(numpy_.COMPILED_MIN_WORK)

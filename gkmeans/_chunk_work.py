@@ -16,6 +16,7 @@ import numpy as np
 
 from . import _kernels as kernels
 from ._compat import array_namespace, to_numpy
+from ._validation import all_finite
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ def chunk_stats(chunk: Chunk) -> DataStats:
     xp, X = chunk.xp, chunk.X
     if X.ndim != 2:
         raise ValueError(f"every chunk must be 2-D; the chunk at row {chunk.offset} has shape {tuple(X.shape)}")
-    if not bool(xp.all(xp.isfinite(X))):
+    if not all_finite(X, xp):
         raise ValueError(f"Input X contains NaN or infinity (in the chunk starting at row {chunk.offset})")
     weights = chunk.weights_or_ones()
     if chunk.weights is not None:

@@ -64,6 +64,23 @@ def test_init_array_wrong_shape(backend):
         KMeans(3, init=lambda X, k, random_state: X[:2, :]).fit(backend.asarray(X_OK))
 
 
+@pytest.mark.parametrize("row", [0, 13, 49])
+def test_finiteness_is_checked_in_every_block(backend, monkeypatch, row):
+    """X is checked block by block (no temporaries the size of X): a bad value in the first,
+    a middle or the last, partial block is found."""
+    from gkmeans import _validation
+
+    monkeypatch.setattr(_validation, "FINITE_CHECK_ELEMENTS", 3 * 4)  # 4 rows of 3 features per block
+    bad = X_OK.copy()
+    bad[row, 1] = np.inf
+    xp = gkmeans._compat.array_namespace(backend.asarray(X_OK))
+    assert _validation.all_finite(backend.asarray(X_OK), xp)
+    assert not _validation.all_finite(backend.asarray(bad), xp)
+    assert not _validation.all_finite(backend.asarray(bad[:, 1]), xp)  # 1-D: one element per row
+    with pytest.raises(ValueError, match="Input X contains infinity"):
+        KMeans(3).fit(backend.asarray(bad))
+
+
 def test_init_array_with_nan():
     init = X_OK[:3].copy()
     init[0, 0] = np.nan
