@@ -93,8 +93,9 @@ class _CompiledBlockLabeller(_BlockLabeller):
     """:class:`_BlockLabeller` whose argmin and cluster sums are compiled loops (:mod:`.numba_pass`).
 
     The products are computed transposed, ``(-2 C) @ block.T`` (k x rows), so that the compiled
-    argmin compares whole rows of points at once; BLAS forms every product as the same dot
-    product either way, so the labels stay the NumPy path's.
+    argmin compares whole rows of points at once; BLAS may round them differently in the last
+    bit from the NumPy path's ``block @ (-2 C).T``, so only points within rounding of two
+    centres can be labelled differently.
     """
 
     def __init__(self, X: np.ndarray, centers: np.ndarray, xp: Any, x_sq_norms: Any, shift: Any,
@@ -290,7 +291,8 @@ def closer_distances(
     n, d = X.shape
     m = rows.shape[0]
     rows = np.ascontiguousarray(rows, dtype=X.dtype)
-    r_sq = xp.vecdot(rows, rows)[:, None]
+    r_sq = xp.vecdot(rows, rows)
+    rows_t = rows.T  # the array path's operand, so that BLAS is called (and sums) the same way
     closer = np.empty((m, n), dtype=closest.dtype)
     compiled = compiled_pass(n * m, X.dtype)
     if compiled is not None:
@@ -303,19 +305,19 @@ def closer_distances(
         for start, stop in share:
             size = stop - start
             block = X[start:stop] if shift is None else np.subtract(X[start:stop], shift, out=shifted[:size])
-            dist = products_flat[: m * size].reshape(m, size)
-            np.matmul(rows, block.T, out=dist)
+            dist = products_flat[: size * m].reshape(size, m)  # (block rows x m), as the array path
+            np.matmul(block, rows_t, out=dist)
             if compiled is not None:
-                compiled.closer_of_block(dist, r_sq[:, 0], x_sq_norms[start:stop], closest[start:stop],
+                compiled.closer_of_block(dist, r_sq, x_sq_norms[start:stop], closest[start:stop],
                                          weights[start:stop], closer[:, start:stop], potential)
                 continue
-            # r_sq - 2 (rows @ block.T) + ||x||^2, clamped at 0: the array path's order
+            # r_sq - 2 products + ||x||^2, clamped at 0: the array path's operations in its order
             np.multiply(dist, 2, out=dist)
-            np.subtract(r_sq, dist, out=dist)
-            np.add(dist, x_sq_norms[None, start:stop], out=dist)
+            np.subtract(r_sq[None, :], dist, out=dist)
+            np.add(dist, x_sq_norms[start:stop, None], out=dist)
             np.maximum(dist, 0, out=dist)
             target = closer[:, start:stop]
-            np.minimum(closest[None, start:stop], dist, out=target)
+            np.minimum(closest[None, start:stop], dist.T, out=target)
             potential += target @ weights[start:stop]
         return potential
 
