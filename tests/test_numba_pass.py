@@ -74,19 +74,45 @@ def test_a_fit_through_the_compiled_pass_equals_the_numpy_fit(monkeypatch):
     assert compiled.inertia_ == pytest.approx(plain.inertia_, rel=1e-6)
 
 
-def test_the_compiled_kernels_are_the_ones_that_ran(monkeypatch):
+@pytest.mark.parametrize("k, argmin", [(5, "rows"), (numpy_.ROW_MAJOR_MAX_CLUSTERS + 1, "block")])
+def test_the_compiled_kernels_are_the_ones_that_ran(monkeypatch, k, argmin):
     ran = []
     real = numba_pass.kernels()
-    spy = numba_pass._Kernels(lambda *a: ran.append("nearest") or real.nearest_of_block(*a),
-                              lambda *a: ran.append("sums") or real.add_to_clusters(*a),
-                              real.weighted_inertia, real.closer_of_block)
+    spy = numba_pass._Kernels(nearest_of_block=lambda *a: ran.append("block") or real.nearest_of_block(*a),
+                              nearest_of_rows=lambda *a: ran.append("rows") or real.nearest_of_rows(*a),
+                              add_to_clusters=lambda *a: ran.append("sums") or real.add_to_clusters(*a),
+                              weighted_inertia=real.weighted_inertia, closer_of_block=real.closer_of_block)
     monkeypatch.setattr(numba_pass, "kernels", lambda: spy)
     monkeypatch.setattr(numba_pass, "loaded", lambda: True)
     monkeypatch.setattr(numpy_._BlockLabeller, "label_and_sum", None)  # the NumPy version must not run
     monkeypatch.setenv("GKMEANS_CPU_PASS", "auto")
-    X, _, _ = make_blobs(3000, 4, 5, random_state=0)
-    gkmeans.KMeans(5, random_state=0, n_init=1).fit(X)
-    assert "nearest" in ran and "sums" in ran
+    X, _, _ = make_blobs(3000, 4, k, random_state=0)
+    gkmeans.KMeans(k, random_state=0, n_init=1).fit(X)
+    assert argmin in ran and "sums" in ran
+    assert ({"rows", "block"} - {argmin}).isdisjoint(ran)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("k", [1, 2, 8, numpy_.ROW_MAJOR_MAX_CLUSTERS])
+def test_row_major_compiled_pass_is_the_numpy_pass_bit_for_bit(monkeypatch, dtype, k):
+    """Up to ROW_MAJOR_MAX_CLUSTERS the compiled pass makes the NumPy pass's BLAS call: the same
+    labels and distances exactly, near-ties included."""
+    rng = np.random.default_rng(k)
+    X = (rng.normal(size=(20_011, 32)) + 25).astype(dtype)
+    shift = X.mean(axis=0)
+    centers = (X[rng.choice(X.shape[0], k, replace=False)] - shift).astype(dtype)
+    if k > 2:
+        centers[-1] = centers[1]  # exact ties: the lower index must win
+    x_sq = np.einsum("ij,ij->i", X - shift, X - shift)
+
+    def run():
+        return numpy_.assign(X, centers, xp=np, chunk_rows=4096, x_sq_norms=x_sq, shift=shift)
+
+    (labels, min_sq), (c_labels, c_min_sq) = _both_passes(monkeypatch, run)
+    np.testing.assert_array_equal(c_labels, labels)
+    np.testing.assert_array_equal(c_min_sq, min_sq)
+    if k > 2:
+        assert not np.any(c_labels == k - 1)
 
 
 def test_small_passes_do_not_load_numba_until_it_is_loaded(monkeypatch):

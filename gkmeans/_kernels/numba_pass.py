@@ -54,6 +54,23 @@ def kernels() -> Any:
             min_sq_out[i] = distance if distance > 0 else 0
 
     @jit
+    def nearest_of_rows(products: Any, c_sq: Any, block_sq: Any, labels_out: Any, min_sq_out: Any) -> None:
+        """Labels and squared distances of one block from row-major products (rows x k), a row at
+        a time: the NumPy pass's ``P + c_sq``, first minimum, ``+ ||x||^2`` clamped at 0."""
+        rows, k = products.shape
+        for i in range(rows):
+            best = products[i, 0] + c_sq[0]
+            label = 0
+            for j in range(1, k):
+                value = products[i, j] + c_sq[j]
+                if value < best:
+                    best = value
+                    label = j
+            labels_out[i] = label
+            distance = best + block_sq[i]
+            min_sq_out[i] = distance if distance > 0 else 0
+
+    @jit
     def add_to_clusters(block: Any, weights: Any, labels: Any, sums: Any, weight_sums: Any) -> None:
         """``sums[label] += w * row`` and ``weight_sums[label] += w`` for the rows of a block, in float64."""
         rows, d = block.shape
@@ -107,17 +124,23 @@ def kernels() -> Any:
         one = np.ones(1, dtype=dtype)
         nearest_of_block(np.ones((1, 1), dtype=dtype), one, one, one.copy(), np.zeros(1, dtype=np.int32),
                          np.zeros(1, dtype=np.int64), one.copy())
+        nearest_of_rows(np.ones((1, 1), dtype=dtype), one, one, np.zeros(1, dtype=np.int64), one.copy())
         add_to_clusters(np.ones((1, 1), dtype=dtype), one, np.zeros(1, dtype=np.int64), np.zeros((1, 1)), np.zeros(1))
         weighted_inertia(np.ones((1, 1), dtype=dtype), np.ones((1, 1), dtype=dtype), np.zeros(1, dtype=np.int64), one)
         closer_of_block(np.ones((1, 1), dtype=dtype), one, one, np.ones(1), np.ones(1),
                         np.zeros((1, 2))[:, :1], np.zeros(1))  # a column block of the (m, n) result
-    return _Kernels(nearest_of_block, add_to_clusters, weighted_inertia, closer_of_block)
+    return _Kernels(nearest_of_block=nearest_of_block, nearest_of_rows=nearest_of_rows,
+                    add_to_clusters=add_to_clusters, weighted_inertia=weighted_inertia,
+                    closer_of_block=closer_of_block)
 
 
 class _Kernels:
-    def __init__(self, nearest_of_block: Any, add_to_clusters: Any, weighted_inertia: Any,
-                 closer_of_block: Any) -> None:
+    """The compiled kernels by name (every one of them: callers need no checks)."""
+
+    def __init__(self, *, nearest_of_block: Any, nearest_of_rows: Any, add_to_clusters: Any,
+                 weighted_inertia: Any, closer_of_block: Any) -> None:
         self.nearest_of_block = nearest_of_block
+        self.nearest_of_rows = nearest_of_rows
         self.add_to_clusters = add_to_clusters
         self.weighted_inertia = weighted_inertia
         self.closer_of_block = closer_of_block
