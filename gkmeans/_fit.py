@@ -298,7 +298,7 @@ def _fit_kmeans(
     inertia = float(kernels.weighted_inertia(data.X_dev, centers, labels, data.weights, xp=xp))
     n_found = centers.shape[0]
     warn_dropped_clusters(n_clusters, n_found, stacklevel=3)
-    distinct = int(xp.unique_values(labels).shape[0])
+    distinct = kernels.distinct_labels(labels, n_found, xp=xp)
     if distinct < n_found:
         warnings.warn(
             f"Number of distinct clusters ({distinct}) found smaller than n_clusters ({n_found}). "

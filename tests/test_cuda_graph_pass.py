@@ -72,6 +72,10 @@ class _COrderNumpy:
     def empty(shape, dtype=None):
         return np.empty(shape, dtype=dtype).view(_COrder)
 
+    @staticmethod
+    def zeros(shape, dtype=None):
+        return np.zeros(shape, dtype=dtype).view(_COrder)
+
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_chunked_pass_keeps_the_array_paths_layout_of_the_products(dtype):

@@ -318,3 +318,29 @@ def test_gpu_chunk_bytes_override(monkeypatch):
     monkeypatch.setenv("GKMEANS_GPU_CHUNK_BYTES", "10")
     with pytest.raises(ValueError, match="must be at least"):
         kernels.gpu_workspace_cap()
+
+
+def test_distinct_labels_counts_the_clusters_in_use(backend, rng):
+    labels = rng.integers(0, 9, size=1000)
+    labels[labels == 4] = 5  # cluster 4 unused
+    xp = array_namespace(backend.asarray(labels))
+    assert kernels.distinct_labels(backend.asarray(labels), 9, xp=xp) == 8
+    assert kernels.distinct_labels(backend.asarray(np.zeros(7, dtype=np.int64)), 3, xp=xp) == 1
+    assert agnostic.distinct_labels(backend.asarray(labels), 9, xp=xp) == 8
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("with_shift", [False, True])
+def test_native_row_sq_norms_equal_agnostic(rng, monkeypatch, dtype, with_shift):
+    """The threaded NumPy blocks compute the array path's norms exactly (the same vecdot per block)."""
+    from gkmeans._kernels import numpy_
+
+    monkeypatch.setenv("GKMEANS_NUM_THREADS", "3")
+    X = (rng.normal(size=(10_007, 13)) + 50).astype(dtype)
+    shift = X.mean(axis=0) if with_shift else None
+    xp = array_namespace(X)
+    native = numpy_.row_sq_norms(X, xp=xp, chunk_rows=1000, shift=shift)
+    fallback = agnostic.row_sq_norms(X, xp=xp, chunk_rows=1000, shift=shift)
+    np.testing.assert_array_equal(native, fallback)
+    assert native.dtype == dtype
+    assert kernels.implementation(xp, "row_sq_norms", X) == "native:numpy"

@@ -248,6 +248,11 @@ def row_sq_norms(X: Any, *, xp: ModuleType, shift: Any = None) -> Any:
     return _chunked("row_sq_norms", xp, X, chunk, lambda rows: impl(X, xp=xp, chunk_rows=rows, shift=shift))
 
 
+def distinct_labels(labels: Any, n_clusters: int, *, xp: ModuleType) -> int:
+    """How many different cluster ids (of ``0 .. n_clusters - 1``) occur in ``labels``."""
+    return _pick(xp, "distinct_labels", labels)(labels, n_clusters, xp=xp)
+
+
 def assign_and_sum(
     X: Any, centers: Any, weights: Any, *, xp: ModuleType, x_sq_norms: Any = None, shift: Any = None
 ) -> tuple[Any, Any, Any, Any]:

@@ -177,6 +177,11 @@ def closer_distances(
     return closer, closer @ weights
 
 
+def distinct_labels(labels: Any, n_clusters: int, *, xp: ModuleType) -> int:
+    """How many different cluster ids (of ``0 .. n_clusters - 1``) occur in ``labels``."""
+    return int(xp.unique_values(labels).shape[0])
+
+
 def row_sq_norms(X: Any, *, xp: ModuleType, chunk_rows: int, shift: Any | None = None) -> Any:
     """Squared norm of every row of ``X - shift``, without copying X whole."""
     out = xp.empty(X.shape[0], dtype=X.dtype, device=X.device)

@@ -69,7 +69,7 @@ class ChunkedGemmAssign:
         # -2 C^T in the layout the array path's ``-2 * centers.T`` has in this library (NumPy keeps
         # the transpose's F order, CuPy's elementwise results are C-contiguous), so that BLAS gets
         # the same operands, is called the same way, and sums in the same order.
-        self.centers_t_neg2 = -2 * xp.empty((n_clusters, d), dtype=dtype).T
+        self.centers_t_neg2 = -2 * xp.zeros((n_clusters, d), dtype=dtype).T  # zeros: no arithmetic on garbage
         self.c_sq = xp.empty(n_clusters, dtype=dtype)
         self.products = xp.empty((rows, n_clusters), dtype=dtype)
         self.shifted = xp.empty((rows, d), dtype=dtype) if with_shift else None
