@@ -10,8 +10,13 @@ Usage::
 * **k-means||** on 30 blobs (n = 20,000, d = 8): converged inertia from k-means||, k-means++
   and random points, in memory and streamed over chunks (``gkmeans.chunked``).
 
-All inertias are the fitted models' ``inertia_`` on the same data (float64). Writes
-``<out>/quality-<date>.json`` and ``.md``.
+All inertias are the fitted models' ``inertia_`` on the same data (float64).
+
+* **MiniBatchKMeans speed**: one fit each of gkmeans and scikit-learn (default parameters,
+  ``random_state=0``) on 64 blobs, n = 10^6, d = 32, float32, at batch sizes 1,024 (scikit-learn's
+  default) and 4,096: seconds, steps taken, final inertia.
+
+Writes ``<out>/quality-<date>.json`` and ``.md``.
 """
 
 from __future__ import annotations
@@ -47,6 +52,28 @@ def _minibatch_rows(seeds: int) -> list[dict]:
     return rows
 
 
+def _minibatch_speed_rows() -> list[dict]:
+    import time
+
+    X, _, _ = make_blobs(1_000_000, 32, 64, random_state=0, dtype=np.float32)
+    peers = {"gkmeans": gkmeans.MiniBatchKMeans}
+    try:
+        from sklearn.cluster import MiniBatchKMeans as SkMiniBatch
+
+        peers["scikit-learn"] = SkMiniBatch
+    except ImportError:
+        pass
+    rows = []
+    for batch_size in (1024, 4096):
+        for name, estimator in peers.items():
+            model = estimator(64, batch_size=batch_size, random_state=0)
+            start = time.perf_counter()
+            model.fit(X)
+            rows.append({"peer": name, "batch_size": batch_size, "seconds": time.perf_counter() - start,
+                         "steps": int(model.n_steps_), "inertia": float(model.inertia_)})
+    return rows
+
+
 def _parallel_rows(seeds: int) -> list[dict]:
     X, _, _ = make_blobs(20_000, 8, 30, cluster_std=1.0, random_state=3)
     fits = {
@@ -72,6 +99,7 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results")
     args = parser.parse_args()
     minibatch = _minibatch_rows(args.seeds)
+    speed = _minibatch_speed_rows()
     parallel = _parallel_rows(args.seeds)
 
     def ratio(value: float | None) -> str:
@@ -82,6 +110,10 @@ def main() -> None:
         [[r["data"], f"{ratio(r['gkmeans_mean'])}, {ratio(r['gkmeans_worst'])}",
           f"{ratio(r['sklearn_mean'])}, {ratio(r['sklearn_worst'])}"] for r in minibatch])
     table += "\n\n" + markdown_table(
+        ["MiniBatchKMeans, n = 1,000,000, d = 32, k = 64, float32", "batch size", "fit s", "steps", "inertia"],
+        [[r["peer"], f"{r['batch_size']:,}", f"{r['seconds']:.2f}", f"{r['steps']:,}", f"{r['inertia']:.5g}"]
+         for r in speed])
+    table += "\n\n" + markdown_table(
         ["initialisation (30 blobs, n = 20,000, d = 8)", "mean converged inertia", "worst", "/ k-means++"],
         [[r["init"], f"{r['mean_inertia']:,.0f}", f"{r['worst_inertia']:,.0f}", f"{r['vs_kmeans_plusplus']:.3f}"]
          for r in parallel])
@@ -90,7 +122,7 @@ def main() -> None:
               "`python -m benchmarks quality`")
     write_report(args.out, f"quality-{date}", header, table,
                  {"meta": {"date": date, "seeds": args.seeds, "gkmeans": gkmeans.__version__},
-                  "minibatch": minibatch, "kmeans_parallel": parallel})
+                  "minibatch": minibatch, "minibatch_speed": speed, "kmeans_parallel": parallel})
 
 
 if __name__ == "__main__":

@@ -596,7 +596,7 @@ class MiniBatchKMeans(KMeans):
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> MiniBatchKMeans:
         """Compute the centres by mini-batch steps over X (see the class docstring)."""
         from ._fit import prepare_data
-        from ._random import make_rng
+        from ._random import choice_cdf, draw_with_replacement, make_rng
         from .minibatch import MiniBatchState, converged, minibatch_step
 
         if isinstance(X, ChunkedData) or is_dask_collection(X):
@@ -614,11 +614,11 @@ class MiniBatchKMeans(KMeans):
         centers = self._initial_centers(data, X, k, params["init_size"], rng)
         acc = kernels.accumulator_dtype(xp, data.X_dev.device)
         state = MiniBatchState(centers, xp.zeros(k, dtype=acc, device=data.X_dev.device))
-        probabilities = data.weights_host / data.weights_host.sum()
+        cdf = choice_cdf(data.weights_host / data.weights_host.sum())
         unit = xp.ones(batch_size, dtype=data.X_dev.dtype, device=data.X_dev.device)
         n_steps = max(1, (params["max_iter"] * n) // batch_size)
         for _ in range(n_steps):
-            picked = rng.choice(n, batch_size, p=probabilities, replace=True).astype(np.int64)
+            picked = draw_with_replacement(rng, cdf, batch_size)
             batch = xp.take(data.X_dev, xp.asarray(picked, device=data.X_dev.device), axis=0)
             new_centers, batch_inertia = minibatch_step(
                 batch, unit, state, xp=xp, rng=rng, random_reassign=self._reassign_now(state, batch_size, k, xp),

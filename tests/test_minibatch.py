@@ -76,3 +76,19 @@ def test_check_estimator():
         warnings.simplefilter("ignore")
         results = check_estimator(MiniBatchKMeans(), on_fail=None, expected_failed_checks=expected)
     assert not [r["check_name"] for r in results if r["status"] == "failed"]
+
+
+def test_batch_draws_are_generator_choice_without_its_per_call_cost():
+    """The mini-batch draw replays ``Generator.choice(n, size, replace=True, p=p)`` exactly (the
+    same stream, the same rows) from a distribution built once."""
+    from gkmeans._random import choice_cdf, draw_with_replacement
+
+    weights = np.random.default_rng(1).uniform(0, 3, size=10_001)
+    weights[::7] = 0  # zero-weight rows are never drawn
+    p = weights / weights.sum()
+    cdf = choice_cdf(p)
+    ours, reference = np.random.default_rng(5), np.random.default_rng(5)
+    for size in (1, 64, 1024):
+        drawn = draw_with_replacement(ours, cdf, size)
+        np.testing.assert_array_equal(drawn, reference.choice(weights.shape[0], size, replace=True, p=p))
+        assert drawn.dtype == np.int64 and not np.any(weights[drawn] == 0)
