@@ -1,6 +1,6 @@
 """``python -m benchmarks run [--quick] [--device cpu|gpu] [--out DIR]``; ``python -m benchmarks silhouette``;
 ``python -m benchmarks dask``; ``python -m benchmarks out-of-core``; ``python -m benchmarks restarts``;
-``python -m benchmarks quality``; ``python -m benchmarks dispatch``."""
+``python -m benchmarks quality``; ``python -m benchmarks dispatch``; ``python -m benchmarks transform``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import sys
 
 #: Subcommands that run one script of this folder, with the script's own options.
 SCRIPTS = {"silhouette": "silhouette_vs_sklearn", "dask": "dask_vs_dask_ml", "out-of-core": "out_of_core",
-           "restarts": "restarts", "quality": "quality", "dispatch": "dispatch"}
+           "restarts": "restarts", "quality": "quality", "dispatch": "dispatch", "transform": "transform"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("restarts", help="batched restarts against sequential restarts")
     commands.add_parser("quality", help="MiniBatchKMeans and k-means|| quality against full k-means")
     commands.add_parser("dispatch", help="CPU against GPU fit times: the device='auto' threshold (needs a GPU)")
+    commands.add_parser("transform", help="transform (distances to every centre) against scikit-learn")
     args, rest = parser.parse_known_args(argv)
     if args.command in SCRIPTS:
         module = importlib.import_module(f"benchmarks.{SCRIPTS[args.command]}")

@@ -193,7 +193,7 @@ def _predict_block(block: Any, centers: np.ndarray) -> Any:
 def _transform_block(block: Any, centers: np.ndarray) -> Any:
     chunk = Chunk(block, None, 0, 0)
     xp = array_namespace(block)
-    return xp.sqrt(kernels.pairwise_sq_distances(block, chunk.here(centers), xp=xp))
+    return kernels.pairwise_sq_distances(block, chunk.here(centers), xp=xp, root=True)
 
 
 def lazy_predict(X: Any, centers: Any, n_features: int) -> Any:

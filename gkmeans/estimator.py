@@ -398,8 +398,8 @@ class KMeans:
                             "transform the chunks one by one instead")
         X_dev, centers, placement, xp = self._prepare(X, "transform")
         with self._precision(placement, X_dev):
-            distances = kernels.pairwise_sq_distances(X_dev, centers, xp=xp)
-        return placement.to_caller(xp.sqrt(distances))
+            distances = kernels.pairwise_sq_distances(X_dev, centers, xp=xp, root=True)
+        return placement.to_caller(distances)
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """Opposite of the inertia of X on the fitted centres (higher is better)."""

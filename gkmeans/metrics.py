@@ -410,7 +410,7 @@ def inter_cluster_distances(centers: Any) -> InterClusterDistances:
     if k < 2:
         msg = f"inter-cluster distances need at least 2 centers; got {k}"
         raise ValueError(msg)
-    matrix = xp.sqrt(kernels.pairwise_sq_distances(centers, centers, xp=xp))
+    matrix = kernels.pairwise_sq_distances(centers, centers, xp=xp, root=True)
     host = to_numpy(matrix).astype(np.float64)
     off_diagonal = host + np.diag(np.full(k, np.inf))
     i, j = np.unravel_index(int(np.argmin(off_diagonal)), off_diagonal.shape)

@@ -75,6 +75,12 @@ def test_subcommands_run_their_scripts(tmp_path, monkeypatch):
                        "--headroom-mib", "256", "--dir", str(tmp_path), "--out", str(tmp_path)]) == 0
     report = (next(tmp_path.glob("out-of-core-*.md"))).read_text()
     assert "Labels that differ" in report and "no (MemoryError)" not in report  # the file is small here
+    pytest.importorskip("sklearn")
+    assert entry.main(["transform", "--n", "3000", "--d", "4", "--k", "5", "--repeats", "1",
+                       "--out", str(tmp_path)]) == 0
+    report = (next(tmp_path.glob("transform-*.md"))).read_text()
+    ours = [line for line in report.splitlines() if line.startswith("| gkmeans |")]
+    assert len(ours) == 2 and all(line.endswith("| yes |") for line in ours)  # distance 0 on a centre
 
 
 def test_dask_benchmark_judges_inertia_exactly():

@@ -344,3 +344,31 @@ def test_native_row_sq_norms_equal_agnostic(rng, monkeypatch, dtype, with_shift)
     np.testing.assert_array_equal(native, fallback)
     assert native.dtype == dtype
     assert kernels.implementation(xp, "row_sq_norms", X) == "native:numpy"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pairwise_sq_distances_expansion_is_exact_enough_and_zero_on_centres(backend, rng, dtype):
+    """The expansion (in float64) is kept only where it cannot cancel: within float rounding of the
+    differences everywhere, exactly 0 for a point on a centre, on data far from the origin too."""
+    X = (rng.normal(size=(3000, 7)) + 1e3).astype(dtype)
+    C = X[[3, 50, 51, 700]] + np.asarray(0.5, dtype=dtype)
+    X[2500] = C[2]  # a point on a centre: its block is recomputed from the differences
+    xp = array_namespace(backend.asarray(X))
+    got = backend.to_numpy(kernels.pairwise_sq_distances(backend.asarray(X), backend.asarray(C), xp=xp))
+    exact = ((X[:, None, :].astype(np.float64) - C[None].astype(np.float64)) ** 2).sum(-1)
+    assert got.dtype == dtype and got[2500, 2] == 0
+    np.testing.assert_allclose(got, exact, rtol=1e-6 if dtype == np.float32 else 1e-11)
+
+
+def test_native_pairwise_sq_distances_equal_agnostic(rng, monkeypatch):
+    from gkmeans._kernels import numpy_
+
+    monkeypatch.setenv("GKMEANS_NUM_THREADS", "2")
+    X = rng.normal(size=(5000, 9))
+    C = X[:6] + 0.1
+    X[4321] = C[0]
+    xp = array_namespace(X)
+    native = numpy_.pairwise_sq_distances(X, C, xp=xp, chunk_rows=700, acc_dtype=np.float64)
+    fallback = agnostic.pairwise_sq_distances(X, C, xp=xp, chunk_rows=700, acc_dtype=np.float64)
+    np.testing.assert_array_equal(native, fallback)
+    assert native[4321, 0] == 0

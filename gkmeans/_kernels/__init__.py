@@ -306,12 +306,16 @@ def sq_distances_to_assigned(X: Any, centers: Any, labels: Any, *, xp: ModuleTyp
                     lambda rows: impl(X, centers, labels, xp=xp, chunk_rows=rows))
 
 
-def pairwise_sq_distances(X: Any, centers: Any, *, xp: ModuleType) -> Any:
-    """Exact squared distances from every row of X to every centre, shape (n, k)."""
-    row_bytes = 2 * centers.shape[0] * X.shape[1] * (xp.finfo(X.dtype).bits // 8)
+def pairwise_sq_distances(X: Any, centers: Any, *, xp: ModuleType, root: bool = False) -> Any:
+    """Squared distances from every row of X to every centre, shape (n, k), exact near zero
+    (``root``: the Euclidean distances, rooted block by block before rounding to X's dtype)."""
+    # The expansion's (rows x k) temporaries in the accumulator dtype, and the shifted block.
+    row_bytes = (4 * centers.shape[0] + 2 * X.shape[1]) * 8
     chunk = chunk_rows_for(X.shape[0], row_bytes, xp, X.device)
+    acc = accumulator_dtype(xp, X.device)
     impl = _pick(xp, "pairwise_sq_distances", X)
-    return _chunked("pairwise_sq_distances", xp, X, chunk, lambda rows: impl(X, centers, xp=xp, chunk_rows=rows))
+    return _chunked("pairwise_sq_distances", xp, X, chunk, lambda rows: impl(X, centers, xp=xp, chunk_rows=rows,
+                                                                             acc_dtype=acc, root=root))
 
 
 def cluster_distance_sums(X: Any, x_sq_norms: Any, one_hot: Any, *, xp: ModuleType) -> Any:

@@ -215,15 +215,62 @@ def sq_distances_to_assigned(X: Any, centers: Any, labels: Any, *, xp: ModuleTyp
     return out
 
 
-def pairwise_sq_distances(X: Any, centers: Any, *, xp: ModuleType, chunk_rows: int) -> Any:
-    """Exact squared distances from every row to every centre, shape (n, k), from differences.
+#: An entry of :func:`pairwise_sq_distances` whose expanded value is below this share of
+#: ``||x||^2 + ||c||^2`` (both after centring on the centres' mean) is recomputed from the
+#: differences: the expansion's rounding error is about ``eps * (||x||^2 + ||c||^2)``, so every
+#: entry kept is within ``eps / CANCELLATION_SHARE`` (2e-12 relative in float64) of the exact value.
+CANCELLATION_SHARE = 1e-4
 
-    Slower than the expansion but exact near zero, where the expansion leaves
-    a rounding residue that a square root magnifies; used by ``transform``.
+
+def pairwise_sq_distances(X: Any, centers: Any, *, xp: ModuleType, chunk_rows: int, acc_dtype: Any,
+                          root: bool = False) -> Any:
+    """Squared distances from every row to every centre, shape (n, k), in X's dtype (with
+    ``root``, the distances themselves, the square root taken before rounding to X's dtype).
+
+    By the expansion ``||x||^2 - 2 x.c + ||c||^2`` in ``acc_dtype`` (float64 where the device
+    has it: one matrix product a block), on data and centres centred on the centres' mean;
+    a block with an entry where the expansion cancels (below :data:`CANCELLATION_SHARE` of
+    ``||x||^2 + ||c||^2``: a point on or next to a centre) is recomputed from the differences,
+    so distances stay exact near zero, where a square root would magnify a rounding residue.
     """
+    frame = CentredCenters(centers, xp, acc_dtype)
     out = xp.empty((X.shape[0], centers.shape[0]), dtype=X.dtype, device=X.device)
     for start, stop in row_chunks(X.shape[0], chunk_rows):
-        diff = X[start:stop, None, :] - centers[None, :, :]
+        out[start:stop, :] = frame.sq_distances(X[start:stop, :], chunk_rows, root)
+    return out
+
+
+class CentredCenters:
+    """Centres in the accumulator dtype, centred on their mean, with what every block of
+    :func:`pairwise_sq_distances` reuses (shared with the NumPy kernel's threads)."""
+
+    def __init__(self, centers: Any, xp: ModuleType, acc_dtype: Any) -> None:
+        centers_acc = xp.astype(centers, acc_dtype)
+        self.xp, self.acc_dtype = xp, acc_dtype
+        self.shift = xp.mean(centers_acc, axis=0)
+        self.centred = centers_acc - self.shift
+        self.c_sq = xp.sum(self.centred * self.centred, axis=1)
+        # -2 folded into the centres (exact: a power of two), one pass less over every block
+        self.neg2_centred_t = -2 * xp.permute_dims(self.centred, (1, 0))
+
+    def sq_distances(self, rows: Any, chunk_rows: int, root: bool = False) -> Any:
+        """The block's (rows x k) squared distances (``root``: distances), in the dtype of ``rows``."""
+        xp = self.xp
+        block = xp.astype(rows, self.acc_dtype) - self.shift
+        scale = xp.sum(block * block, axis=1)[:, None] + self.c_sq[None, :]
+        sq = block @ self.neg2_centred_t + scale
+        if bool(xp.any(sq < CANCELLATION_SHARE * scale)):
+            sq = _differences(block, self.centred, xp, max(1, chunk_rows // rows.shape[1]))
+        sq = xp.clip(sq, min=0)
+        return xp.astype(xp.sqrt(sq) if root else sq, rows.dtype)
+
+
+def _differences(block: Any, centers: Any, xp: ModuleType, sub_rows: int) -> Any:
+    """``sum((x - c)^2)`` for every row of ``block`` and centre, in sub-blocks of ``sub_rows`` rows
+    (the (rows, k, d) differences are d times wider than the expansion's temporaries)."""
+    out = xp.empty((block.shape[0], centers.shape[0]), dtype=block.dtype, device=block.device)
+    for start, stop in row_chunks(block.shape[0], sub_rows):
+        diff = block[start:stop, None, :] - centers[None, :, :]
         out[start:stop, :] = xp.sum(diff * diff, axis=2)
     return out
 
