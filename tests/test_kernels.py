@@ -81,6 +81,8 @@ NATIVE = {
     "assign": {"numpy": "native:numpy", "torch": "native:torch", "cupy": "native:cupy"},
     "cluster_distance_sums": {"numpy": "native:numpy", "torch": "native:torch"},
     "closer_distances": {"numpy": "native:numpy", "torch": "native:torch"},
+    "row_sq_norms": {"numpy": "native:numpy", "torch": "native:torch"},
+    "pairwise_sq_distances": {"numpy": "native:numpy", "torch": "native:torch"},
 }
 
 
@@ -91,6 +93,8 @@ def _exercise(primitive, X):
 
         labels = np.arange(X.shape[0]) % 3
         return silhouette_score(X, labels)
+    if primitive == "pairwise_sq_distances":
+        return gkmeans.KMeans(3, n_init=1, random_state=0).fit(X).transform(X)
     return gkmeans.KMeans(3, n_init=1, random_state=0).fit(X)
 
 

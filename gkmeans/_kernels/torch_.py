@@ -16,7 +16,8 @@ from .agnostic import row_chunks
 #: Primitives whose CPU-tensor calls run the NumPy kernel of the same name. Measured at
 #: n = 10^6, d = 32, k = 64 (2 cores): a torch Lloyd iteration took 2.6-2.8x NumPy's through
 #: the Array API (separate matmul, argmin, gather and index_add_ passes over every block).
-NUMPY_TWINS = ("assign", "assign_and_sum", "weighted_inertia", "closer_distances", "cluster_distance_sums")
+NUMPY_TWINS = ("assign", "assign_and_sum", "weighted_inertia", "closer_distances", "cluster_distance_sums",
+               "pairwise_sq_distances", "row_sq_norms")
 
 
 def handles(primitive: str, X: Any) -> bool:
@@ -71,6 +72,8 @@ assign_and_sum = _numpy_twin("assign_and_sum")
 weighted_inertia = _numpy_twin("weighted_inertia")
 closer_distances = _numpy_twin("closer_distances")
 cluster_distance_sums = _numpy_twin("cluster_distance_sums")
+pairwise_sq_distances = _numpy_twin("pairwise_sq_distances")
+row_sq_norms = _numpy_twin("row_sq_norms")
 
 
 def segment_sum(
