@@ -62,15 +62,17 @@ def test_fit_matches_numpy_and_leaves_the_tensor_alone(data):
 
 
 def test_tensors_numpy_cannot_view_directly_still_work(data):
-    """A tensor that requires grad, and a strided one, go through as well."""
+    """A tensor that requires grad, a strided one and a lazily negated one go through as well."""
     X, centers = data
     wide = torch.from_numpy(np.repeat(X, 2, axis=1))
     strided = wide[:, ::2]  # X again, every other column of a wider tensor
     assert not strided.is_contiguous()
     graded = torch.from_numpy(X.copy()).requires_grad_(True)
+    negated = torch._neg_view(torch.from_numpy(-X))  # a lazily negated view: X again
+    assert negated.is_neg()
     Ct = torch.from_numpy(centers)
     expected, _ = kernels.assign(X, centers, xp=array_namespace(X))
-    for Xt in (strided, graded):
+    for Xt in (strided, graded, negated):
         labels, _ = kernels.assign(Xt, Ct, xp=array_namespace(Xt))
         np.testing.assert_array_equal(labels.numpy(), expected)
 

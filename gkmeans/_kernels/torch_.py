@@ -35,7 +35,9 @@ def _numpy_view(value: Any) -> Any:
     import torch
 
     if isinstance(value, torch.Tensor):
-        return value.detach().numpy()
+        # resolve_neg / resolve_conj: no copy unless the tensor is a lazily negated view, which
+        # NumPy cannot see through
+        return value.detach().resolve_neg().resolve_conj().numpy()
     if isinstance(value, torch.dtype):
         return torch.empty(0, dtype=value).numpy().dtype.type
     return value
