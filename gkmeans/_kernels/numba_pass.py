@@ -7,8 +7,9 @@ and compares whole rows of ``P`` at once (vectorised across points), keeping the
 minimum as ``argmin`` does, on ``P + c_sq`` in X's dtype as the NumPy path. The products are
 the same dot products, but BLAS may sum a transposed product in another order (the last bit of
 about a third of the shapes tried), so a point within rounding of two centres can take the
-other one; elsewhere the labels are the NumPy path's. Cluster sums are accumulated in float64
-straight from the rows (the NumPy path sums a block in X's dtype first).
+other one; elsewhere the labels are the NumPy path's (at k <= 16 the products are the NumPy
+path's own). Cluster sums are accumulated in float64 straight from the rows (the NumPy path
+sums a block in X's dtype first).
 
 Numba is imported only when a kernel is first asked for; compiled code is cached on disk.
 """
@@ -98,25 +99,22 @@ def kernels() -> Any:
     @jit
     def closer_of_block(products: Any, r_sq: Any, x_sq: Any, closest: Any, weights: Any, closer_out: Any,
                         potential: Any) -> None:
-        """The k-means++ candidates' step on one block, from its products ``block @ rows.T``
-        (block rows x m): the array path's ``max(r_sq - 2 p + ||x||^2, 0)`` in X's dtype (``p + p``
-        is its exact ``2 p``), then the minimum with ``closest`` into ``closer_out`` (m x block
-        rows) and the weighted potential, in float64."""
-        size, m = products.shape
-        totals = np.zeros(m)
-        for i in range(size):
-            x = x_sq[i]
-            nearest = closest[i]
-            w = weights[i]
-            for c in range(m):
-                p = products[i, c]
-                value = (r_sq[c] - (p + p)) + x
+        """The k-means++ candidates' step on one block, from its products ``rows @ block.T``:
+        the array path's ``max(r_sq - 2 p + ||x||^2, 0)`` in X's dtype (``p + p`` is its exact
+        ``2 p``), then the minimum with ``closest`` and the weighted potential in float64."""
+        m, size = products.shape
+        for c in range(m):
+            r = r_sq[c]
+            total = 0.0
+            for i in range(size):
+                p = products[c, i]
+                value = (r - (p + p)) + x_sq[i]
                 distance = np.float64(value) if value > 0 else 0.0
+                nearest = closest[i]
                 closer = distance if distance < nearest else nearest
                 closer_out[c, i] = closer
-                totals[c] += closer * w
-        for c in range(m):
-            potential[c] += totals[c]
+                total += closer * weights[i]
+            potential[c] += total
 
     # Compile (or load from the disk cache) the float32 and float64 versions now, so that the
     # cost falls on loading, not on the first pass.

@@ -306,8 +306,7 @@ def closer_distances(
     n, d = X.shape
     m = rows.shape[0]
     rows = np.ascontiguousarray(rows, dtype=X.dtype)
-    r_sq = xp.vecdot(rows, rows)
-    rows_t = rows.T  # the array path's operand, so that BLAS is called (and sums) the same way
+    r_sq = xp.vecdot(rows, rows)[:, None]
     closer = np.empty((m, n), dtype=closest.dtype)
     compiled = compiled_pass(n * m, X.dtype)
     if compiled is not None:
@@ -320,19 +319,19 @@ def closer_distances(
         for start, stop in share:
             size = stop - start
             block = X[start:stop] if shift is None else np.subtract(X[start:stop], shift, out=shifted[:size])
-            dist = products_flat[: size * m].reshape(size, m)  # (block rows x m), as the array path
-            np.matmul(block, rows_t, out=dist)
+            dist = products_flat[: m * size].reshape(m, size)
+            np.matmul(rows, block.T, out=dist)
             if compiled is not None:
-                compiled.closer_of_block(dist, r_sq, x_sq_norms[start:stop], closest[start:stop],
+                compiled.closer_of_block(dist, r_sq[:, 0], x_sq_norms[start:stop], closest[start:stop],
                                          weights[start:stop], closer[:, start:stop], potential)
                 continue
-            # r_sq - 2 products + ||x||^2, clamped at 0: the array path's operations in its order
+            # r_sq - 2 (rows @ block.T) + ||x||^2, clamped at 0: the array path's order
             np.multiply(dist, 2, out=dist)
-            np.subtract(r_sq[None, :], dist, out=dist)
-            np.add(dist, x_sq_norms[start:stop, None], out=dist)
+            np.subtract(r_sq, dist, out=dist)
+            np.add(dist, x_sq_norms[None, start:stop], out=dist)
             np.maximum(dist, 0, out=dist)
             target = closer[:, start:stop]
-            np.minimum(closest[None, start:stop], dist.T, out=target)
+            np.minimum(closest[None, start:stop], dist, out=target)
             potential += target @ weights[start:stop]
         return potential
 
