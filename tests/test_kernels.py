@@ -247,6 +247,38 @@ def test_without_threadpoolctl_the_pass_runs_in_one_thread(monkeypatch, rng):
     assert len(seen) == 1
 
 
+@pytest.mark.parametrize("failing_share", [0, 2])
+def test_threaded_shares_cover_every_block_and_an_error_waits_for_the_others(monkeypatch, failing_share):
+    """Shares come back in thread order (the first ran in the calling thread), every block once;
+    a share that raises (in the calling thread or a pool thread) reaches the caller only after
+    every other share has finished, so no thread still writes into the pass's buffers."""
+    import threading
+    import time
+
+    from gkmeans._kernels import numpy_
+
+    monkeypatch.setenv("GKMEANS_NUM_THREADS", "3")
+    shares = numpy_._in_threads(1000, 100, lambda share: share)
+    assert [block for share in shares for block in share] == sorted(
+        [(start, start + 100) for start in range(0, 1000, 100)], key=lambda b: ((b[0] // 100) % 3, b[0]))
+    caller = threading.current_thread().name
+    ran_in = numpy_._in_threads(1000, 100, lambda share: threading.current_thread().name)
+    assert ran_in[0] == caller and caller not in ran_in[1:]
+
+    finished = []
+
+    def work(share):
+        index = share[0][0] // 100
+        if index == failing_share:
+            raise ValueError("share failed")
+        time.sleep(0.2)
+        finished.append(index)
+
+    with pytest.raises(ValueError, match="share failed"):
+        numpy_._in_threads(1000, 100, work)
+    assert sorted(finished) == sorted({0, 1, 2} - {failing_share})
+
+
 def test_out_of_memory_shrinks_the_chunk_and_retries(monkeypatch):
     """A chunk that does not fit is halved until it does; the result is the same."""
     import array_api_strict as xps

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import functools
 import os
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 import numpy as np
@@ -30,7 +30,15 @@ def _in_threads(n_rows: int, chunk_rows: int, work: Callable[[list[tuple[int, in
         if n_threads == 1:
             return [work(blocks)]
         shares = [blocks[i::n_threads] for i in range(n_threads)]
-        return list(_pool(n_threads).map(work, shares))
+        # The first share runs in this thread: one wake-up fewer (50-200 us on this kind of
+        # machine, as much as a whole block of work at small sizes).
+        others = [_pool(n_threads - 1).submit(work, share) for share in shares[1:]]
+        try:
+            first = work(shares[0])
+        finally:
+            # Never leave threads writing into the pass's buffers after it has returned or raised.
+            concurrent.futures.wait(others)
+        return [first, *(future.result() for future in others)]
 
 
 class _BlockLabeller:
@@ -389,8 +397,8 @@ def cpu_threads() -> int:
 
 
 @functools.lru_cache(maxsize=4)
-def _pool(n_threads: int) -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(n_threads, thread_name_prefix="gkmeans")
+def _pool(n_threads: int) -> concurrent.futures.ThreadPoolExecutor:
+    return concurrent.futures.ThreadPoolExecutor(n_threads, thread_name_prefix="gkmeans")
 
 
 @functools.lru_cache(maxsize=1)
