@@ -41,6 +41,14 @@ def _in_threads(n_rows: int, chunk_rows: int, work: Callable[[list[tuple[int, in
         return [first, *(future.result() for future in others)]
 
 
+def _shifted_rows(X: np.ndarray, start: int, stop: int, shift: np.ndarray | None, buffer: np.ndarray | None) -> np.ndarray:
+    """Rows ``start:stop`` of ``X - shift``, written into the reused ``buffer`` (X's own rows when
+    there is no shift): the subtraction of every blocked pass, without a new temporary per block."""
+    if shift is None:
+        return X[start:stop]
+    return np.subtract(X[start:stop], shift, out=buffer[: stop - start])
+
+
 class _BlockLabeller:
     """The part of a pass every NumPy kernel shares: shift a block, label it, record distances.
 
@@ -55,15 +63,14 @@ class _BlockLabeller:
         self.labels = np.empty(X.shape[0], dtype=np.int64)
         self.min_sq = np.empty(X.shape[0], dtype=X.dtype)
 
-    def buffers(self, chunk_rows: int) -> tuple[np.ndarray, np.ndarray]:
-        """A thread's own (block x k) distance buffer and (block x d) shifted-rows buffer."""
+    def buffers(self, chunk_rows: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """A thread's own (block x k) distance buffer and (block x d) shifted-rows buffer (None without a shift)."""
         rows = min(chunk_rows, self.X.shape[0])
         return (np.empty((rows, self.c_sq.shape[0]), dtype=self.X.dtype),
-                np.empty((rows, self.X.shape[1]), dtype=self.X.dtype))
+                None if self.shift is None else np.empty((rows, self.X.shape[1]), dtype=self.X.dtype))
 
-    def _shifted_block(self, start: int, stop: int, shifted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        block = self.X[start:stop] if self.shift is None else np.subtract(self.X[start:stop], self.shift,
-                                                                          out=shifted[: stop - start])
+    def _shifted_block(self, start: int, stop: int, shifted: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        block = _shifted_rows(self.X, start, stop, self.shift, shifted)
         block_sq = self.xp.vecdot(block, block) if self.x_sq_norms is None else self.x_sq_norms[start:stop]
         return block, block_sq
 
@@ -119,22 +126,28 @@ class _CompiledBlockLabeller(_BlockLabeller):
                  compiled: Any) -> None:
         super().__init__(X, centers, xp, x_sq_norms, shift)
         self.compiled = compiled
-        self.neg2_centers = np.ascontiguousarray(-2 * centers)
+        self.row_major = centers.shape[0] <= ROW_MAJOR_MAX_CLUSTERS
+        # -2 C for the transposed products (above ROW_MAJOR_MAX_CLUSTERS only).
+        self.neg2_centers = None if self.row_major else np.ascontiguousarray(-2 * centers)
 
-    def buffers(self, chunk_rows: int) -> tuple[np.ndarray, ...]:
-        """A thread's own products (flat, viewed as k x block or block x k), shifted rows, and argmin scratch."""
+    def buffers(self, chunk_rows: int) -> tuple[np.ndarray | None, ...]:
+        """A thread's own products (flat, viewed as block x k or k x block), shifted rows, and the
+        running minimum of the transposed layout (None for the row-major one)."""
         rows = min(chunk_rows, self.X.shape[0])
-        k, d = self.neg2_centers.shape
-        return (np.empty(k * rows, dtype=self.X.dtype), np.empty((rows, d), dtype=self.X.dtype),
-                np.empty(rows, dtype=self.X.dtype), np.empty(rows, dtype=np.int32))
+        k, d = self.c_sq.shape[0], self.X.shape[1]
+        products = np.empty(k * rows, dtype=self.X.dtype)
+        shifted = None if self.shift is None else np.empty((rows, d), dtype=self.X.dtype)
+        if self.row_major:
+            return products, shifted, None, None
+        return products, shifted, np.empty(rows, dtype=self.X.dtype), np.empty(rows, dtype=np.int32)
 
     def label(self, start: int, stop: int, scratch: Any) -> tuple[np.ndarray, np.ndarray]:
         rows = stop - start
-        k = self.neg2_centers.shape[0]
+        k = self.c_sq.shape[0]
         flat, shifted, best, nearest = scratch
         block, block_sq = self._shifted_block(start, stop, shifted)
         labels = self.labels[start:stop]
-        if k <= ROW_MAJOR_MAX_CLUSTERS:
+        if self.row_major:
             products = flat[: rows * k].reshape(rows, k)
             np.matmul(block, self.centers_t_neg2, out=products)
             self.compiled.nearest_of_rows(products, self.c_sq, block_sq, labels, self.min_sq[start:stop])
@@ -322,11 +335,11 @@ def closer_distances(
 
     def work(share: list[tuple[int, int]]) -> np.ndarray:
         products_flat = np.empty(m * min(chunk_rows, n), dtype=X.dtype)
-        shifted = np.empty((min(chunk_rows, n), d), dtype=X.dtype)
+        shifted = None if shift is None else np.empty((min(chunk_rows, n), d), dtype=X.dtype)
         potential = np.zeros(m, dtype=closest.dtype)
         for start, stop in share:
             size = stop - start
-            block = X[start:stop] if shift is None else np.subtract(X[start:stop], shift, out=shifted[:size])
+            block = _shifted_rows(X, start, stop, shift, shifted)
             dist = products_flat[: m * size].reshape(m, size)
             np.matmul(rows, block.T, out=dist)
             if compiled is not None:
@@ -356,7 +369,7 @@ def row_sq_norms(X: np.ndarray, *, xp: Any, chunk_rows: int, shift: np.ndarray |
     def work(share: list[tuple[int, int]]) -> None:
         shifted = None if shift is None else np.empty((min(chunk_rows, n), d), dtype=X.dtype)
         for start, stop in share:
-            block = X[start:stop] if shift is None else np.subtract(X[start:stop], shift, out=shifted[: stop - start])
+            block = _shifted_rows(X, start, stop, shift, shifted)
             out[start:stop] = xp.vecdot(block, block)
 
     _in_threads(n, chunk_rows, work)
