@@ -16,6 +16,7 @@ values in the results).
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import hashlib
 import re
@@ -94,6 +95,7 @@ class EmulatedRawModule:
         key = hashlib.sha256((unit + "".join(includes)).encode()).hexdigest()[:16]
         if key not in self._built:
             folder = Path(tempfile.mkdtemp(prefix="gk-cuda-emu-"))
+            atexit.register(shutil.rmtree, folder, ignore_errors=True)
             (folder / "unit.cpp").write_text(unit)
             library = folder / "kernels.so"
             done = subprocess.run([CXX, "-std=c++20", "-O1", "-shared", "-fPIC", "-pthread", "-Wno-unknown-pragmas",
