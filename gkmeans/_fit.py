@@ -21,6 +21,7 @@ from ._random import make_rng
 from ._validation import (
     as_array,
     check_array,
+    check_bool,
     check_choice,
     check_float,
     check_int,
@@ -127,7 +128,12 @@ def predict_labels(X: Any, centers: Any, xp: ModuleType) -> tuple[Any, Any]:
 
 @dataclass(frozen=True)
 class PreparedData:
-    """Validated data on the compute device, with its weights, column mean and shifted row norms."""
+    """Validated data on the compute device, with its weights, column mean and shifted row norms.
+
+    ``X_dev`` is the data on the compute device. The algorithms see ``X_frame`` minus
+    ``frame_shift``: X_dev and its mean (shifted block by block), or a copy of ``X_dev - mean``
+    and None (small data, see :func:`prepare_data`). Either way the same rows.
+    """
 
     placement: Placement
     xp: ModuleType
@@ -137,24 +143,28 @@ class PreparedData:
     total_weight: float
     mean: Any
     x_sq_norms: Any
+    X_frame: Any
+    frame_shift: Any
 
     @property
     def init_data(self) -> InitData:
-        return InitData(self.X_dev, self.x_sq_norms, self.weights, self.weights_host, self.xp, shift=self.mean)
+        return InitData(self.X_frame, self.x_sq_norms, self.weights, self.weights_host, self.xp,
+                        shift=self.frame_shift)
 
     @property
     def lloyd_data(self) -> LloydData:
-        return LloydData(self.X_dev, self.mean, self.x_sq_norms, self.weights, self.weights_host, self.xp)
+        return LloydData(self.X_frame, self.frame_shift, self.x_sq_norms, self.weights, self.weights_host, self.xp)
 
 
 def prepare_data(X: Any, caller_xp: ModuleType, sample_weight: Any, n_clusters: int, device: Any,
-                 placement: Placement | None = None) -> PreparedData:
+                 placement: Placement | None = None, *, shifted_copy: bool = False) -> PreparedData:
     """Move validated X to the compute device, check the weights, and find the shift.
 
     The algorithms work on ``X - mean`` (the distance expansion cancels badly in
-    float32 far from the origin) one block at a time: X is never copied whole, and
-    the caller's array is never modified. ``placement``: where to compute, when the
-    caller has already resolved it for ``device``.
+    float32 far from the origin): one block at a time, or, with ``shifted_copy`` and
+    data small enough (:func:`gkmeans._kernels.shifted_copy_fits`), on a copy shifted
+    once, which saves every pass a memory pass. The caller's array is never modified.
+    ``placement``: where to compute, when the caller has already resolved it for ``device``.
     """
     n_samples, n_features = X.shape
     if placement is None:
@@ -166,8 +176,12 @@ def prepare_data(X: Any, caller_xp: ModuleType, sample_weight: Any, n_clusters: 
     # The plain column mean, as scikit-learn: only a shift, so weights need not enter,
     # and the same rounding as scikit-learn keeps float32 near-ties resolved alike.
     mean = xp.mean(X_dev, axis=0)
-    x_sq_norms = kernels.row_sq_norms(X_dev, xp=xp, shift=mean)
-    return PreparedData(placement, xp, X_dev, weights, weights_host, total_weight, mean, x_sq_norms)
+    X_frame, frame_shift = X_dev, mean
+    if shifted_copy and kernels.shifted_copy_fits(X_dev, xp):
+        X_frame, frame_shift = X_dev - mean, None
+    x_sq_norms = kernels.row_sq_norms(X_frame, xp=xp, shift=frame_shift)
+    return PreparedData(placement, xp, X_dev, weights, weights_host, total_weight, mean, x_sq_norms, X_frame,
+                        frame_shift)
 
 
 def initial_centers(
@@ -178,7 +192,7 @@ def initial_centers(
     check_init(init)
     X, caller_xp = check_array(X)
     check_n_clusters_vs_samples(n_clusters, X.shape[0])
-    data = prepare_data(X, caller_xp, sample_weight, n_clusters, device)
+    data = prepare_data(X, caller_xp, sample_weight, n_clusters, device, shifted_copy=True)
     start = _initialiser(init, X, n_clusters, data.mean, data.placement, data.X_dev.dtype)
     return data.placement.to_caller(start(data.init_data, make_rng(random_state)) + data.mean)
 
@@ -201,14 +215,17 @@ def fit_kmeans(
     progress: Callable[[int, int, int], None] | None = None,
     batch_restarts: Any = "auto",
     precision: str = "exact",
+    copy_x: Any = True,
 ) -> KMeansFit:
     """Validate, place, and run ``n_init`` Lloyd runs; keep the lowest inertia.
 
     ``progress(run, iteration, max_iter)`` is called after every iteration when given.
     ``batch_restarts``: run the restarts together (:mod:`gkmeans.batched`); "auto" does
     so where :func:`batching_pays` says it pays. ``precision``: see :data:`gkmeans._kernels.PRECISIONS`.
+    ``copy_x``: whether small data may be copied, shifted once (see :func:`prepare_data`).
     """
     check_choice(precision, "precision", kernels.PRECISIONS)
+    copy_x = check_bool(copy_x, "copy_x")
     n_clusters = check_int(n_clusters, "n_clusters", 1)
     X_checked, caller_xp = check_array(X)
     check_n_clusters_vs_samples(n_clusters, X_checked.shape[0])
@@ -220,7 +237,8 @@ def fit_kmeans(
             fit = _fit_kmeans(X_checked, caller_xp, n_clusters, sample_weight=sample_weight, init=init,
                               n_init=n_init, max_iter=max_iter, tol=tol, verbose=verbose, random_state=random_state,
                               algorithm=algorithm, placement=placement, empty_cluster=empty_cluster,
-                              estimator_name=estimator_name, progress=progress, batch_restarts=batch_restarts)
+                              estimator_name=estimator_name, progress=progress, batch_restarts=batch_restarts,
+                              copy_x=copy_x)
     finally:
         kernels.release_workspaces(placement.xp)
     return dataclasses.replace(fit, precision=effective)
@@ -250,6 +268,7 @@ def _fit_kmeans(
     estimator_name: str,
     progress: Callable[[int, int, int], None] | None,
     batch_restarts: Any,
+    copy_x: bool,
 ) -> KMeansFit:
     """:func:`fit_kmeans` after X is validated (and inside the precision context)."""
     max_iter = check_int(max_iter, "max_iter", 1)
@@ -266,7 +285,7 @@ def _fit_kmeans(
         )
     runs = resolve_n_init(n_init, init, estimator_name)
     rng = make_rng(random_state)
-    data = prepare_data(X, caller_xp, sample_weight, n_clusters, None, placement=placement)
+    data = prepare_data(X, caller_xp, sample_weight, n_clusters, None, placement=placement, shifted_copy=copy_x)
     xp = data.xp
     # tol is relative to the mean per-feature (weighted) variance, as in scikit-learn.
     tol_abs = float(data.weights @ data.x_sq_norms) / (data.total_weight * X.shape[1]) * tol

@@ -181,6 +181,14 @@ def check_float(value: Any, name: str, minimum: float) -> float:
     return float(value)
 
 
+def check_bool(value: Any, name: str) -> bool:
+    """A boolean parameter (True / False, NumPy's bools included)."""
+    if not isinstance(value, (bool, np.bool_)):
+        msg = f"{name}={value!r} must be True or False; got {type(value).__name__}"
+        raise InvalidParameterError(msg)
+    return bool(value)
+
+
 def check_choice(value: Any, name: str, choices: tuple[str, ...] | list[str]) -> str:
     """A string parameter that must be one of ``choices``."""
     if not isinstance(value, str) or value not in choices:

@@ -85,7 +85,7 @@ def k_means(
         X, n_clusters, sample_weight=sample_weight, init=init, n_init=n_init, max_iter=max_iter, tol=tol,
         verbose=verbose, random_state=random_state, algorithm=algorithm, device=device,
         empty_cluster=empty_cluster, estimator_name="KMeans", batch_restarts=batch_restarts,
-        precision=precision,
+        precision=precision, copy_x=copy_x,
     )
     if return_n_iter:
         return fit.centers, fit.labels, fit.inertia, fit.n_iter
@@ -141,7 +141,7 @@ def kmeans_plusplus(
     X, caller_xp = check_array(X)
     n_samples = X.shape[0]
     check_n_clusters_vs_samples(n_clusters, n_samples)
-    data = prepare_data(X, caller_xp, sample_weight, n_clusters, device)
+    data = prepare_data(X, caller_xp, sample_weight, n_clusters, device, shifted_copy=x_squared_norms is None)
     xp, placement = data.xp, data.placement
     init_data = data.init_data
     if x_squared_norms is not None:
@@ -207,7 +207,7 @@ def kmeans_parallel(
     n_rounds = check_int(n_rounds, "n_rounds", 1)
     X, caller_xp = check_array(X)
     check_n_clusters_vs_samples(n_clusters, X.shape[0])
-    data = prepare_data(X, caller_xp, sample_weight, n_clusters, device)
+    data = prepare_data(X, caller_xp, sample_weight, n_clusters, device, shifted_copy=True)
     centers = _kmeans_parallel(data.init_data, n_clusters, make_rng(random_state),
                                oversampling_factor=oversampling_factor, n_rounds=n_rounds)
     return data.placement.to_caller(centers + data.mean)

@@ -29,10 +29,11 @@ EMPTY_CLUSTER_POLICIES = ("relocate", "random", "drop", "error")
 class LloydData:
     """Data of one fit on the compute device.
 
-    ``X`` is the caller's data (never copied whole); ``shift`` (its column mean) is
-    subtracted block by block, and centres live in that shifted frame, so float32
-    distances do not cancel far from the origin. ``x_sq_norms`` are the squared
-    norms of the shifted rows; ``weights_host`` is NumPy, for host-side draws.
+    ``X`` is the caller's data and ``shift`` its column mean, subtracted block by block
+    (or X is already a shifted copy of small data and ``shift`` None); centres live in
+    that shifted frame, so float32 distances do not cancel far from the origin.
+    ``x_sq_norms`` are the squared norms of the shifted rows; ``weights_host`` is
+    NumPy, for host-side draws.
     """
 
     X: Any
@@ -41,6 +42,14 @@ class LloydData:
     weights: Any
     weights_host: np.ndarray
     xp: ModuleType
+
+    def shifted(self, rows: Any) -> Any:
+        """Rows of X in the shifted frame."""
+        return rows if self.shift is None else rows - self.shift
+
+    def unshifted(self, centers: Any) -> Any:
+        """Centres (shifted frame) in X's own frame."""
+        return centers if self.shift is None else centers + self.shift
 
 
 @dataclass(frozen=True)
@@ -76,14 +85,14 @@ def _relocate(data: LloydData, centers: Any, labels: Any, sums: Any, weight_sums
     left as they are and are recomputed by the next assignment."""
     xp, X = data.xp, data.X
     acc = sums.dtype
-    dist = kernels.sq_distances_to_assigned(X, centers + data.shift, labels, xp=xp)
+    dist = kernels.sq_distances_to_assigned(X, data.unshifted(centers), labels, xp=xp)
     # Zero-weight points would relocate nothing: rank them last.
     score = xp.where(data.weights > 0, dist, xp.full_like(dist, -1))
     if not bool(xp.max(score) > 0):
         # More clusters than distinct points: moving a duplicate changes nothing.
         return _means(sums, weight_sums, centers, xp)
     farthest = xp.argsort(score, descending=True, stable=True)[:n_empty]
-    moved = xp.astype(xp.take(X, farthest, axis=0) - data.shift, acc)
+    moved = xp.astype(data.shifted(xp.take(X, farthest, axis=0)), acc)
     moved_w = xp.astype(xp.take(data.weights, farthest), acc)
     return relocated_means(centers, sums, weight_sums, moved, moved_w, xp.take(labels, farthest), xp)
 
@@ -113,7 +122,7 @@ def _random_reseed(
     p = data.weights_host / data.weights_host.sum()
     replace = int(np.count_nonzero(p)) < n_empty
     picks = rng.choice(X.shape[0], size=n_empty, replace=replace, p=p)
-    new_rows = xp.take(X, xp.asarray(picks.astype(np.int64), device=X.device), axis=0) - data.shift
+    new_rows = data.shifted(xp.take(X, xp.asarray(picks.astype(np.int64), device=X.device), axis=0))
     return reseeded_means(centers, sums, weight_sums, new_rows, xp)
 
 

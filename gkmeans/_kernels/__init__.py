@@ -30,6 +30,13 @@ CPU_WORKSPACE_CAP = 8 * 2**20
 #: (measured at k=64: 4096-row blocks 2x faster per row than 16384-row ones).
 CPU_DISTANCE_BLOCK = 2**20
 GPU_WORKSPACE_CAP = 2 * 2**30
+#: Data up to this size is shifted once per fit into a copy (when free memory allows and the
+#: caller did not say ``copy_x=False``) instead of block by block in every pass: the same
+#: subtraction, so the same rows, without a memory pass per block. Measured side by side
+#: (2 cores, n = 10^4-10^5, d = 2-32, k = 8-64): Lloyd passes alone 3-33% faster, whole fits
+#: 0-15% per iteration, k-means++ 5-19%. The size is the memory target's allowance (extra
+#: memory <= 0.3 X + 64 MiB), so larger data is never copied.
+SHIFTED_COPY_MAX_BYTES = 64 * 2**20
 
 
 def gpu_workspace_cap() -> int:
@@ -104,6 +111,14 @@ def free_bytes(xp: ModuleType, device: Any) -> int | None:
     if native is not None and hasattr(native, "free_memory"):
         return native.free_memory(device)
     return host_available_bytes()
+
+
+def shifted_copy_fits(X: Any, xp: ModuleType) -> bool:
+    """Whether a shifted copy of ``X`` may be made: at most :data:`SHIFTED_COPY_MAX_BYTES` and an
+    eighth of the device's free memory (the chunk workspace's share)."""
+    nbytes = X.shape[0] * X.shape[1] * (xp.finfo(X.dtype).bits // 8)
+    free = free_bytes(xp, X.device)
+    return nbytes <= SHIFTED_COPY_MAX_BYTES and (free is None or nbytes <= free // 8)
 
 
 def chunk_rows_for(n_rows: int, row_bytes: int, xp: ModuleType, device: Any, *, cache_sized: bool = False) -> int:
