@@ -83,6 +83,17 @@ def test_subcommands_run_their_scripts(tmp_path, monkeypatch):
     assert len(ours) == 2 and all(line.endswith("| yes |") for line in ours)  # distance 0 on a centre
 
 
+def test_shifted_copy_benchmark_compares_equal_fits(tmp_path, monkeypatch):
+    from benchmarks import __main__ as entry
+    from benchmarks import shifted_copy
+
+    monkeypatch.setattr(shifted_copy, "GRID", [(500, 3, 4)])
+    assert entry.main(["shifted-copy", "--repeats", "1", "--out", str(tmp_path)]) == 0
+    report = (next(tmp_path.glob("cpu-shifted-copy-*.md"))).read_text()
+    rows = [line for line in report.splitlines() if line.startswith("| 500 |")]
+    assert len(rows) == 2 and all(line.endswith("| yes |") for line in rows)  # the same fit both ways
+
+
 def test_dask_benchmark_judges_inertia_exactly():
     pytest.importorskip("dask.array")
     import dask.array as da
