@@ -37,8 +37,9 @@ class InitData:
         return np.cumsum(self.weights_host)
 
 
-def _rows(data: InitData, indices: Any) -> Any:
-    """Rows of X, in the shifted frame."""
+def frame_rows(data: Any, indices: Any) -> Any:
+    """Rows ``indices`` of X in the shifted frame (``data``: an :class:`InitData`, or anything with
+    its ``X``, ``xp`` and ``shift``, as :class:`gkmeans.lloyd.LloydData`)."""
     rows = data.xp.take(data.X, indices, axis=0)
     return rows if data.shift is None else rows - data.shift
 
@@ -76,20 +77,20 @@ def kmeans_plusplus(
     weights = xp.astype(data.weights, acc)
     first = _index_array(data, [weighted_index(rng, data.cumulative_weights)])
     chosen = [first]
-    closest = xp.astype(_distances_to(data, _rows(data, first))[0, :], acc)
+    closest = xp.astype(_distances_to(data, frame_rows(data, first))[0, :], acc)
     potential = xp.sum(closest * weights)
     for _ in range(1, n_clusters):
         draws = xp.asarray(rng.random(n_local_trials), dtype=acc, device=dev) * potential
         cumulative = xp.cumulative_sum(closest * weights)
         candidates = xp.clip(xp.searchsorted(cumulative, draws), max=n - 1)
-        cand_dist, cand_potential = kernels.closer_distances(data.X, data.x_sq_norms, _rows(data, candidates),
+        cand_dist, cand_potential = kernels.closer_distances(data.X, data.x_sq_norms, frame_rows(data, candidates),
                                                              closest, weights, xp=xp, shift=data.shift)
         best = xp.reshape(xp.argmin(cand_potential), (1,))
         potential = xp.take(cand_potential, best)[0]
         closest = xp.take(cand_dist, best, axis=0)[0, :]
         chosen.append(xp.astype(xp.take(candidates, best), xp.int64))
     indices = xp.concat(chosen)
-    return _rows(data, indices), indices
+    return frame_rows(data, indices), indices
 
 
 def random_points(data: InitData, n_clusters: int, rng: np.random.Generator) -> Any:
@@ -100,7 +101,7 @@ def random_points(data: InitData, n_clusters: int, rng: np.random.Generator) -> 
         raise ValueError(msg)
     p = data.weights_host / data.weights_host.sum()
     seeds = rng.choice(data.X.shape[0], size=n_clusters, replace=False, p=p)
-    return _rows(data, _index_array(data, seeds))
+    return frame_rows(data, _index_array(data, seeds))
 
 
 def random_box(data: InitData, n_clusters: int, rng: np.random.Generator) -> Any:
@@ -124,15 +125,15 @@ def farthest_first(data: InitData, n_clusters: int, rng: np.random.Generator) ->
     first = _index_array(data, [weighted_index(rng, data.cumulative_weights)])
     chosen = [first]
     positive = xp.astype(data.weights > 0, X.dtype)
-    closest = _distances_to(data, _rows(data, first))[0, :]
+    closest = _distances_to(data, frame_rows(data, first))[0, :]
     for _ in range(1, n_clusters):
         # Zero-weight rows score -1, below every real distance.
         score = closest * positive - (1 - positive)
         farthest = xp.reshape(xp.astype(xp.argmax(score), xp.int64), (1,))
         chosen.append(farthest)
-        dist = _distances_to(data, _rows(data, farthest))[0, :]
+        dist = _distances_to(data, frame_rows(data, farthest))[0, :]
         closest = xp.minimum(closest, dist)
-    return _rows(data, xp.concat(chosen))
+    return frame_rows(data, xp.concat(chosen))
 
 
 def _kmeans_plusplus_centers(data: InitData, n_clusters: int, rng: np.random.Generator) -> Any:

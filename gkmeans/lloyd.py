@@ -19,6 +19,7 @@ import numpy as np
 from . import _kernels as kernels
 from ._compat import to_numpy
 from .exceptions import EmptyClusterError, EmptyClusterWarning
+from .init import frame_rows
 
 #: ``empty_cluster=`` options: move the centre to the points farthest from their
 #: centres (scikit-learn's rule), to random data points, drop it, or raise.
@@ -42,14 +43,6 @@ class LloydData:
     weights: Any
     weights_host: np.ndarray
     xp: ModuleType
-
-    def shifted(self, rows: Any) -> Any:
-        """Rows of X in the shifted frame."""
-        return rows if self.shift is None else rows - self.shift
-
-    def unshifted(self, centers: Any) -> Any:
-        """Centres (shifted frame) in X's own frame."""
-        return centers if self.shift is None else centers + self.shift
 
 
 @dataclass(frozen=True)
@@ -85,14 +78,15 @@ def _relocate(data: LloydData, centers: Any, labels: Any, sums: Any, weight_sums
     left as they are and are recomputed by the next assignment."""
     xp, X = data.xp, data.X
     acc = sums.dtype
-    dist = kernels.sq_distances_to_assigned(X, data.unshifted(centers), labels, xp=xp)
+    in_x_frame = centers if data.shift is None else centers + data.shift
+    dist = kernels.sq_distances_to_assigned(X, in_x_frame, labels, xp=xp)
     # Zero-weight points would relocate nothing: rank them last.
     score = xp.where(data.weights > 0, dist, xp.full_like(dist, -1))
     if not bool(xp.max(score) > 0):
         # More clusters than distinct points: moving a duplicate changes nothing.
         return _means(sums, weight_sums, centers, xp)
     farthest = xp.argsort(score, descending=True, stable=True)[:n_empty]
-    moved = xp.astype(data.shifted(xp.take(X, farthest, axis=0)), acc)
+    moved = xp.astype(frame_rows(data, farthest), acc)
     moved_w = xp.astype(xp.take(data.weights, farthest), acc)
     return relocated_means(centers, sums, weight_sums, moved, moved_w, xp.take(labels, farthest), xp)
 
@@ -122,7 +116,7 @@ def _random_reseed(
     p = data.weights_host / data.weights_host.sum()
     replace = int(np.count_nonzero(p)) < n_empty
     picks = rng.choice(X.shape[0], size=n_empty, replace=replace, p=p)
-    new_rows = data.shifted(xp.take(X, xp.asarray(picks.astype(np.int64), device=X.device), axis=0))
+    new_rows = frame_rows(data, xp.asarray(picks.astype(np.int64), device=X.device))
     return reseeded_means(centers, sums, weight_sums, new_rows, xp)
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import _kernels as kernels
 from ._random import weighted_index
-from .init import InitData, kmeans_plusplus
+from .init import InitData, frame_rows, kmeans_plusplus
 from .lloyd import LloydData, lloyd
 
 #: Bahmani et al. found l = 2k and 5 rounds enough to match k-means++ (their section 5).
@@ -71,7 +71,7 @@ def kmeans_parallel(
     oversampling = oversampling_factor * n_clusters
     first = xp.asarray(np.asarray([weighted_index(rng, data.cumulative_weights)], dtype=np.int64), device=X.device)
     chosen = [first]
-    candidates = xp.take(X, first, axis=0) - (0 if data.shift is None else data.shift)
+    candidates = frame_rows(data, first)
     closest = _nearest_sq(data, candidates)
     n_candidates, rounds = 1, 0
     while rounds < n_rounds or (n_candidates < n_clusters and rounds < n_rounds + 10):
@@ -81,7 +81,7 @@ def kmeans_parallel(
             if n_candidates >= n_clusters or not bool(xp.sum(closest) > 0):
                 break
             continue
-        new_rows = xp.take(X, picked, axis=0) - (0 if data.shift is None else data.shift)
+        new_rows = frame_rows(data, picked)
         closest = xp.minimum(closest, _nearest_sq(data, new_rows))
         chosen.append(picked)
         n_candidates += int(picked.shape[0])
@@ -94,7 +94,7 @@ def kmeans_parallel(
         extra = rng.choice(X.shape[0], size=min(n_clusters - n_candidates, int(np.count_nonzero(p))),
                            replace=False, p=p / p.sum())
         indices = xp.concat([indices, xp.asarray(extra.astype(np.int64), device=X.device)])
-    candidates = xp.take(X, indices, axis=0) - (0 if data.shift is None else data.shift)
+    candidates = frame_rows(data, indices)
     # Each candidate stands for the weight of the points nearest to it.
     _, _, _, candidate_weights = kernels.assign_and_sum(X, candidates, data.weights, xp=xp,
                                                         x_sq_norms=data.x_sq_norms, shift=data.shift)
