@@ -32,6 +32,10 @@ class Peer:
     float64 = True  # can it fit float64 data?
     own_init = False  # True when the library cannot start from given centres
     has_tol = True  # can it stop on a tolerance (time to convergence)?
+    #: What the distance products are computed in: "exact" (the data's dtype), "tf32", "bf16" or
+    #: "fp16". Speed targets compare peers of the same arithmetic (benchmarks/targets.py).
+    arithmetic = "exact"
+    is_floor = False  # not a k-means: a lower bound on the time per iteration, never judged for inertia
 
     def available(self) -> str | None:
         """None when the peer can run, else why not."""
@@ -90,6 +94,7 @@ class GkmeansPeer(Peer):
                      + ("" if precision == "exact" else f"-{precision}")
                      + ("" if chunk_bytes is None else f"-chunks{chunk_bytes // 2**20}MiB"))
         self.devices = ("gpu",) if backend in ("cupy", "torch-cuda") else ("cpu",)
+        self.arithmetic = precision
 
     @contextlib.contextmanager
     def _variant(self):
@@ -285,7 +290,11 @@ class FastPytorchKmeansPeer(TorchPeer):
 
 
 class FlashKmeansPeer(TorchPeer):
+    """flash-kmeans: Triton's ``tl.dot`` on float32 tiles, which Triton computes in TF32 by default
+    (``input_precision`` is not set; sm_80 and later), so its arithmetic is TF32."""
+
     name = "flash-kmeans"
+    arithmetic = "tf32"
     module = "flash_kmeans"
 
     def fit(self, X, init, max_iter, tol):
@@ -306,6 +315,7 @@ class FastKmeansPeer(TorchPeer):
     name = "fastkmeans"
     module = "fastkmeans"
     own_init = True
+    arithmetic = "fp16"  # its Triton kernel casts the tiles to float16
 
     def fit(self, X, init, max_iter, tol):
         from fastkmeans import FastKMeans
@@ -319,28 +329,46 @@ class FastKmeansPeer(TorchPeer):
 
 
 class GemmFloorPeer(TorchPeer):
-    """Not a k-means: one X @ C.T of the iteration's shape on the GPU (PyTorch), the floor per iteration."""
+    """Not a k-means: one X @ C.T of the iteration's shape on the GPU (PyTorch), the floor per iteration,
+    in exact float32 (PyTorch's default) or with TF32 tensor cores (``precision="tf32"``)."""
 
-    name = "gemm-floor"
     float64 = True
     has_tol = False
+    is_floor = True
+
+    def __init__(self, precision: str = "exact") -> None:
+        self.arithmetic = precision
+        self.name = "gemm-floor" + ("" if precision == "exact" else f"-{precision}")
 
     def warm_up(self, X, init):
         pass
 
+    @contextlib.contextmanager
+    def _precision(self):
+        """PyTorch's float32 products in this floor's arithmetic, restored after ("highest" is exact)."""
+        import torch
+
+        previous = torch.get_float32_matmul_precision()
+        torch.set_float32_matmul_precision({"exact": "highest", "tf32": "high", "bf16": "medium"}[self.arithmetic])
+        try:
+            yield
+        finally:
+            torch.set_float32_matmul_precision(previous)
+
     def fit(self, X, init, max_iter, tol):
         Xt, Ct = self._tensor(X), self._tensor(init)
-        seconds, _ = _timed(lambda: [Xt @ Ct.T for _ in range(max_iter)], self._sync)
+        with self._precision():
+            seconds, _ = _timed(lambda: [Xt @ Ct.T for _ in range(max_iter)], self._sync)
         return FitOutcome(seconds, max_iter, init)
 
 
 def all_peers() -> list[Peer]:
     """Every peer, in the order a run measures them. The GPU ones go by what the issue's targets
-    need most, should a short GPU session be cut off: the GEMM floor, gkmeans's default, flash-kmeans,
-    the other assignment kernels, the other libraries, then the remaining variants."""
+    need most, should a short GPU session be cut off: the GEMM floors (exact and TF32), gkmeans's default,
+    flash-kmeans, the other assignment kernels, the other libraries, then the remaining variants."""
     return [
         GkmeansPeer("numpy"), GkmeansPeer("torch"), SklearnPeer("lloyd"), SklearnPeer("elkan"), FaissPeer(),
-        GemmFloorPeer(), GkmeansPeer("cupy"), FlashKmeansPeer(),
+        GemmFloorPeer(), GemmFloorPeer("tf32"), GkmeansPeer("cupy"), FlashKmeansPeer(),
         GkmeansPeer("cupy", assign="graph", precision="tf32"), GkmeansPeer("cupy", assign="fused"),
         GkmeansPeer("cupy", assign="graph"), FastPytorchKmeansPeer(), FastKmeansPeer(), GkmeansPeer("torch-cuda"),
         GkmeansPeer("cupy", precision="tf32"), GkmeansPeer("cupy", sort_update=True),

@@ -27,6 +27,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from benchmarks import targets
 from benchmarks.peers import Peer, all_peers
 
 #: The point the CPU targets are set at (issue "Benchmarks across devices").
@@ -147,7 +148,9 @@ def run_point(point: Point, peers: list[Peer], iterations: int, log, device: str
         saved()
 
     for peer in peers:
-        row: dict[str, Any] = {"peer": peer.name, "n": point.n, "d": point.d, "k": point.k, "dtype": point.dtype}
+        row: dict[str, Any] = {"peer": peer.name, "n": point.n, "d": point.d, "k": point.k, "dtype": point.dtype,
+                               # reduced precision applies to float32 data only
+                               "arithmetic": peer.arithmetic if point.dtype == "float32" else "exact"}
         rows.append(row)
         if point.dtype == "float64" and not peer.float64:
             row["status"] = "n/a: float32 only"
@@ -161,7 +164,7 @@ def run_point(point: Point, peers: list[Peer], iterations: int, log, device: str
             row["status"] = "ok" + (" (own init)" if peer.own_init else "")
             row["ms_per_iter"] = 1e3 * per_iter.seconds / max(1, per_iter.n_iter)
             row["inertia_fixed_iter"] = None
-            if peer.name != "gemm-floor":
+            if not peer.is_floor:
                 to_judge.append((row, "inertia_fixed_iter", per_iter.centers))
             fitted.append((peer, row))
             log(f"  {peer.name:<22} {row['ms_per_iter']:9.2f} ms/iter")
@@ -318,20 +321,22 @@ def markdown(results: dict) -> str:
              f"{meta.get('sklearn')}, faiss {meta.get('faiss')}, torch {meta.get('torch')}. "
              f"Command: `{meta['command']}`. Time per iteration = fit time / iterations from the same "
              f"k-means++ start with tol=0 ({meta['iterations']} iterations); convergence with tol=1e-4.", "",
-             f"| n | d | k | dtype | peer | ms/iter | × {meta.get('yardstick', 'sklearn-lloyd')} | converge s (iters) "
-             "| inertia rel. diff "
+             f"| n | d | k | dtype | peer | arithmetic | ms/iter | × {meta.get('yardstick', 'sklearn-lloyd')} "
+             "| converge s (iters) | inertia rel. diff "
              "| k-means++ s | predict s | status |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results["rows"]:
         conv = (f"{r['converge_s']:.3f} ({r['converge_iter']})" if "converge_s" in r
                 else f"— ({r['converge_error']})" if "converge_error" in r else "—")
+        head = f"| {r['n']:,} | {r['d']} | {r['k']} | {r['dtype']} | {r['peer']} | {r.get('arithmetic', 'exact')} | "
         lines.append(
-            f"| {r['n']:,} | {r['d']} | {r['k']} | {r['dtype']} | {r['peer']} | "
-            f"{r['ms_per_iter']:.2f} | {r.get('ratio_vs_sklearn_lloyd', float('nan')):.2f} | {conv} | "
+            f"{head}{r['ms_per_iter']:.2f} | {r.get('ratio_vs_sklearn_lloyd', float('nan')):.2f} | {conv} | "
             f"{r.get('inertia_rel_diff', float('nan')):.1e} | "
             f"{r.get('kmeanspp_s', float('nan')):.3f} | {r.get('predict_s', float('nan')):.3f} | {r['status']} |"
             if "ms_per_iter" in r else
-            f"| {r['n']:,} | {r['d']} | {r['k']} | {r['dtype']} | {r['peer']} | — | — | — | — | — | — | {r['status']} |")
+            f"{head}— | — | — | — | — | — | {r['status']} |")
+    lines += targets.markdown([targets.Verdict(**v) for v in results.get("targets", [])],
+                              results.get("fastest_exact_assignment", {}))
     if meta.get("partial"):
         lines += ["", "**Partial**: the run was still going when this was written."]
     if meta.get("points_left_out"):
@@ -457,6 +462,9 @@ def _write(rows: list[dict], memory: list[dict], missing: dict, usable: list[Pee
                                   "seconds": round(time.perf_counter() - started, 1), "quick": quick,
                                   "partial": partial, "points_left_out": skipped or []}
     results = {"meta": meta, "rows": rows, "missing": missing, "memory": memory, "slopes": slopes}
+    if device == "gpu":
+        results["targets"] = targets.as_records(targets.judge(rows))
+        results["fastest_exact_assignment"] = targets.fastest_exact_assignment(rows)
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = out_dir / f"{device}-{meta['date']}{'-quick' if quick else ''}"

@@ -205,3 +205,110 @@ def test_a_spent_deadline_leaves_convergence_runs_out_and_says_so(tmp_path, monk
         assert row["ms_per_iter"] > 0 and row["inertia_fixed_iter"] > 0  # the first phase always runs
         assert "converge_s" not in row and row["converge_error"] == "left out: time budget spent"
     assert "— (left out: time budget spent)" in next(tmp_path.glob("cpu-*.md")).read_text()
+
+
+def _gpu_row(peer, ms, arithmetic="exact", converge=None, inertia=None, status="ok", n=10**7, d=128, k=1024):
+    row = {"peer": peer, "n": n, "d": d, "k": k, "dtype": "float32", "arithmetic": arithmetic, "status": status}
+    if ms is not None:
+        row["ms_per_iter"] = ms
+    if converge is not None:
+        row.update(converge_s=converge, converge_iter=20, inertia_converged=inertia)
+    return row
+
+
+def test_gpu_targets_are_judged_at_equal_arithmetic_and_inertia(tmp_path):
+    """The issue's targets, judged by the run itself: which is met, by which gkmeans setting, and
+    "not measured" (never a verdict) where a peer is missing or failed."""
+    from benchmarks import targets
+
+    rows = [
+        _gpu_row("gemm-floor", 40.0), _gpu_row("gemm-floor-tf32", 6.0, "tf32"),
+        _gpu_row("gkmeans-cupy", 70.0, converge=3.0, inertia=100.0),
+        _gpu_row("gkmeans-cupy-fused", 65.0, converge=2.5, inertia=100.0),
+        _gpu_row("gkmeans-cupy-graph-tf32", 8.0, "tf32", converge=0.9, inertia=100.005),
+        _gpu_row("gkmeans-cupy-tf32", 10.0, "tf32", converge=1.2, inertia=100.5),
+        _gpu_row("flash-kmeans", 9.0, "tf32", converge=1.0, inertia=100.0),
+        _gpu_row("fast-pytorch-kmeans", 160.0, converge=6.0, inertia=99.0),
+        _gpu_row("fastkmeans", None, "fp16", status="error: RuntimeError: out of memory"),
+        _gpu_row("gkmeans-torch-cuda", 1.0),  # not CuPy: not ours for these targets
+    ]
+    verdicts = {v.target: v for v in targets.judge(rows)}
+    flash = verdicts["time per iteration ≤ flash-kmeans (both TF32)"]
+    assert (flash.ours, flash.verdict) == ("gkmeans-cupy-graph-tf32", "met") and flash.ratio == pytest.approx(8 / 9)
+    exact_floor = verdicts["time per iteration ≤ 1.5 × GEMM floor (exact)"]
+    assert (exact_floor.ours, exact_floor.verdict) == ("gkmeans-cupy-fused", "not met")
+    assert exact_floor.ratio == pytest.approx(65 / 40)
+    tf32_floor = verdicts["time per iteration ≤ 1.5 × GEMM floor (tf32)"]
+    assert tf32_floor.verdict == "met" and tf32_floor.ratio == pytest.approx(8 / 6)
+    fpk = verdicts["≥ 3 × faster per iteration than fast-pytorch-kmeans (both exact)"]
+    assert fpk.verdict == "not met" and fpk.ratio == pytest.approx(160 / 65)
+    # flash-kmeans: the graph-tf32 run is within 1e-4 of its inertia and faster
+    conv_flash = verdicts["time to convergence ahead of flash-kmeans at equal inertia"]
+    assert (conv_flash.ours, conv_flash.verdict) == ("gkmeans-cupy-graph-tf32", "met")
+    # fast-pytorch-kmeans reached a lower inertia than every gkmeans run: not met, whatever the speed
+    conv_fpk = verdicts["time to convergence ahead of fast-pytorch-kmeans at equal inertia"]
+    assert conv_fpk.verdict.startswith("not met: inertia") and conv_fpk.ours == "gkmeans-cupy"
+    conv_fk = verdicts["time to convergence ahead of fastkmeans at equal inertia"]
+    assert conv_fk.verdict == "not measured: fastkmeans: error: RuntimeError: out of memory"
+    assert all(v.point == "n=10,000,000 d=128 k=1024 (issue)" for v in verdicts.values())
+    assert targets.fastest_exact_assignment(rows) == {
+        "n=10,000,000 d=128 k=1024 (issue)": "gkmeans-cupy-fused (65.00 ms/iter)"}
+
+    # without flash-kmeans's row (the peer was missing) and with its arithmetic differing
+    no_flash = targets.judge([r for r in rows if r["peer"] != "flash-kmeans"])
+    assert no_flash[0].verdict == "not measured: no flash-kmeans row (missing peer)"
+    exact_only = [r for r in rows if r["arithmetic"] == "exact"]
+    assert targets.judge(exact_only)[0].verdict == "not measured: no gkmeans-cupy row in tf32 arithmetic"
+    assert targets.judge([_gpu_row("gkmeans-numpy", 1.0)]) == []  # a CPU run has no GPU targets
+
+    report = suite.markdown({"meta": {"device": "gpu", "date": "d", "cpu_count": 2, "numpy": "x", "command": "c",
+                                      "iterations": 3}, "rows": rows, "missing": {}, "memory": [], "slopes": {},
+                             "targets": targets.as_records(targets.judge(rows)),
+                             "fastest_exact_assignment": targets.fastest_exact_assignment(rows)})
+    assert "| n=10,000,000 d=128 k=1024 (issue) | time per iteration ≤ flash-kmeans (both TF32) | " \
+           "gkmeans-cupy-graph-tf32 | flash-kmeans | 0.89 | met |" in report
+    assert "| 10,000,000 | 128 | 1024 | float32 | flash-kmeans | tf32 | 9.00 |" in report
+    assert "Fastest exact assignment (sets `GKMEANS_CUDA_ASSIGN`'s default): " in report
+
+    # a GPU run's results carry the verdicts (JSON and Markdown); a CPU run's do not
+    import json
+    import time
+
+    for device in ("gpu", "cpu"):
+        suite._write(rows, [], {}, [], device, "c", 3, False, time.perf_counter(), str(tmp_path), lambda _: None,
+                     partial=True)
+        written = json.loads(next(tmp_path.glob(f"{device}-*.json")).read_text())
+        assert ("targets" in written) == (device == "gpu")
+        assert ("Targets of the GPU fast path" in next(tmp_path.glob(f"{device}-*.md")).read_text()) == (device == "gpu")
+    assert len(written.get("targets", [])) == 0 and len(json.loads(next(tmp_path.glob("gpu-*.json")).read_text())[
+        "targets"]) == len(targets.judge(rows))
+
+
+def test_peers_declare_their_arithmetic():
+    """Speed targets compare like with like: each GPU peer says what its products are computed in."""
+    by_name = {p.name: p for p in all_peers()}
+    assert by_name["flash-kmeans"].arithmetic == "tf32"  # Triton's tl.dot default on float32
+    assert by_name["fastkmeans"].arithmetic == "fp16"
+    assert by_name["fast-pytorch-kmeans"].arithmetic == "exact"
+    assert by_name["gemm-floor"].arithmetic == "exact" and by_name["gemm-floor-tf32"].arithmetic == "tf32"
+    assert by_name["gkmeans-cupy-graph-tf32"].arithmetic == "tf32" and by_name["gkmeans-cupy"].arithmetic == "exact"
+    assert [p.name for p in all_peers() if p.is_floor] == ["gemm-floor", "gemm-floor-tf32"]
+
+
+def test_tf32_gemm_floor_restores_pytorch_precision():
+    torch = pytest.importorskip("torch")
+    from benchmarks.peers import GemmFloorPeer
+
+    peer = GemmFloorPeer("tf32")
+    peer.torch_device = "cuda" if torch.cuda.is_available() else "cpu"
+    before = torch.get_float32_matmul_precision()
+    seen = []
+    original = torch.Tensor.__matmul__
+    try:
+        torch.Tensor.__matmul__ = lambda a, b: seen.append(torch.get_float32_matmul_precision()) or original(a, b)
+        X = np.ones((50, 4), dtype=np.float32)
+        outcome = peer.fit(X, X[:3], 2, 0.0)
+    finally:
+        torch.Tensor.__matmul__ = original
+    assert seen == ["high", "high"] and torch.get_float32_matmul_precision() == before
+    assert outcome.n_iter == 2 and outcome.seconds > 0
