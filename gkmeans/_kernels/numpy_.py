@@ -17,7 +17,8 @@ def _in_threads(n_rows: int, chunk_rows: int, work: Callable[[list[tuple[int, in
     """Share the row blocks among the CPU threads (interleaved) and run ``work`` on each share.
 
     BLAS is held to one thread meanwhile, so the threads do not oversubscribe the
-    cores; without threadpoolctl (the ``fast`` extra) everything runs in one thread.
+    cores; without threadpoolctl (a dependency, missing only from an install made with ``--no-deps``)
+    everything runs in one thread.
     """
     blocks = list(row_chunks(n_rows, chunk_rows))
     # Without threadpoolctl BLAS cannot be held to one thread, and our threads plus
