@@ -45,8 +45,14 @@ class Peer:
         raise NotImplementedError(f"{self.name} does not fit")
 
     def warm_up(self, X: np.ndarray, init: np.ndarray) -> None:
-        """Before timing at this point: imports, JIT compilation, caches (a small fit)."""
+        """Before timing at this point: imports, JIT compilation, caches (a small fit). A GPU peer also
+        runs one iteration at the point's full shape: JIT compilers specialise on it (Triton picks
+        launch configurations from N and specialises on its integer arguments, a CUDA graph is
+        captured per shape, cuBLAS chooses its kernels per shape), and a compilation inside the timed
+        fit would charge seconds to a few iterations."""
         self.fit(X[:2000], init, 1, 0.0)
+        if "gpu" in self.devices:
+            self.fit(X, init, 1, 0.0)
 
     def kmeans_plusplus(self, X: np.ndarray, k: int, seed: int) -> float | None:
         return None
@@ -339,9 +345,6 @@ class GemmFloorPeer(TorchPeer):
     def __init__(self, precision: str = "exact") -> None:
         self.arithmetic = precision
         self.name = "gemm-floor" + ("" if precision == "exact" else f"-{precision}")
-
-    def warm_up(self, X, init):
-        pass
 
     @contextlib.contextmanager
     def _precision(self):

@@ -312,3 +312,24 @@ def test_tf32_gemm_floor_restores_pytorch_precision():
         torch.Tensor.__matmul__ = original
     assert seen == ["high", "high"] and torch.get_float32_matmul_precision() == before
     assert outcome.n_iter == 2 and outcome.seconds > 0
+
+
+def test_gpu_peers_warm_up_at_the_full_shape_before_the_clock_starts():
+    """Triton specialises on the shape, CUDA graphs are captured per shape: a GPU peer's warm-up runs
+    one iteration on the whole point (a CPU peer's stays a small fit)."""
+    from benchmarks.peers import GemmFloorPeer
+
+    calls = []
+
+    class Recorder(GemmFloorPeer):
+        def fit(self, X, init, max_iter, tol):
+            calls.append((X.shape[0], max_iter))
+
+    X, init = np.zeros((5000, 3), dtype=np.float32), np.zeros((4, 3), dtype=np.float32)
+    Recorder().warm_up(X, init)
+    assert calls == [(2000, 1), (5000, 1)]
+    calls.clear()
+    cpu = Recorder()
+    cpu.devices = ("cpu",)
+    cpu.warm_up(X, init)
+    assert calls == [(2000, 1)]
