@@ -1,7 +1,7 @@
 """``python -m benchmarks run [--quick] [--device cpu|gpu] [--out DIR]``; ``python -m benchmarks silhouette``;
 ``python -m benchmarks dask``; ``python -m benchmarks out-of-core``; ``python -m benchmarks restarts``;
 ``python -m benchmarks quality``; ``python -m benchmarks dispatch``; ``python -m benchmarks transform``;
-``python -m benchmarks shifted-copy``."""
+``python -m benchmarks shifted-copy``; ``python -m benchmarks precision``."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import sys
 #: Subcommands that run one script of this folder, with the script's own options.
 SCRIPTS = {"silhouette": "silhouette_vs_sklearn", "dask": "dask_vs_dask_ml", "out-of-core": "out_of_core",
            "restarts": "restarts", "quality": "quality", "dispatch": "dispatch", "transform": "transform",
-           "shifted-copy": "shifted_copy"}
+           "shifted-copy": "shifted_copy", "precision": "precision"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("dispatch", help="CPU against GPU fit times: the device='auto' threshold (needs a GPU)")
     commands.add_parser("transform", help="transform (distances to every centre) against scikit-learn")
     commands.add_parser("shifted-copy", help="small data shifted once into a copy against block by block")
+    commands.add_parser("precision", help="the error of TF32 / bf16 distance products, emulated on the CPU")
     args, rest = parser.parse_known_args(argv)
     if args.command in SCRIPTS:
         module = importlib.import_module(f"benchmarks.{SCRIPTS[args.command]}")

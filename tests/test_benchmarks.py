@@ -333,3 +333,56 @@ def test_gpu_peers_warm_up_at_the_full_shape_before_the_clock_starts():
     cpu.devices = ("cpu",)
     cpu.warm_up(X, init)
     assert calls == [(2000, 1)]
+
+
+def test_mantissa_rounding_of_the_precision_emulation():
+    """TF32 keeps 10 mantissa bits, bf16 7: truncation drops the rest, "nearest" rounds ties to even."""
+    from benchmarks.precision import round_mantissa
+
+    one = np.float32(1)
+    values = np.array([1 + 2.0**-11, 1 + 3 * 2.0**-11, 1 + 2.0**-10, -(1 + 2.0**-11 + 2.0**-20), 0.0, 2.0**-130],
+                      dtype=np.float32)
+    np.testing.assert_array_equal(round_mantissa(values, 10, "truncate"),
+                                  np.array([1, 1 + 2.0**-10, 1 + 2.0**-10, -1, 0, 2.0**-130], dtype=np.float32))
+    # 1 + 2^-11 is halfway between 1 (even) and 1 + 2^-10 (odd): to 1; 1 + 3 * 2^-11 is halfway between
+    # 1 + 2^-10 (odd) and 1 + 2^-9 (even): to 1 + 2^-9; just above halfway goes up
+    np.testing.assert_array_equal(round_mantissa(values, 10, "nearest"),
+                                  np.array([1, 1 + 2.0**-9, 1 + 2.0**-10, -(1 + 2.0**-10), 0, 2.0**-130],
+                                           dtype=np.float32))
+    assert round_mantissa(np.array([one]), 7, "nearest")[0] == one
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=100_000) * 10.0 ** rng.integers(-20, 20, 100_000)).astype(np.float32)
+    for bits, rounding, bound in [(10, "truncate", 2.0**-10), (10, "nearest", 2.0**-11), (7, "nearest", 2.0**-8)]:
+        rounded = round_mantissa(x, bits, rounding)
+        error = np.abs(rounded.astype(np.float64) - x) / np.abs(x)
+        assert error.max() <= bound and error.max() > bound / 2  # the bound is reached, not exceeded
+        if rounding == "truncate":
+            assert np.all(np.abs(rounded) <= np.abs(x))
+    with pytest.raises(ValueError, match="rounding='up' must be one of"):
+        round_mantissa(x, 10, "up")
+
+
+def test_precision_emulation_with_exact_products_is_lloyd(tmp_path, monkeypatch):
+    """The emulation's exact run is Lloyd's algorithm (the same partition as gkmeans on separated
+    blobs), and the reduced runs differ from it by the rounding alone; the script writes its report."""
+    from benchmarks import __main__ as entry
+    from benchmarks import precision
+
+    X, _, true_centers = make_blobs_for_precision()
+    init = true_centers + 0.5  # one start near each blob
+    centers, labels, _ = precision.lloyd(X, init, precision.assigner(X.mean(axis=0), None))
+    import gkmeans
+
+    ours = gkmeans.KMeans(5, init=init, n_init=1, tol=0).fit(X)
+    np.testing.assert_array_equal(labels, ours.labels_)
+    np.testing.assert_allclose(centers, ours.cluster_centers_, rtol=1e-5, atol=1e-5)
+    monkeypatch.setattr(precision, "data_sets", lambda: [("tiny", X, 5)])
+    assert entry.main(["precision", "--out", str(tmp_path)]) == 0
+    report = next(tmp_path.glob("precision-emulated-*.md")).read_text()
+    assert report.count("| tiny | 5 |") == 4  # tf32 and bf16, truncated and rounded to nearest
+
+
+def make_blobs_for_precision():
+    from gkmeans.datasets import make_blobs
+
+    return make_blobs(4000, 6, 5, cluster_std=0.3, dtype=np.float32, random_state=2)
