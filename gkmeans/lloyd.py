@@ -126,10 +126,14 @@ def _random_reseed(
 
 
 def reseeded_means(centers: Any, sums: Any, weight_sums: Any, new_rows: Any, xp: ModuleType) -> Any:
-    """Means of the non-empty clusters; the empty ones (in cluster order) restart at ``new_rows``."""
+    """Means of the non-empty clusters; the empty ones (in cluster order) restart at ``new_rows``.
+
+    The rows are placed by index, not by a one-hot product: a product would round them in a
+    reduced-precision (TF32) fit."""
     empty = weight_sums == 0
-    empty_ids = xp.nonzero(empty)[0]
-    placed = xp.permute_dims(_one_hot(empty_ids, centers.shape[0], new_rows.dtype, xp), (1, 0)) @ new_rows
+    # The i-th empty cluster takes row i: its position among the empty clusters.
+    rank = xp.cumulative_sum(xp.astype(empty, xp.int64)) - 1
+    placed = xp.take(new_rows, xp.clip(rank, min=0, max=new_rows.shape[0] - 1), axis=0)
     return xp.where(empty[:, None], xp.astype(placed, centers.dtype), _means(sums, weight_sums, centers, xp))
 
 

@@ -162,7 +162,8 @@ def test_every_fit_releases_kernel_workspaces(monkeypatch):
 
 def test_cupy_precision_context_sets_and_restores_the_compute_type(monkeypatch):
     """CuPy's TF32 / bf16 switch (a process-wide cuBLAS compute type), with a stand-in for CuPy's module."""
-    linalg = types.SimpleNamespace(COMPUTE_TYPE_TF32="tf32-type", COMPUTE_TYPE_BF16="bf16-type", current="default")
+    linalg = types.SimpleNamespace(COMPUTE_TYPE_TF32="tf32-type", COMPUTE_TYPE_BF16="bf16-type",
+                                   COMPUTE_TYPE_DEFAULT="default", current="default")
     linalg.get_compute_type = lambda dtype: linalg.current
     linalg.set_compute_type = lambda dtype, value: setattr(linalg, "current", value)
     core = types.ModuleType("cupy._core")
@@ -178,6 +179,16 @@ def test_cupy_precision_context_sets_and_restores_the_compute_type(monkeypatch):
         assert effective == "bf16" and linalg.current == "bf16-type"
     with cupy_.matmul_precision("tf32", volta) as effective:  # no tensor-core float32 before 8.0
         assert effective == "exact" and linalg.current == "default"
+    # CUPY_TF32=1 makes TF32 the process's default: "exact" sets plain float32, and a fit's exact
+    # products nested in a TF32 context are exact, the TF32 restored after them
+    linalg.current = "tf32-type"
+    with cupy_.matmul_precision("exact", hopper) as effective:
+        assert effective == "exact" and linalg.current == "default"
+    with cupy_.matmul_precision("tf32", hopper):
+        with cupy_.matmul_precision("exact", hopper):
+            assert linalg.current == "default"
+        assert linalg.current == "tf32-type"
+    assert linalg.current == "tf32-type"
 
 
 def test_load_and_run_write_into_the_fixed_buffers():

@@ -164,6 +164,21 @@ def test_reduced_precision_error_against_exact(cupy, precision):
     cupy.testing.assert_array_equal(reduced.predict(X), reduced.labels_)
 
 
+@pytest.mark.parametrize("batch_restarts", [True, False])
+def test_reduced_precision_keeps_the_centres_exact(cupy, batch_restarts):
+    """Only the distance products are reduced: the centres are the exact means of their points
+    (TF32 cluster sums would be off by about 1e-3 relative), with restarts batched or not."""
+    if int(cupy.cuda.Device().compute_capability) < 80:
+        pytest.skip("TF32 needs compute capability 8.0")
+    X = make_blobs(50_000, 32, 8, random_state=4, dtype=np.float32)[0] + np.float32(100)
+    model = gkmeans.KMeans(8, init="random", n_init=4, batch_restarts=batch_restarts, random_state=0, tol=0,
+                           precision="tf32").fit(cupy.asarray(X))
+    assert model.precision_ == "tf32"
+    labels, centres = cupy.asnumpy(model.labels_), cupy.asnumpy(model.cluster_centers_)
+    means = np.stack([X[labels == j].astype(np.float64).mean(axis=0) for j in range(8)])
+    np.testing.assert_allclose(centres, means, rtol=1e-6, atol=0)
+
+
 def test_memmap_to_the_gpu_is_streamed(cupy, tmp_path):
     X, _, _ = make_blobs(30_000, 8, 6, random_state=7)
     np.save(tmp_path / "X.npy", X)

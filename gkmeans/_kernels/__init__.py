@@ -191,15 +191,23 @@ def matmul_precision(xp: ModuleType, device: Any, dtype: Any, precision: str) ->
     """Context for the products of a fit or predict; yields the precision actually in force.
 
     Reduced precision applies to float32 data on a GPU whose backend offers it; everywhere
-    else (the CPU, float64) the computation stays exact and "exact" is yielded.
+    else (the CPU, float64) the computation stays exact and "exact" is yielded. On such a GPU
+    "exact" is set too, not assumed: CuPy's ``CUPY_TF32`` and PyTorch's
+    ``set_float32_matmul_precision`` can make TF32 the process's default for float32 products.
     """
     native = native_module(xp)
-    if (precision == "exact" or dtype != xp.float32 or not _on_gpu(xp, device) or native is None
-            or not hasattr(native, "matmul_precision")):
+    if dtype != xp.float32 or not _on_gpu(xp, device) or native is None or not hasattr(native, "matmul_precision"):
         yield "exact"
         return
     with native.matmul_precision(precision, device) as effective:
         yield effective
+
+
+def exact_products(xp: ModuleType, device: Any) -> Any:
+    """Context in which float32 products are exact, inside a reduced-precision fit too: for the
+    products that are not distances (cluster sums of batched restarts, squared norms), whose
+    results are centres and distances the fit promises exact."""
+    return matmul_precision(xp, device, xp.float32, "exact")
 
 
 def on_gpu(xp: ModuleType, device: Any) -> bool:
@@ -293,7 +301,9 @@ def row_sq_norms(X: Any, *, xp: ModuleType, shift: Any = None) -> Any:
     """Squared norm of every row of ``X - shift``."""
     chunk = chunk_rows_for(X.shape[0], 2 * X.shape[1] * 8, xp, X.device)
     impl = _pick(xp, "row_sq_norms", X)
-    return _chunked("row_sq_norms", xp, X, chunk, lambda rows: impl(X, xp=xp, chunk_rows=rows, shift=shift))
+    # Exact in a reduced-precision fit too: the array path's vecdot is a (batched) matrix product.
+    with exact_products(xp, X.device):
+        return _chunked("row_sq_norms", xp, X, chunk, lambda rows: impl(X, xp=xp, chunk_rows=rows, shift=shift))
 
 
 def column_mean(X: Any, *, xp: ModuleType) -> Any:
@@ -343,7 +353,8 @@ def assign_and_sum_batched(
     chunk = chunk_rows_for(X.shape[0], row_bytes, xp, X.device, cache_sized=True)
     impl = _pick(xp, "assign_and_sum_batched", X)
     return _chunked("assign_and_sum_batched", xp, X, chunk, lambda rows: impl(
-        X, centers, weights, xp=xp, acc_dtype=acc, chunk_rows=rows, x_sq_norms=x_sq_norms, shift=shift))
+        X, centers, weights, xp=xp, acc_dtype=acc, chunk_rows=rows, x_sq_norms=x_sq_norms, shift=shift,
+        exact=lambda: exact_products(xp, X.device)))
 
 
 def stream_to_device(batches: Any, *, xp: ModuleType, device: Any) -> Any:

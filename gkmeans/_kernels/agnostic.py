@@ -6,8 +6,9 @@ the standard, so array-api-strict runs it unchanged.
 
 from __future__ import annotations
 
+import contextlib
 from types import ModuleType
-from typing import Any
+from typing import Any, Callable
 
 
 def row_chunks(n_rows: int, chunk_rows: int):
@@ -323,6 +324,7 @@ def assign_and_sum_batched(
     chunk_rows: int,
     x_sq_norms: Any | None = None,
     shift: Any | None = None,
+    exact: Callable[[], Any] = contextlib.nullcontext,
 ) -> tuple[Any, Any, Any, Any]:
     """One Lloyd pass for ``r`` runs at once, centres of shape (r, k, d) in the shifted frame.
 
@@ -330,6 +332,8 @@ def assign_and_sum_batched(
     cluster sums come from one weighted one-hot product (every row is one-hot in each
     run), so X is read once per iteration for all the runs and the products are r times
     wider: the batched restarts of the course material without a Python loop over them.
+    The sums' product runs inside ``exact()``: in a reduced-precision fit only the distances
+    may lose mantissa bits, never the centres.
 
     Returns
     -------
@@ -364,6 +368,7 @@ def assign_and_sum_batched(
         min_sq[start:stop, :] = xp.clip(best + block_sq[:, None], min=0)
         w = weights[start:stop]
         one_hot = xp.reshape(xp.astype(nearest[:, :, None] == cluster_ids, X.dtype), (rows, runs * k)) * w[:, None]
-        sums = sums + xp.astype(xp.permute_dims(one_hot, (1, 0)) @ block, acc_dtype)
+        with exact():
+            sums = sums + xp.astype(xp.permute_dims(one_hot, (1, 0)) @ block, acc_dtype)
         weight_sums = weight_sums + xp.sum(xp.astype(one_hot, acc_dtype), axis=0)
     return labels, min_sq, xp.reshape(sums, (runs, k, d)), xp.reshape(weight_sums, (runs, k))

@@ -233,11 +233,12 @@ def fused_assign(X: Any, centers: Any, *, x_sq_norms: Any = None, shift: Any = N
 
 
 def matmul_precision(precision: str, device: Any) -> Any:
-    """Context in which CuPy's float32 products run on tensor cores in ``precision`` ("tf32" or "bf16").
+    """Context in which CuPy's float32 products run in ``precision``: "exact" (cuBLAS's plain float32,
+    even where ``CUPY_TF32=1`` made TF32 the default), or on tensor cores in "tf32" or "bf16".
 
     CuPy keeps one process-wide compute type per dtype (``CUPY_TF32`` sets it at start);
     it is set for the duration of the context and restored after. Yields the precision in
-    force: "exact" on GPUs older than compute capability 8.0, which have no such mode.
+    force: "exact" on GPUs older than compute capability 8.0, which have no reduced mode.
     """
     import contextlib
 
@@ -246,10 +247,11 @@ def matmul_precision(precision: str, device: Any) -> Any:
 
     @contextlib.contextmanager
     def context() -> Any:
-        if int(device.compute_capability) < 80:
+        if precision != "exact" and int(device.compute_capability) < 80:
             yield "exact"
             return
-        wanted = {"tf32": linalg.COMPUTE_TYPE_TF32, "bf16": linalg.COMPUTE_TYPE_BF16}[precision]
+        wanted = {"exact": linalg.COMPUTE_TYPE_DEFAULT, "tf32": linalg.COMPUTE_TYPE_TF32,
+                  "bf16": linalg.COMPUTE_TYPE_BF16}[precision]
         previous = linalg.get_compute_type(np.float32)
         linalg.set_compute_type(np.float32, wanted)
         try:

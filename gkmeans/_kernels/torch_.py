@@ -126,7 +126,8 @@ def release_cached_memory(device: Any) -> None:
 
 
 def matmul_precision(precision: str, device: Any) -> Any:
-    """Context in which PyTorch's float32 CUDA products use TF32 ("high") or bf16 ("medium") tensor cores."""
+    """Context in which PyTorch's float32 CUDA products are exact ("highest", whatever the process set)
+    or use TF32 ("high") or bf16 ("medium") tensor cores."""
     import contextlib
 
     import torch
@@ -137,7 +138,7 @@ def matmul_precision(precision: str, device: Any) -> Any:
             yield "exact"
             return
         previous = torch.get_float32_matmul_precision()
-        torch.set_float32_matmul_precision("high" if precision == "tf32" else "medium")
+        torch.set_float32_matmul_precision({"exact": "highest", "tf32": "high", "bf16": "medium"}[precision])
         try:
             yield precision
         finally:
