@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 
 import numpy as np
 import pytest
@@ -159,3 +160,34 @@ def test_pytorch_precision_context_sets_and_restores_the_matmul_precision():
             assert effective == "exact" and torch.get_float32_matmul_precision() == "high"
     finally:
         torch.set_float32_matmul_precision(before)
+
+
+def test_reduced_precision_ranks_restarts_on_their_exact_inertia(monkeypatch):
+    """Under TF32 (simulated) a run's expansion inertia is rounded: restarts are ranked on their exact
+    inertia. Here the expansion inertias are scrambled so that they rank the runs backwards: the
+    reduced-precision fit still keeps the best run, the exact one (which trusts them) does not."""
+    from gkmeans import _fit
+    from gkmeans._kernels import numpy_
+
+    @contextlib.contextmanager
+    def fake_context(precision, device):
+        yield precision
+
+    monkeypatch.setattr(numpy_, "matmul_precision", fake_context, raising=False)
+    monkeypatch.setattr(kernels, "_on_gpu", lambda xp, device: True)
+    original_lloyd = _fit.lloyd
+
+    def scrambled(*args, **kwargs):
+        result = original_lloyd(*args, **kwargs)
+        return dataclasses.replace(result, inertia=1e12 - result.inertia)
+
+    X = make_blobs(2000, 2, 6, cluster_std=2.5, random_state=3, dtype=np.float32)[0]
+    options = dict(init="random", n_init=8, batch_restarts=False, random_state=1)
+    runs = [KMeans(6, init="random", n_init=1, random_state=seed).fit(X).inertia_ for seed in range(3)]
+    assert len(set(np.round(runs, 3))) > 1  # the restarts do end at different inertias
+    honest = KMeans(6, **options).fit(X)
+    monkeypatch.setattr(_fit, "lloyd", scrambled)
+    reduced = KMeans(6, precision="tf32", **options).fit(X)
+    fooled = KMeans(6, **options).fit(X)
+    assert reduced.precision_ == "tf32" and reduced.inertia_ == honest.inertia_
+    assert fooled.inertia_ > honest.inertia_
