@@ -118,6 +118,7 @@ def test_row_major_compiled_pass_is_the_numpy_pass_bit_for_bit(monkeypatch, dtyp
 def test_small_passes_do_not_load_numba_until_it_is_loaded(monkeypatch):
     monkeypatch.setenv("GKMEANS_CPU_PASS", "auto")
     monkeypatch.setattr(numba_pass, "loaded", lambda: False)
+    monkeypatch.setattr(numpy_, "_plain_pass_work", [0])
     assert numpy_.compiled_pass(numpy_.COMPILED_MIN_WORK - 1) is None
     assert numpy_.compiled_pass(numpy_.COMPILED_MIN_WORK) is numba_pass.kernels()
     monkeypatch.setattr(numba_pass, "loaded", lambda: True)
@@ -127,6 +128,21 @@ def test_small_passes_do_not_load_numba_until_it_is_loaded(monkeypatch):
     assert numpy_.compiled_pass(10) is numba_pass.kernels()  # asked for by name: always
     monkeypatch.setenv("GKMEANS_CPU_PASS", "numpy")
     assert numpy_.compiled_pass(10**12) is None
+
+
+def test_many_small_passes_load_numba_once_they_would_have_paid_for_it(monkeypatch):
+    """The ski-rental rule: small passes run plain NumPy until, together, they have covered
+    COMPILED_CUMULATIVE_WORK pairs; the pass after that loads the compiled kernels."""
+    monkeypatch.setenv("GKMEANS_CPU_PASS", "auto")
+    monkeypatch.setattr(numba_pass, "loaded", lambda: False)
+    monkeypatch.setattr(numpy_, "_plain_pass_work", [0])
+    small = numpy_.COMPILED_MIN_WORK // 2
+    passes = -(-numpy_.COMPILED_CUMULATIVE_WORK // small)
+    assert all(numpy_.compiled_pass(small) is None for _ in range(passes))
+    assert numpy_.compiled_pass(small) is numba_pass.kernels()
+    monkeypatch.setattr(numpy_, "_plain_pass_work", [0])
+    monkeypatch.setenv("GKMEANS_CPU_PASS", "numpy")  # never under "numpy", however much work
+    assert all(numpy_.compiled_pass(small) is None for _ in range(2 * passes))
 
 
 def test_cpu_pass_choice_errors(monkeypatch):
