@@ -386,3 +386,29 @@ def make_blobs_for_precision():
     from gkmeans.datasets import make_blobs
 
     return make_blobs(4000, 6, 5, cluster_std=0.3, dtype=np.float32, random_state=2)
+
+
+def test_gpu_targets_from_a_run_of_the_real_adapters():
+    """The GPU grid's peers run through run_point (on PyTorch CPU tensors here) and their rows judged:
+    every target gets a verdict with a ratio, so the rows carry what the judge reads."""
+    torch = pytest.importorskip("torch")  # noqa: F841 - the adapters need it
+    from benchmarks import targets
+    from benchmarks.peers import FastPytorchKmeansPeer, FlashKmeansPeer, GemmFloorPeer, TorchPeer
+
+    peers = [GemmFloorPeer(), GemmFloorPeer("tf32"), GkmeansPeer("numpy"), GkmeansPeer("numpy"),
+             FlashKmeansPeer(), FastPytorchKmeansPeer()]
+    peers[2].name, peers[3].name, peers[3].arithmetic = "gkmeans-cupy", "gkmeans-cupy-tf32", "tf32"
+    for peer in peers:
+        if isinstance(peer, TorchPeer):
+            peer.torch_device = "cpu"
+            if peer.available() is not None:
+                pytest.skip(peer.available())
+    rows = suite.run_point(suite.Point(3000, 8, 16, "float32"), peers, 3, lambda _: None)
+    assert all(row["status"].startswith("ok") for row in rows), [row["status"] for row in rows]
+    verdicts = targets.judge(rows)
+    assert len(verdicts) == 1 + 2 + 1 + 3  # flash; floors exact and tf32; fast-pytorch; 3 libraries to converge
+    for verdict in verdicts:
+        if verdict.peer == "fastkmeans":
+            assert verdict.verdict == "not measured: no fastkmeans row (missing peer)"
+        else:
+            assert verdict.ratio is not None and verdict.ratio > 0 and verdict.verdict.startswith(("met", "not met"))
