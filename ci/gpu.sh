@@ -7,9 +7,12 @@
 # CuPy with the array-path, graph-replayed and fused assignments, the sorted update, exact and TF32,
 # against the GPU peers; results rewritten after every peer, no new point after 300 s, no new convergence
 # run after 420 s, so that it ends cleanly inside the 540 s it is given), "extra" (batched restarts, and the
-# CPU-against-GPU crossover that sets device="auto"), or "all" (default). The device tool allows
-# 10 minutes a command and 30 minutes a session, start-up included: run the parts as separate
-# calls there, "bench" first (the issue's figures), then "tests", then "extra".
+# CPU-against-GPU crossover that sets device="auto"), "first" (one call of at most 600 s with what
+# matters most, for a session that may get only one: the benchmark at the issue's point alone, the
+# GPU-specific tests, then the restarts benchmark in the time left; the less needed files bundled
+# into first-more.tgz), or "all" (default). The device tool allows 10 minutes a command and 30
+# minutes a session, start-up included, and gives a machine back 30 s after a call: a session
+# gets two or three calls. Run "first", then "bench" (the whole grid), then "tests" or "extra".
 # Installs the carried wheels (ci/prepare_device_wheels.sh) and records the GPU and the install
 # in device.txt first. Logs and results land in OUT_DIR, at most 7 files a part (the device
 # tool brings back 8); the exit status is the tests' (0 when they were not run).
@@ -24,6 +27,32 @@ export PYTHONPATH="$PWD/.device-site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; python3 -m gkmeans devices; } \
     >> "$out/device.txt" 2>&1
 tests=0
+parallel=()
+if python3 -c "import xdist" 2>/dev/null; then
+    parallel=(-n "${GKMEANS_TEST_WORKERS:-8}")
+fi
+if [[ "$part" == first ]]; then
+    # The issue's point only (--max-seconds 0), every peer's time per iteration before any
+    # convergence run, no convergence run started after 240 s.
+    timeout 330 python3 -m benchmarks run --device gpu --out "$out" --max-seconds 0 --stop-seconds 240 \
+        > "$out/gpu-bench.log" 2>&1 || echo "benchmarks ended with status $? (see gpu-bench.log)"
+    tail -n 5 "$out/gpu-bench.log"
+    GKMEANS_TEST_BACKENDS="${GKMEANS_TEST_BACKENDS:-numpy,cupy}" OMP_NUM_THREADS=2 timeout 150 python3 -m pytest \
+        -q -rs -p no:cacheprovider "${parallel[@]}" --durations=15 --junitxml="$out/gpu-tests.xml" \
+        tests/test_gpu.py tests/test_precision.py tests/test_cuda_graph_pass.py tests/test_cuda_sources.py \
+        > "$out/gpu-tests.log" 2>&1
+    tests=$?
+    tail -n 3 "$out/gpu-tests.log"
+    left=$((570 - SECONDS))
+    if ((left > 30)); then
+        timeout "$left" python3 -m benchmarks restarts --device gpu --out "$out" > "$out/gpu-restarts.log" 2>&1 \
+            || echo "restarts benchmark ended with status $? (see gpu-restarts.log)"
+    fi
+    # At most 8 files come back: the reports and logs stay, the rest travels in one archive.
+    (cd "$out" && tar czf first-more.tgz --remove-files ./*.png ./*.xml ./*restarts*.json 2>/dev/null)
+    ls -1 "$out"
+    exit $tests
+fi
 if [[ "$part" == all || "$part" == tests ]]; then
     # GKMEANS_TEST_BACKENDS, when set, chooses the backends (a dry run on a machine without a GPU:
     # GKMEANS_TEST_BACKENDS=numpy bash ci/gpu.sh out tests)
@@ -35,10 +64,6 @@ if [[ "$part" == all || "$part" == tests ]]; then
     # The device allows 10 minutes a command: spread the suite over worker processes where
     # pytest-xdist is installed (the device image has it), stop it before the tool would, and
     # list the slowest tests for the next session's planning.
-    parallel=()
-    if python3 -c "import xdist" 2>/dev/null; then
-        parallel=(-n "${GKMEANS_TEST_WORKERS:-8}")
-    fi
     GKMEANS_TEST_BACKENDS="$backends" OMP_NUM_THREADS=2 timeout 560 python3 -m pytest -q -rs -p no:cacheprovider \
         "${parallel[@]}" --durations=30 --junitxml="$out/gpu-tests.xml" > "$out/gpu-tests.log" 2>&1
     tests=$?
