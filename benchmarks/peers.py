@@ -372,6 +372,7 @@ def all_peers() -> list[Peer]:
     return [
         GkmeansPeer("numpy"), GkmeansPeer("torch"), SklearnPeer("lloyd"), SklearnPeer("elkan"), FaissPeer(),
         GemmFloorPeer(), GemmFloorPeer("tf32"), GkmeansPeer("cupy"), FlashKmeansPeer(),
+        GkmeansPeer("cupy", assign="triton", precision="tf32"), GkmeansPeer("cupy", assign="triton"),
         GkmeansPeer("cupy", assign="graph", precision="tf32"), GkmeansPeer("cupy", assign="fused"),
         GkmeansPeer("cupy", assign="graph"), FastPytorchKmeansPeer(), FastKmeansPeer(), GkmeansPeer("torch-cuda"),
         GkmeansPeer("cupy", precision="tf32"), GkmeansPeer("cupy", sort_update=True),

@@ -17,6 +17,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+# The Triton kernel (gkmeans/_kernels/triton_assign.py) runs under Triton's interpreter on machines
+# without an NVIDIA GPU. The variable must be set before Triton is first imported: Triton makes its
+# standard functions (tl.min, tl.argmin, ...) interpreted or compiled when it is imported.
+if "TRITON_INTERPRET" not in os.environ and not os.path.exists("/dev/nvidiactl"):
+    os.environ["TRITON_INTERPRET"] = "1"
+
 ALL_BACKENDS = ("numpy", "array_api_strict", "torch", "torch_cuda", "cupy")
 #: The module of each backend whose name is not its module's.
 MODULES = {"torch_cuda": "torch"}

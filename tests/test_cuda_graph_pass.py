@@ -142,7 +142,7 @@ def test_graph_method_routes_to_the_graph_pass(monkeypatch):
 def test_unknown_assign_method_is_named(monkeypatch):
     monkeypatch.setenv("GKMEANS_CUDA_ASSIGN", "tiles")
     with pytest.raises(ValueError, match=r"GKMEANS_CUDA_ASSIGN='tiles' is not recognised; expected one of "
-                                         r"\('gemm', 'graph', 'fused'\)"):
+                                         r"\('gemm', 'graph', 'fused', 'triton'\)"):
         cupy_.assign_method()
 
 

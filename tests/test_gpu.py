@@ -114,6 +114,34 @@ def test_fused_and_gemm_fits_agree(cupy, monkeypatch):
     assert float(cupy.mean(fused.labels_ == gemm.labels_)) >= 0.9999
 
 
+@pytest.mark.parametrize("precision", ["exact", "tf32", "bf16"])
+def test_triton_assign_is_the_one_that_ran_and_fits_as_the_default(cupy, monkeypatch, precision):
+    """GKMEANS_CUDA_ASSIGN=triton: the Triton kernel ran (on CuPy arrays through DLPack, on CuPy's
+    stream), in the fit's precision, and the fit is the default path's (exact) or within the
+    documented reduced-precision error."""
+    pytest.importorskip("torch")
+    pytest.importorskip("triton")
+    from gkmeans._kernels import triton_assign
+
+    if precision != "exact" and int(cupy.cuda.Device().compute_capability) < 80:
+        pytest.skip("tensor-core float32 needs compute capability 8.0")
+    X = cupy.asarray(make_blobs(50_000, 32, 20, random_state=2, dtype=np.float32)[0])
+    gemm = gkmeans.KMeans(20, random_state=0).fit(X)
+    seen = []
+    original = triton_assign.torch_assign
+    monkeypatch.setattr(triton_assign, "torch_assign",
+                        lambda *a, **kw: seen.append(kw["precision"]) or original(*a, **kw))
+    monkeypatch.setenv("GKMEANS_CUDA_ASSIGN", "triton")
+    with cupy.cuda.Stream(non_blocking=True):  # a stream of the caller's own: the kernel must follow it
+        fitted = gkmeans.KMeans(20, random_state=0, precision=precision).fit(X)
+    assert seen and set(seen) == {"ieee" if precision == "exact" else precision}
+    assert fitted.precision_ == precision and isinstance(fitted.labels_, cupy.ndarray)
+    tolerance = {"exact": 1e-5, "tf32": 1e-3, "bf16": 1e-2}[precision]
+    assert fitted.inertia_ == pytest.approx(gemm.inertia_, rel=tolerance)
+    assert float(cupy.mean(fitted.labels_ == gemm.labels_)) >= (0.9999 if precision == "exact" else 0.99)
+    cupy.testing.assert_array_equal(fitted.predict(X), fitted.labels_)
+
+
 def test_streamed_fit_through_pinned_buffers_equals_in_memory(cupy, monkeypatch):
     from gkmeans._kernels import cupy_
 

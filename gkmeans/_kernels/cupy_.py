@@ -147,11 +147,14 @@ def release_workspaces() -> None:
 #:   row-argmin kernel of ``cuda/row_argmin.cu``, the whole pass captured once as a CUDA graph
 #:   and replayed every Lloyd iteration (:mod:`.cupy_graph`);
 #: - "fused": the distance + argmin kernel of ``cuda/fused_assign.cu`` (CUDA cores, exact
-#:   precision only), which never writes the n x k block at all.
+#:   precision only), which never writes the n x k block at all;
+#: - "triton": the distance + running-argmin kernel of :mod:`.triton_assign` (float32; tensor
+#:   cores in the fit's precision, exact float32 included), which never writes it either; needs
+#:   PyTorch and Triton.
 #:
 #: The default stays the array path until the others have been measured against it on a GPU
-#: (``ci/gpu.sh`` runs all three as peers).
-ASSIGN_METHODS = ("gemm", "graph", "fused")
+#: (``ci/gpu.sh`` runs them all as peers).
+ASSIGN_METHODS = ("gemm", "graph", "fused", "triton")
 
 
 def assign_method() -> str:
@@ -163,11 +166,15 @@ def assign(
 ) -> tuple[Any, Any]:
     """Nearest centre and squared distance of every row, by the method :func:`assign_method` names.
 
-    The kernel paths take float32 / float64 data; "graph" also needs C-contiguous X (its
-    captured pass reads X at a fixed address). Anything else takes the array path.
+    The kernel paths take float32 / float64 data ("triton" float32 only); "graph" also needs
+    C-contiguous X (its captured pass reads X at a fixed address). Anything else takes the array path.
     """
     method = assign_method()
-    if method != "gemm" and X.dtype in (xp.float32, xp.float64):
+    if method == "triton" and X.dtype == xp.float32:
+        from .triton_assign import cupy_assign
+
+        return _triton_or_explain(cupy_assign, X, centers, shift)
+    if method in ("graph", "fused") and X.dtype in (xp.float32, xp.float64):
         if method == "fused":
             return fused_assign(X, centers, x_sq_norms=x_sq_norms, shift=shift)
         if X.flags.c_contiguous and (x_sq_norms is None or x_sq_norms.flags.c_contiguous):
@@ -177,6 +184,14 @@ def assign(
     from . import agnostic
 
     return agnostic.assign(X, centers, xp=xp, chunk_rows=chunk_rows, x_sq_norms=x_sq_norms, shift=shift)
+
+
+def _triton_or_explain(run: Any, X: Any, centers: Any, shift: Any) -> tuple[Any, Any]:
+    """``run(X, centers, shift=shift)``, an absent PyTorch or Triton named in the error."""
+    try:
+        return run(X, centers, shift=shift)
+    except ModuleNotFoundError as error:
+        raise ImportError(f"GKMEANS_CUDA_ASSIGN=triton needs PyTorch and Triton: {error}") from None
 
 
 _FUSED_KERNELS: dict[str, Any] = {}

@@ -1,0 +1,154 @@
+"""The assignment as one Triton kernel: distances and a running argmin, never the n x k block.
+
+``GKMEANS_CUDA_ASSIGN=triton`` (CuPy arrays; needs PyTorch and Triton, as the GPU images that
+run flash-kmeans have). Each program owns ``BLOCK_N`` rows: it loads them shifted into the
+centred frame, walks the centres in tiles of ``BLOCK_K``, forms the tile's dot products with
+``tl.dot`` — on tensor cores, in the precision the fit asked for: exact float32 ("ieee"),
+TF32 or bf16 — and keeps each row's best (value, index) in registers. Only the labels and the
+squared distances are written: n x 12 bytes instead of the n x k block a GEMM writes.
+
+Ties go to the lowest centre index, as the array path's argmin (``tl.argmin`` takes the first
+minimum of a tile; a later tile must be strictly better). The dot products are summed in
+another order than cuBLAS's, so a point within rounding of two centres can take the other.
+
+The same kernel runs on the CPU under Triton's interpreter (``TRITON_INTERPRET=1``, PyTorch
+CPU tensors), which is how the test suite checks it without a GPU.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+#: Rows per program, centres per tile, and the widest feature block loaded at once; warps per
+#: program. Chosen, not yet tuned on a GPU (``python -m benchmarks run --device gpu`` measures them).
+BLOCK_N = 128
+BLOCK_K = 64
+MAX_BLOCK_D = 128
+NUM_WARPS = 8
+#: ``tl.dot`` needs every dimension of a tile to be at least this.
+MIN_DOT = 16
+
+
+@functools.lru_cache(maxsize=1)
+def _kernel() -> Any:
+    """The jitted kernel (Triton imported and the kernel defined on first use)."""
+    import triton
+    import triton.language as tl
+
+    @triton.jit
+    def assign_kernel(X, shift, C, c_sq, labels, min_sq, n, k, d, stride_x, stride_c,
+                      HAS_SHIFT: tl.constexpr, PRECISION: tl.constexpr, BLOCK_N: tl.constexpr,
+                      BLOCK_K: tl.constexpr, BLOCK_D: tl.constexpr, ONE_D_BLOCK: tl.constexpr):
+        rows = (tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)).to(tl.int64)
+        row_ok = rows < n
+        features = tl.arange(0, BLOCK_D)
+        best = tl.full((BLOCK_N,), float("inf"), tl.float32)
+        best_index = tl.zeros((BLOCK_N,), tl.int64)
+        # The rows' squared norms, from the shifted rows themselves (exact float32 sums).
+        if ONE_D_BLOCK:
+            # All features in one block: the shifted rows are loaded once for every centre tile.
+            f_ok = features < d
+            x_all = tl.load(X + rows[:, None] * stride_x + features[None, :],
+                            mask=row_ok[:, None] & f_ok[None, :], other=0.0).to(tl.float32)
+            if HAS_SHIFT:
+                s = tl.load(shift + features, mask=f_ok, other=0.0).to(tl.float32)
+                x_all = tl.where(row_ok[:, None] & f_ok[None, :], x_all - s[None, :], 0.0)
+            row_sq = tl.sum(x_all * x_all, axis=1)
+        else:
+            row_sq = tl.zeros((BLOCK_N,), tl.float32)
+            for f0 in range(0, d, BLOCK_D):
+                f_ok = (f0 + features) < d
+                x = tl.load(X + rows[:, None] * stride_x + (f0 + features)[None, :],
+                            mask=row_ok[:, None] & f_ok[None, :], other=0.0).to(tl.float32)
+                if HAS_SHIFT:
+                    s = tl.load(shift + f0 + features, mask=f_ok, other=0.0).to(tl.float32)
+                    x = tl.where(row_ok[:, None] & f_ok[None, :], x - s[None, :], 0.0)
+                row_sq += tl.sum(x * x, axis=1)
+        for c0 in range(0, k, BLOCK_K):
+            centres = (c0 + tl.arange(0, BLOCK_K)).to(tl.int64)
+            c_ok = centres < k
+            acc = tl.zeros((BLOCK_N, BLOCK_K), tl.float32)
+            for f0 in range(0, d, BLOCK_D):
+                f_ok = (f0 + features) < d
+                if ONE_D_BLOCK:
+                    x = x_all
+                else:
+                    x = tl.load(X + rows[:, None] * stride_x + (f0 + features)[None, :],
+                                mask=row_ok[:, None] & f_ok[None, :], other=0.0).to(tl.float32)
+                    if HAS_SHIFT:
+                        s = tl.load(shift + f0 + features, mask=f_ok, other=0.0).to(tl.float32)
+                        x = tl.where(row_ok[:, None] & f_ok[None, :], x - s[None, :], 0.0)
+                c = tl.load(C + centres[None, :] * stride_c + (f0 + features)[:, None],
+                            mask=c_ok[None, :] & f_ok[:, None], other=0.0).to(tl.float32)
+                if PRECISION == "bf16":
+                    acc += tl.dot(x.to(tl.bfloat16), c.to(tl.bfloat16), out_dtype=tl.float32)
+                else:
+                    acc += tl.dot(x, c, input_precision=PRECISION)
+            centre_sq = tl.load(c_sq + centres, mask=c_ok, other=0.0).to(tl.float32)
+            value = tl.where(c_ok[None, :], centre_sq[None, :] - 2.0 * acc, float("inf"))
+            tile_best = tl.min(value, axis=1)
+            tile_index = tl.argmin(value, axis=1).to(tl.int64) + c0
+            better = tile_best < best  # strict: an equal value in a later tile keeps the lower index
+            best = tl.where(better, tile_best, best)
+            best_index = tl.where(better, tile_index, best_index)
+        tl.store(labels + rows, best_index, mask=row_ok)
+        distance = best + row_sq
+        tl.store(min_sq + rows, tl.where(distance > 0.0, distance, 0.0), mask=row_ok)
+
+    return assign_kernel
+
+
+def block_d(n_features: int) -> int:
+    """Features per block: the next power of two (``tl.arange`` needs one), at least
+    :data:`MIN_DOT`, at most :data:`MAX_BLOCK_D`."""
+    return min(MAX_BLOCK_D, max(MIN_DOT, 1 << max(0, n_features - 1).bit_length()))
+
+
+def torch_assign(X: Any, centers: Any, *, shift: Any = None, precision: str = "ieee") -> tuple[Any, Any]:
+    """Labels (int64) and squared distances (float32) of float32 tensor rows ``X - shift`` against
+    ``centers`` (shifted frame), by the Triton kernel; ``precision``: "ieee", "tf32" or "bf16"."""
+    import torch
+    import triton
+
+    if X.dtype != torch.float32:
+        raise TypeError(f"the Triton assignment takes float32 data, not {X.dtype}")
+    X = X.contiguous()
+    centers = centers.to(torch.float32).contiguous()
+    n, d = X.shape
+    k = centers.shape[0]
+    c_sq = torch.sum(centers * centers, dim=1)
+    labels = torch.empty(n, dtype=torch.int64, device=X.device)
+    min_sq = torch.empty(n, dtype=torch.float32, device=X.device)
+    has_shift = shift is not None
+    shift_arg = shift.to(torch.float32).contiguous() if has_shift else c_sq  # any pointer: unread
+    width = block_d(d)
+    _kernel()[(triton.cdiv(n, BLOCK_N),)](
+        X, shift_arg, centers, c_sq, labels, min_sq, n, k, d, X.stride(0), centers.stride(0),
+        HAS_SHIFT=has_shift, PRECISION=precision, BLOCK_N=BLOCK_N, BLOCK_K=BLOCK_K, BLOCK_D=width,
+        ONE_D_BLOCK=d <= width, num_warps=NUM_WARPS)
+    return labels, min_sq
+
+
+def cupy_assign(X: Any, centers: Any, *, shift: Any = None) -> tuple[Any, Any]:
+    """:func:`torch_assign` on CuPy arrays: shared with PyTorch through DLPack (no copies) and
+    launched on CuPy's current stream, in the precision of CuPy's float32 products (set by the
+    fit's ``precision=``)."""
+    import cupy
+    import numpy as np
+    import torch
+    from cupy._core import _routines_linalg as linalg
+
+    compute = linalg.get_compute_type(np.float32)
+    precision = {linalg.COMPUTE_TYPE_TF32: "tf32", linalg.COMPUTE_TYPE_BF16: "bf16"}.get(compute, "ieee")
+    with X.device:
+        stream = cupy.cuda.get_current_stream()
+        device = torch.device("cuda", X.device.id)
+        on_stream = (torch.cuda.ExternalStream(stream.ptr, device=device) if stream.ptr
+                     else torch.cuda.default_stream(device))
+        with torch.cuda.stream(on_stream):
+            labels, min_sq = torch_assign(
+                torch.from_dlpack(X), torch.from_dlpack(centers.astype(X.dtype, copy=False)),
+                shift=None if shift is None else torch.from_dlpack(shift.astype(X.dtype, copy=False)),
+                precision=precision)
+            return cupy.from_dlpack(labels), cupy.from_dlpack(min_sq)

@@ -1,0 +1,113 @@
+"""The Triton assignment kernel (``GKMEANS_CUDA_ASSIGN=triton``): its logic on the CPU under Triton's
+interpreter (tests/conftest.py sets ``TRITON_INTERPRET=1`` where there is no NVIDIA GPU), on CUDA
+tensors where there is one. Its speed is measured by the GPU benchmarks."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from gkmeans._kernels import agnostic, cupy_, triton_assign
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("triton")
+
+DEVICE = "cpu" if os.environ.get("TRITON_INTERPRET") == "1" or not torch.cuda.is_available() else "cuda"
+if DEVICE == "cpu" and os.environ.get("TRITON_INTERPRET") != "1":
+    pytest.skip("no GPU, and Triton's interpreter was not switched on before Triton was imported",
+                allow_module_level=True)
+
+
+def _separated(n, d, k, seed):
+    """Points near k well-separated centres, far from the origin (the shift matters)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=10.0, size=(k, d)) + 50.0
+    X = (centres[rng.integers(0, k, size=n)] + rng.normal(scale=0.5, size=(n, d))).astype(np.float32)
+    return X, centres.astype(np.float32)
+
+
+def _run(X, centers, shift=None, precision="ieee"):
+    as_tensor = lambda a: None if a is None else torch.from_numpy(np.ascontiguousarray(a)).to(DEVICE)  # noqa: E731
+    labels, min_sq = triton_assign.torch_assign(as_tensor(X), as_tensor(centers), shift=as_tensor(shift),
+                                                precision=precision)
+    return labels.cpu().numpy(), min_sq.cpu().numpy()
+
+
+@pytest.mark.parametrize("n, d, k, with_shift", [
+    (300, 20, 70, True),    # a partial row block, centre tiles 64 + 6, features padded to 32
+    (130, 200, 5, True),    # more features than one block (128): the split-feature loop
+    (129, 3, 64, False),    # exactly one centre tile; three features padded to 16
+    (1, 5, 1, True),        # one row, one centre
+])
+def test_labels_are_the_array_paths(n, d, k, with_shift):
+    X, centres = _separated(n, d, k, seed=n + d + k)
+    shift = X.mean(axis=0) if with_shift else None
+    centers = centres - shift if with_shift else centres
+    labels, min_sq = _run(X, centers, shift)
+    expected_labels, expected_sq = agnostic.assign(X, centers, xp=np, chunk_rows=n, shift=shift)
+    np.testing.assert_array_equal(labels, expected_labels)
+    assert labels.dtype == np.int64 and min_sq.dtype == np.float32 and np.all(min_sq >= 0)
+    rows = X - shift if with_shift else X
+    # the same distances up to the expansion's rounding: d units in the last place of its terms
+    scale = np.einsum("ij,ij->i", rows, rows) + np.sum(centers[labels] ** 2, axis=1)
+    bound = d * np.finfo(np.float32).eps * scale
+    assert np.all(np.abs(min_sq.astype(np.float64) - expected_sq) <= bound)
+
+
+def test_ties_go_to_the_lowest_index_within_and_across_centre_tiles():
+    X, centres = _separated(200, 8, 6, seed=3)
+    block = triton_assign.BLOCK_K
+    # copies of every centre at the end of the first tile and in the second tile
+    centers = np.concatenate([centres, np.zeros((block - 12, 8), np.float32) + 1e6, centres, centres])
+    labels, _ = _run(X, centers)
+    assert labels.max() < 6  # never a later copy, in the same tile or the next one
+    np.testing.assert_array_equal(labels, agnostic.assign(X, centres, xp=np, chunk_rows=200)[0])
+
+
+@pytest.mark.parametrize("precision", [
+    "tf32",
+    # Triton's interpreter does not round to bf16 as a GPU does (23% of these labels moved, where
+    # inputs rounded to bf16 in NumPy move none): bf16 is checked on a GPU only
+    pytest.param("bf16", marks=pytest.mark.skipif(DEVICE == "cpu", reason="bf16 is not emulated faithfully "
+                                                  "by Triton's interpreter")),
+])
+def test_reduced_precision_runs_and_keeps_separated_labels(precision):
+    X, centres = _separated(300, 24, 10, seed=5)
+    shift = X.mean(axis=0)
+    labels, _ = _run(X, centres - shift, shift, precision=precision)
+    np.testing.assert_array_equal(labels, agnostic.assign(X, centres - shift, xp=np, chunk_rows=300, shift=shift)[0])
+
+
+def test_feature_blocks_and_bad_input():
+    assert [triton_assign.block_d(d) for d in (1, 3, 16, 17, 100, 128, 129, 1000)] == [16, 16, 16, 32, 128, 128,
+                                                                                          128, 128]
+    with pytest.raises(TypeError, match="float32 data, not torch.float64"):
+        triton_assign.torch_assign(torch.zeros((4, 2), dtype=torch.float64), torch.zeros((1, 2)))
+
+
+def test_cupy_assign_dispatches_to_the_triton_kernel_and_names_what_is_missing(monkeypatch):
+    """GKMEANS_CUDA_ASSIGN=triton sends float32 data to triton_assign.cupy_assign (the fast kernel is
+    the one that ran; NumPy stands in for CuPy), float64 to the array path, and an absent PyTorch or
+    Triton is named in the error."""
+    monkeypatch.setenv("GKMEANS_CUDA_ASSIGN", "triton")
+    calls = []
+
+    def spy(X, centers, *, shift=None):
+        calls.append(X.dtype)
+        return agnostic.assign(X, centers, xp=np, chunk_rows=len(X), shift=shift)
+
+    monkeypatch.setattr(triton_assign, "cupy_assign", spy)
+    X, centres = _separated(50, 4, 3, seed=1)
+    labels, _ = cupy_.assign(X, centres, xp=np, chunk_rows=50)
+    np.testing.assert_array_equal(labels, agnostic.assign(X, centres, xp=np, chunk_rows=50)[0])
+    cupy_.assign(X.astype(np.float64), centres.astype(np.float64), xp=np, chunk_rows=50)
+    assert calls == [np.float32]
+
+    def missing(X, centers, *, shift=None):
+        raise ModuleNotFoundError("No module named 'triton'")
+
+    monkeypatch.setattr(triton_assign, "cupy_assign", missing)
+    with pytest.raises(ImportError, match="GKMEANS_CUDA_ASSIGN=triton needs PyTorch and Triton: No module named"):
+        cupy_.assign(X, centres, xp=np, chunk_rows=50)
