@@ -9,8 +9,8 @@
 # run after 420 s, so that it ends cleanly inside the 540 s it is given), "extra" (batched restarts, and the
 # CPU-against-GPU crossover that sets device="auto"), "first" (one call of at most 600 s with what
 # matters most, for a session that may get only one: the benchmark at the issue's point alone, the
-# GPU-specific tests, then the restarts benchmark in the time left; the less needed files bundled
-# into first-more.tgz), or "all" (default). The device tool allows 10 minutes a command and 30
+# GPU-specific tests, the Triton kernel's launch configurations, then the restarts benchmark in the
+# time left; all but the Markdown reports, device.txt and the tests' log bundled into first-more.tgz), or "all" (default). The device tool allows 10 minutes a command and 30
 # minutes a session, start-up included, and gives a machine back 30 s after a call: a session
 # gets two or three calls. Run "first", then "bench" (the whole grid), then "tests" or "extra".
 # Installs the carried wheels (ci/prepare_device_wheels.sh) and records the GPU and the install
@@ -34,22 +34,26 @@ fi
 if [[ "$part" == first ]]; then
     # The issue's point only (--max-seconds 0), every peer's time per iteration before any
     # convergence run, no convergence run started after 240 s.
-    timeout 330 python3 -m benchmarks run --device gpu --out "$out" --max-seconds 0 --stop-seconds 240 \
+    timeout 320 python3 -m benchmarks run --device gpu --out "$out" --max-seconds 0 --stop-seconds 230 \
         > "$out/gpu-bench.log" 2>&1 || echo "benchmarks ended with status $? (see gpu-bench.log)"
     tail -n 5 "$out/gpu-bench.log"
-    GKMEANS_TEST_BACKENDS="${GKMEANS_TEST_BACKENDS:-numpy,cupy}" OMP_NUM_THREADS=2 timeout 150 python3 -m pytest \
+    GKMEANS_TEST_BACKENDS="${GKMEANS_TEST_BACKENDS:-numpy,cupy}" OMP_NUM_THREADS=2 timeout 120 python3 -m pytest \
         -q -rs -p no:cacheprovider "${parallel[@]}" --durations=15 --junitxml="$out/gpu-tests.xml" \
         tests/test_gpu.py tests/test_precision.py tests/test_cuda_graph_pass.py tests/test_cuda_sources.py \
         > "$out/gpu-tests.log" 2>&1
     tests=$?
     tail -n 3 "$out/gpu-tests.log"
-    left=$((570 - SECONDS))
+    timeout 80 python3 -m benchmarks triton-configs --out "$out" > "$out/triton-configs.log" 2>&1 \
+        || echo "triton-configs ended with status $? (see triton-configs.log)"
+    left=$((575 - SECONDS))
     if ((left > 30)); then
         timeout "$left" python3 -m benchmarks restarts --device gpu --out "$out" > "$out/gpu-restarts.log" 2>&1 \
             || echo "restarts benchmark ended with status $? (see gpu-restarts.log)"
     fi
-    # At most 8 files come back: the reports and logs stay, the rest travels in one archive.
-    (cd "$out" && tar czf first-more.tgz --remove-files ./*.png ./*.xml ./*restarts*.json 2>/dev/null)
+    # At most 8 files come back: device.txt, the Markdown reports and the tests' log stay; every
+    # other file (JSON, logs, plots, JUnit XML) travels in one archive.
+    (cd "$out" && ls -1 | grep -v -x -e device.txt -e gpu-tests.log -e '.*\.md' \
+        | tar czf first-more.tgz --remove-files -T - 2>/dev/null)
     ls -1 "$out"
     exit $tests
 fi

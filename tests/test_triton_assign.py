@@ -111,3 +111,19 @@ def test_cupy_assign_dispatches_to_the_triton_kernel_and_names_what_is_missing(m
     monkeypatch.setattr(triton_assign, "cupy_assign", missing)
     with pytest.raises(ImportError, match="GKMEANS_CUDA_ASSIGN=triton needs PyTorch and Triton: No module named"):
         cupy_.assign(X, centres, xp=np, chunk_rows=50)
+
+
+def test_every_timed_launch_configuration_labels_alike():
+    """The configurations `python -m benchmarks triton-configs` times on a GPU give the same labels."""
+    import sys
+    from pathlib import Path
+
+    sys.path.append(str(Path(__file__).resolve().parent.parent))
+    from benchmarks.triton_configs import CONFIGS
+
+    X, centres = _separated(150, 40, 90, seed=8)
+    expected = agnostic.assign(X, centres, xp=np, chunk_rows=150)[0]
+    for block_n, block_k, warps in CONFIGS:
+        labels, _ = triton_assign.torch_assign(torch.from_numpy(X).to(DEVICE), torch.from_numpy(centres).to(DEVICE),
+                                               block_n=block_n, block_k=block_k, num_warps=warps)
+        np.testing.assert_array_equal(labels.cpu().numpy(), expected, err_msg=str((block_n, block_k, warps)))

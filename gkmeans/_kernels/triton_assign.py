@@ -105,9 +105,11 @@ def block_d(n_features: int) -> int:
     return min(MAX_BLOCK_D, max(MIN_DOT, 1 << max(0, n_features - 1).bit_length()))
 
 
-def torch_assign(X: Any, centers: Any, *, shift: Any = None, precision: str = "ieee") -> tuple[Any, Any]:
+def torch_assign(X: Any, centers: Any, *, shift: Any = None, precision: str = "ieee", block_n: int = BLOCK_N,
+                 block_k: int = BLOCK_K, num_warps: int = NUM_WARPS, num_stages: int | None = None) -> tuple[Any, Any]:
     """Labels (int64) and squared distances (float32) of float32 tensor rows ``X - shift`` against
-    ``centers`` (shifted frame), by the Triton kernel; ``precision``: "ieee", "tf32" or "bf16"."""
+    ``centers`` (shifted frame), by the Triton kernel; ``precision``: "ieee", "tf32" or "bf16".
+    The launch configuration can be overridden (``python -m benchmarks triton-configs`` times some)."""
     import torch
     import triton
 
@@ -123,10 +125,11 @@ def torch_assign(X: Any, centers: Any, *, shift: Any = None, precision: str = "i
     has_shift = shift is not None
     shift_arg = shift.to(torch.float32).contiguous() if has_shift else c_sq  # any pointer: unread
     width = block_d(d)
-    _kernel()[(triton.cdiv(n, BLOCK_N),)](
+    stages = {} if num_stages is None else {"num_stages": num_stages}
+    _kernel()[(triton.cdiv(n, block_n),)](
         X, shift_arg, centers, c_sq, labels, min_sq, n, k, d, X.stride(0), centers.stride(0),
-        HAS_SHIFT=has_shift, PRECISION=precision, BLOCK_N=BLOCK_N, BLOCK_K=BLOCK_K, BLOCK_D=width,
-        ONE_D_BLOCK=d <= width, num_warps=NUM_WARPS)
+        HAS_SHIFT=has_shift, PRECISION=precision, BLOCK_N=block_n, BLOCK_K=block_k, BLOCK_D=width,
+        ONE_D_BLOCK=d <= width, num_warps=num_warps, **stages)
     return labels, min_sq
 
 
