@@ -9,10 +9,11 @@
 # run after 420 s, so that it ends cleanly inside the 540 s it is given), "extra" (batched restarts, and the
 # CPU-against-GPU crossover that sets device="auto"), "first" (one call of at most 600 s with what
 # matters most, for a session that may get only one: the benchmark at the issue's point alone, the
-# GPU-specific tests, the Triton kernel's launch configurations, then the restarts benchmark in the
-# time left; all but the Markdown reports, device.txt and the tests' log bundled into first-more.tgz), or "all" (default). The device tool allows 10 minutes a command and 30
-# minutes a session, start-up included, and gives a machine back 30 s after a call: a session
-# gets two or three calls. Run "first", then "bench" (the whole grid), then "tests" or "extra".
+# GPU-specific tests, single passes timed alone (GEMM floors, Triton configurations, updates), then
+# the restarts benchmark in the time left; all but the Markdown reports, device.txt and the tests'
+# log bundled into first-more.tgz), or "all" (default). The device tool allows 10 minutes a command
+# and 30 minutes a session, start-up included, and gives a machine back 30 s after a call: a
+# session gets two or three calls. Run "first", then "bench" (the whole grid), then "tests" or "extra".
 # Installs the carried wheels (ci/prepare_device_wheels.sh) and records the GPU and the install
 # in device.txt first. Logs and results land in OUT_DIR, at most 7 files a part (the device
 # tool brings back 8); the exit status is the tests' (0 when they were not run).
@@ -43,8 +44,8 @@ if [[ "$part" == first ]]; then
         > "$out/gpu-tests.log" 2>&1
     tests=$?
     tail -n 3 "$out/gpu-tests.log"
-    timeout 80 python3 -m benchmarks triton-configs --out "$out" > "$out/triton-configs.log" 2>&1 \
-        || echo "triton-configs ended with status $? (see triton-configs.log)"
+    timeout 80 python3 -m benchmarks gpu-passes --out "$out" > "$out/gpu-passes.log" 2>&1 \
+        || echo "gpu-passes ended with status $? (see gpu-passes.log)"
     left=$((575 - SECONDS))
     if ((left > 30)); then
         timeout "$left" python3 -m benchmarks restarts --device gpu --out "$out" > "$out/gpu-restarts.log" 2>&1 \

@@ -414,11 +414,11 @@ def test_gpu_targets_from_a_run_of_the_real_adapters():
             assert verdict.ratio is not None and verdict.ratio > 0 and verdict.verdict.startswith(("met", "not met"))
 
 
-def test_triton_configs_needs_a_gpu_and_says_so():
+def test_gpu_passes_needs_a_gpu_and_says_so():
     torch = pytest.importorskip("torch")
     if torch.cuda.is_available():
         pytest.skip("a GPU is here: the script would run in earnest")
     from benchmarks import __main__ as entry
 
-    with pytest.raises(SystemExit, match="triton-configs needs a CUDA GPU"):
-        entry.main(["triton-configs", "--n", "1000"])
+    with pytest.raises(SystemExit, match="gpu-passes needs a CUDA GPU"):
+        entry.main(["gpu-passes", "--n", "1000"])

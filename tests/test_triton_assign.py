@@ -114,12 +114,12 @@ def test_cupy_assign_dispatches_to_the_triton_kernel_and_names_what_is_missing(m
 
 
 def test_every_timed_launch_configuration_labels_alike():
-    """The configurations `python -m benchmarks triton-configs` times on a GPU give the same labels."""
+    """The configurations `python -m benchmarks gpu-passes` times on a GPU give the same labels."""
     import sys
     from pathlib import Path
 
     sys.path.append(str(Path(__file__).resolve().parent.parent))
-    from benchmarks.triton_configs import CONFIGS
+    from benchmarks.gpu_passes import CONFIGS
 
     X, centres = _separated(150, 40, 90, seed=8)
     expected = agnostic.assign(X, centres, xp=np, chunk_rows=150)[0]

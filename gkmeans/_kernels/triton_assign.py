@@ -109,7 +109,7 @@ def torch_assign(X: Any, centers: Any, *, shift: Any = None, precision: str = "i
                  block_k: int = BLOCK_K, num_warps: int = NUM_WARPS, num_stages: int | None = None) -> tuple[Any, Any]:
     """Labels (int64) and squared distances (float32) of float32 tensor rows ``X - shift`` against
     ``centers`` (shifted frame), by the Triton kernel; ``precision``: "ieee", "tf32" or "bf16".
-    The launch configuration can be overridden (``python -m benchmarks triton-configs`` times some)."""
+    The launch configuration can be overridden (``python -m benchmarks gpu-passes`` times some)."""
     import torch
     import triton
 

@@ -1,22 +1,26 @@
-"""Launch configurations of the Triton assignment kernel, timed alone, beside the GEMM floors.
+"""One pass of each kind at a GPU grid point, timed alone: where a Lloyd iteration's time goes.
 
 Usage (on a GPU machine)::
 
-    python -m benchmarks triton-configs [--n 10000000] [--d 128] [--k 1024] [--out benchmarks/results]
+    python -m benchmarks gpu-passes [--n 10000000] [--d 128] [--k 1024] [--out benchmarks/results]
 
-The kernel's rows per program, centres per tile and warps (``gkmeans/_kernels/triton_assign.py``)
-were chosen without a GPU. This times one assignment pass (distances + argmin, labels and
-distances written) for each configuration of a small grid, in exact float32 and in TF32, on
-random float32 data on the GPU, and beside it one ``X @ C.T`` of the same shape in each
-arithmetic (PyTorch, cuBLAS): the floor. Median of 5 timed passes after one that compiles.
-Writes ``<out>/triton-configs-<date>.json`` and ``.md``; the fastest configuration per arithmetic
-is printed, to become the kernel's defaults.
+On random float32 data on the GPU, median of 5 passes after one that compiles:
+
+* the floor: one ``X @ C.T`` of the iteration's shape (PyTorch, cuBLAS), exact and TF32;
+* the Triton assignment kernel (``gkmeans/_kernels/triton_assign.py``, labels and distances
+  written) for each launch configuration of a small grid, exact and TF32 — its defaults were
+  chosen without a GPU, and the fastest here should replace them;
+* the update: the cluster sums of those labels by each ``GKMEANS_CUDA_UPDATE`` method (CuPy's
+  atomic scatter-add, or sorting), which a fast assignment leaves as the rest of an iteration.
+
+Writes ``<out>/gpu-passes-<date>.json`` and ``.md``.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import time
 
 from .report import markdown_table, today, write_report
@@ -39,6 +43,36 @@ def _median_seconds(run, sync) -> float:
     return sorted(times)[len(times) // 2]
 
 
+def _update_rows(X, labels, k: int) -> list[dict]:
+    """The cluster sums by each update method, on CuPy views of the same data (through DLPack)."""
+    try:
+        import cupy
+    except ImportError as error:
+        return [{"precision": "—", "what": "update (CuPy)", "error": f"ImportError: {error}"}]
+    from gkmeans import _kernels as kernels
+    from gkmeans._compat import array_namespace
+    from gkmeans._kernels.cupy_ import UPDATE_METHODS
+
+    Xc, labels_c = cupy.from_dlpack(X), cupy.from_dlpack(labels)
+    weights = cupy.ones(Xc.shape[0], dtype=Xc.dtype)
+    xp = array_namespace(Xc)
+    rows = []
+    previous = os.environ.get("GKMEANS_CUDA_UPDATE")
+    try:
+        for method in UPDATE_METHODS:
+            os.environ["GKMEANS_CUDA_UPDATE"] = method
+            seconds = _median_seconds(lambda: kernels.segment_sum(Xc, labels_c, weights, k, xp=xp),
+                                      cupy.cuda.Device().synchronize)
+            rows.append({"precision": "—", "what": f"update: cluster sums ({method})", "ms": 1e3 * seconds})
+            print(rows[-1], flush=True)
+    finally:
+        if previous is None:
+            os.environ.pop("GKMEANS_CUDA_UPDATE", None)
+        else:
+            os.environ["GKMEANS_CUDA_UPDATE"] = previous
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10**7)
@@ -51,7 +85,7 @@ def main() -> None:
     from gkmeans._kernels import triton_assign
 
     if not torch.cuda.is_available():
-        raise SystemExit("python -m benchmarks triton-configs needs a CUDA GPU (PyTorch sees none)")
+        raise SystemExit("python -m benchmarks gpu-passes needs a CUDA GPU (PyTorch sees none)")
     generator = torch.Generator(device="cuda").manual_seed(0)
     X = torch.randn(args.n, args.d, device="cuda", generator=generator)
     C = X[torch.randperm(args.n, device="cuda", generator=generator)[: args.k]].contiguous()
@@ -63,6 +97,7 @@ def main() -> None:
             floor = _median_seconds(lambda: X @ C.T, torch.cuda.synchronize)
         finally:
             torch.set_float32_matmul_precision(previous)
+        torch.cuda.empty_cache()  # the n x k product of the floor is the largest allocation here
         rows.append({"precision": precision, "what": "GEMM floor (cuBLAS X @ C.T)", "ms": 1e3 * floor})
         print(rows[-1], flush=True)
         for block_n, block_k, warps in CONFIGS:
@@ -76,18 +111,20 @@ def main() -> None:
             rows.append({"precision": precision, "what": f"triton {block_n} rows x {block_k} centres, {warps} warps",
                          "block_n": block_n, "block_k": block_k, "num_warps": warps, **row})
             print(rows[-1], flush=True)
+    labels, _ = triton_assign.torch_assign(X, C)
+    rows += _update_rows(X, labels, args.k)
     best = {p: min((r for r in rows if r["precision"] == p and "vs_floor" in r), key=lambda r: r["ms"], default=None)
             for p in PRECISIONS}
     table = markdown_table(
         ["arithmetic", "pass", "ms", "× GEMM floor"],
         [[r["precision"], r["what"], f"{r['ms']:.2f}" if "ms" in r else r["error"],
           f"{r['vs_floor']:.2f}" if "vs_floor" in r else "—"] for r in rows])
-    table += "\n\nFastest: " + "; ".join(f"{p}: {b['what']} ({b['ms']:.2f} ms)" if b else f"{p}: none ran"
-                                         for p, b in best.items())
+    table += "\n\nFastest Triton configuration: " + "; ".join(
+        f"{p}: {b['what']} ({b['ms']:.2f} ms)" if b else f"{p}: none ran" for p, b in best.items())
     date = today()
     header = (f"{torch.cuda.get_device_name()}, {date}, n={args.n:,}, d={args.d}, k={args.k}, float32, median of "
-              f"{REPEATS} passes; `python -m benchmarks triton-configs`")
-    write_report(args.out, f"triton-configs-{date}", header, table,
+              f"{REPEATS} passes; `python -m benchmarks gpu-passes`")
+    write_report(args.out, f"gpu-passes-{date}", header, table,
                  {"meta": {"date": date, "gpu": torch.cuda.get_device_name(), "n": args.n, "d": args.d, "k": args.k},
                   "rows": rows, "fastest": best})
 
