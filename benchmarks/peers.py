@@ -91,12 +91,12 @@ def _timed(run: Callable[[], Any], sync: Callable[[], None] = lambda: None) -> t
 class GkmeansPeer(Peer):
     """gkmeans on an array library: "numpy", "torch" (CPU) or, on a GPU, "cupy" / "torch-cuda"."""
 
-    def __init__(self, backend: str, *, assign: str = "gemm", sort_update: bool = False,
+    def __init__(self, backend: str, *, assign: str = "gemm", update: str = "scatter",
                  precision: str = "exact", chunk_bytes: int | None = None) -> None:
         self.backend = backend
-        self.assign, self.sort_update, self.precision, self.chunk_bytes = assign, sort_update, precision, chunk_bytes
+        self.assign, self.update, self.precision, self.chunk_bytes = assign, update, precision, chunk_bytes
         self.name = (f"gkmeans-{backend}" + ("" if assign == "gemm" else f"-{assign}")
-                     + ("-sortupdate" if sort_update else "")
+                     + ("" if update == "scatter" else f"-{update}update")
                      + ("" if precision == "exact" else f"-{precision}")
                      + ("" if chunk_bytes is None else f"-chunks{chunk_bytes // 2**20}MiB"))
         self.devices = ("gpu",) if backend in ("cupy", "torch-cuda") else ("cpu",)
@@ -107,7 +107,7 @@ class GkmeansPeer(Peer):
         """The CUDA kernel choices of this variant (GKMEANS_CUDA_ASSIGN / _UPDATE, GKMEANS_GPU_CHUNK_BYTES),
         only while it runs."""
         wanted = {"GKMEANS_CUDA_ASSIGN": None if self.assign == "gemm" else self.assign,
-                  "GKMEANS_CUDA_UPDATE": "sort" if self.sort_update else None,
+                  "GKMEANS_CUDA_UPDATE": None if self.update == "scatter" else self.update,
                   "GKMEANS_GPU_CHUNK_BYTES": None if self.chunk_bytes is None else str(self.chunk_bytes)}
         previous = {name: os.environ.get(name) for name in wanted}
         for name, value in wanted.items():
@@ -181,7 +181,7 @@ class GkmeansPeer(Peer):
     @property
     def is_variant(self) -> bool:
         """A kernel-choice variant of a backend: its k-means++ is the backend's, not timed again."""
-        return (self.assign != "gemm" or self.sort_update or self.precision != "exact"
+        return (self.assign != "gemm" or self.update != "scatter" or self.precision != "exact"
                 or self.chunk_bytes is not None)
 
     def kmeans_plusplus(self, X, k, seed):
@@ -372,10 +372,12 @@ def all_peers() -> list[Peer]:
     return [
         GkmeansPeer("numpy"), GkmeansPeer("torch"), SklearnPeer("lloyd"), SklearnPeer("elkan"), FaissPeer(),
         GemmFloorPeer(), GemmFloorPeer("tf32"), GkmeansPeer("cupy"), FlashKmeansPeer(),
-        GkmeansPeer("cupy", assign="triton", precision="tf32"), GkmeansPeer("cupy", assign="triton"),
+        GkmeansPeer("cupy", assign="triton", precision="tf32"),
+        GkmeansPeer("cupy", assign="triton", precision="tf32", update="rows"), GkmeansPeer("cupy", assign="triton"),
         GkmeansPeer("cupy", assign="graph", precision="tf32"), GkmeansPeer("cupy", assign="fused"),
         GkmeansPeer("cupy", assign="graph"), FastPytorchKmeansPeer(), FastKmeansPeer(), GkmeansPeer("torch-cuda"),
-        GkmeansPeer("cupy", precision="tf32"), GkmeansPeer("cupy", sort_update=True),
+        GkmeansPeer("cupy", precision="tf32"), GkmeansPeer("cupy", update="sort"),
+        GkmeansPeer("cupy", update="rows"),
         GkmeansPeer("cupy", chunk_bytes=32 * 2**20),
         GkmeansPeer("cupy", assign="graph", chunk_bytes=128 * 2**20, precision="tf32"),
         GkmeansPeer("torch-cuda", precision="tf32"),

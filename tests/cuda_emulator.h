@@ -4,9 +4,9 @@
 // Prepended to a kernel source by tests/cuda_emulator.py and compiled with g++ -std=c++20.
 // What it emulates: threadIdx / blockIdx / blockDim / gridDim, __shared__ memory (one block
 // runs at a time, so a static per kernel is the block's shared memory), __syncthreads (a
-// barrier over the block's threads that have not exited, as on Volta and later), and
-// __shfl_xor_sync over full warps of 32 lanes (a barrier per warp). Undefined behaviour the
-// kernels must never rely on is reported instead of emulated: a shuffle with a partial mask,
+// barrier over the block's threads that have not exited, as on Volta and later),
+// __shfl_xor_sync over full warps of 32 lanes (a barrier per warp), and atomicAdd (on
+// std::atomic_ref, the threads really racing). Undefined behaviour the kernels must never rely on is reported instead of emulated: a shuffle with a partial mask,
 // a shuffle in a warp where some lanes have exited or that has fewer than 32 threads.
 // What it does not: floating-point contraction into FMA (nvcc contracts a*b+c by default, so
 // distances may differ from the GPU's in the last bits), timing, memory coalescing.
@@ -126,6 +126,12 @@ inline double __longlong_as_double(long long bits) {
     double value;
     std::memcpy(&value, &bits, sizeof value);
     return value;
+}
+
+// Atomic addition, as CUDA's (float and double): the emulated threads really run at once.
+template <typename T>
+T atomicAdd(T* address, T value) {
+    return std::atomic_ref<T>(*address).fetch_add(value);
 }
 
 template <typename T>

@@ -391,7 +391,7 @@ def make_blobs_for_precision():
 def test_gpu_targets_from_a_run_of_the_real_adapters():
     """The GPU grid's peers run through run_point (on PyTorch CPU tensors here) and their rows judged:
     every target gets a verdict with a ratio, so the rows carry what the judge reads."""
-    torch = pytest.importorskip("torch")  # noqa: F841 - the adapters need it
+    pytest.importorskip("torch")  # the adapters need it
     from benchmarks import targets
     from benchmarks.peers import FastPytorchKmeansPeer, FlashKmeansPeer, GemmFloorPeer, TorchPeer
 

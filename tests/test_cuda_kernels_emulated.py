@@ -49,6 +49,7 @@ def emulated_cupy(monkeypatch):
     monkeypatch.setitem(sys.modules, "cupy", fake)
     monkeypatch.setattr(cupy_, "_FUSED_KERNELS", {})
     monkeypatch.setattr(cupy_graph, "_ROW_ARGMIN", {})
+    monkeypatch.setattr(cupy_, "_CLUSTER_SUMS", {})
     return fake
 
 
@@ -178,3 +179,28 @@ def test_emulator_rejects_what_the_gpu_would_silently_misread(emulated_cupy):
         kernel((1,), (256,), (G.astype(np.float64),) + good[1:])
     with pytest.raises(RuntimeError, match="warp of 16 threads"):
         kernel((1,), (16,), good)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n, d, k", [(300, 7, 5), (40, 1, 3), (513, 16, 64)])
+def test_cluster_sums_kernel_equals_the_array_path(emulated_cupy, monkeypatch, dtype, n, d, k):
+    """GKMEANS_CUDA_UPDATE=rows: every element added, cast and weighted, to its cluster (atomics racing
+    for real in the emulator), weights per row; an empty cluster stays 0. The fast kernel is the one
+    that ran (the launch is recorded), through segment_sum's own dispatch."""
+    rng = np.random.default_rng(n + d + k)
+    X = (rng.normal(size=(n, d)) * 10 + 3).astype(dtype)
+    labels = rng.integers(0, k - 1, size=n)  # cluster k - 1 stays empty
+    weights = rng.uniform(0.5, 2.0, size=n).astype(dtype)
+    expected_sums, expected_weights = agnostic.segment_sum(X, labels, weights, k, xp=np, acc_dtype=np.float64,
+                                                           chunk_rows=n)
+    monkeypatch.setitem(sys.modules, "cupyx", types.ModuleType("cupyx"))
+    monkeypatch.setenv("GKMEANS_CUDA_UPDATE", "rows")
+    monkeypatch.setattr(cupy_, "CLUSTER_SUMS_MAX_BLOCKS", 2)  # fewer threads than elements: the grid-stride loop
+    sums, weight_sums = cupy_.segment_sum(X.view(_OnEmulatedDevice), labels, weights, k, xp=np,
+                                          acc_dtype=np.float64, chunk_rows=n)
+    assert sums.dtype == np.float64 and weight_sums.dtype == np.float64
+    np.testing.assert_allclose(sums, expected_sums, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(weight_sums, expected_weights, rtol=1e-12)
+    assert np.all(sums[k - 1] == 0) and weight_sums[k - 1] == 0
+    kernel = cupy_._CLUSTER_SUMS["gk_cluster_sums_f32" if dtype == np.float32 else "gk_cluster_sums_f64"]
+    assert kernel.launches[-1] == ((min(2, -(-n * d // 256)), 1, 1), (cupy_.CLUSTER_SUMS_THREADS, 1, 1))

@@ -146,6 +146,7 @@ def _nvrtc_or_skip():
 @pytest.mark.parametrize("name, kernels", [
     ("fused_assign.cu", ("gk_fused_assign_f32", "gk_fused_assign_f64")),
     ("row_argmin.cu", ("gk_row_argmin_f32", "gk_row_argmin_f64")),
+    ("cluster_sums.cu", ("gk_cluster_sums_f32", "gk_cluster_sums_f64")),
 ])
 def test_nvrtc_compiles_each_source_as_cupy_would(monkeypatch, arch, name, kernels):
     """nvcc (tests/test_cuda_sources.py) is not NVRTC: NVRTC has no host headers, no source

@@ -142,6 +142,26 @@ def test_triton_assign_is_the_one_that_ran_and_fits_as_the_default(cupy, monkeyp
     cupy.testing.assert_array_equal(fitted.predict(X), fitted.labels_)
 
 
+@pytest.mark.parametrize("update", ["sort", "rows"])
+def test_update_methods_fit_as_the_default(cupy, monkeypatch, update):
+    """GKMEANS_CUDA_UPDATE=sort / rows: the same fit as the default scatter-add (float64 sums in
+    another order); for "rows" the cluster-sums kernel is the one that ran."""
+    from gkmeans._kernels import cupy_
+
+    X = cupy.asarray(make_blobs(50_000, 32, 20, random_state=2, dtype=np.float32)[0])
+    default = gkmeans.KMeans(20, random_state=0).fit(X)
+    launched = []
+    original = cupy_.cluster_sums
+    monkeypatch.setattr(cupy_, "cluster_sums", lambda *a, **kw: launched.append(1) or original(*a, **kw))
+    monkeypatch.setenv("GKMEANS_CUDA_UPDATE", update)
+    fitted = gkmeans.KMeans(20, random_state=0).fit(X)
+    assert bool(launched) == (update == "rows")
+    assert fitted.inertia_ == pytest.approx(default.inertia_, rel=1e-6)
+    cupy.testing.assert_array_equal(fitted.labels_, default.labels_)
+    np.testing.assert_allclose(cupy.asnumpy(fitted.cluster_centers_), cupy.asnumpy(default.cluster_centers_),
+                               rtol=1e-5, atol=1e-5)
+
+
 def test_streamed_fit_through_pinned_buffers_equals_in_memory(cupy, monkeypatch):
     from gkmeans._kernels import cupy_
 

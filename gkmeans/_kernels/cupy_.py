@@ -17,9 +17,11 @@ def _choice(variable: str, choices: tuple[str, ...]) -> str:
     return value
 
 
-#: ``GKMEANS_CUDA_UPDATE``: "scatter" (default, atomic adds) or "sort" (sort by label and
-#: difference prefix sums: no contention on a few large clusters). To be measured on a GPU.
-UPDATE_METHODS = ("scatter", "sort")
+#: ``GKMEANS_CUDA_UPDATE``: "scatter" (default: ``cupyx.scatter_add``, atomic adds of a float64
+#: copy of each block, weighted), "sort" (sort by label and difference prefix sums: no contention
+#: on a few large clusters) or "rows" (the kernel of ``cuda/cluster_sums.cu``: atomic adds of each
+#: element cast and weighted in registers, one read of the rows and no copies). To be measured on a GPU.
+UPDATE_METHODS = ("scatter", "sort", "rows")
 
 
 def segment_sum(
@@ -34,7 +36,10 @@ def segment_sum(
     import cupy
     import cupyx
 
-    if _choice("GKMEANS_CUDA_UPDATE", UPDATE_METHODS) == "sort":
+    method = _choice("GKMEANS_CUDA_UPDATE", UPDATE_METHODS)
+    if method == "rows" and X.dtype in (cupy.float32, cupy.float64) and acc_dtype == cupy.float64:
+        return cluster_sums(X, labels, weights, n_clusters)
+    if method == "sort":
         from .agnostic import sorted_segment_sum
 
         with X.device:
@@ -51,6 +56,36 @@ def segment_sum(
             cupyx.scatter_add(sums, block_labels, X[start:stop].astype(acc_dtype) * w[:, None])
             cupyx.scatter_add(weight_sums, block_labels, w)
     return sums, weight_sums
+
+
+#: Threads a block, and the most blocks, of the cluster-sums kernel (a grid-stride loop covers the rest).
+CLUSTER_SUMS_THREADS = 256
+CLUSTER_SUMS_MAX_BLOCKS = 8192
+_CLUSTER_SUMS: dict[str, Any] = {}
+
+
+def cluster_sums(X: Any, labels: Any, weights: Any, n_clusters: int) -> tuple[Any, Any]:
+    """float64 sums of the weighted rows of each cluster and the clusters' weights, by the kernel of
+    ``cuda/cluster_sums.cu``: one launch, no temporaries."""
+    import cupy
+    import numpy as np
+
+    name = "gk_cluster_sums_f32" if X.dtype == np.float32 else "gk_cluster_sums_f64"
+    if name not in _CLUSTER_SUMS:
+        module = cuda_module("cluster_sums.cu")
+        for kernel in ("gk_cluster_sums_f32", "gk_cluster_sums_f64"):
+            _CLUSTER_SUMS[kernel] = module.get_function(kernel)
+    n, d = X.shape
+    with X.device:
+        X = cupy.ascontiguousarray(X)
+        weights = cupy.ascontiguousarray(weights.astype(X.dtype, copy=False))
+        labels = cupy.ascontiguousarray(labels.astype(cupy.int64, copy=False))
+        sums = cupy.zeros((n_clusters, d), dtype=cupy.float64)
+        weight_sums = cupy.zeros(n_clusters, dtype=cupy.float64)
+        blocks = max(1, min(CLUSTER_SUMS_MAX_BLOCKS, -(-n * d // CLUSTER_SUMS_THREADS)))
+        _CLUSTER_SUMS[name]((blocks,), (CLUSTER_SUMS_THREADS,),
+                            (X, weights, labels, np.int64(n), np.int32(d), sums, weight_sums))
+        return sums, weight_sums
 
 
 def free_memory(device: Any) -> int | None:
