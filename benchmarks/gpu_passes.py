@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
 import time
+from pathlib import Path
 
 from .report import markdown_table, today, write_report
 
@@ -64,7 +66,6 @@ def _update_rows(X, labels, k: int) -> list[dict]:
             seconds = _median_seconds(lambda: kernels.segment_sum(Xc, labels_c, weights, k, xp=xp),
                                       cupy.cuda.Device().synchronize)
             rows.append({"precision": "—", "what": f"update: cluster sums ({method})", "ms": 1e3 * seconds})
-            print(rows[-1], flush=True)
     finally:
         if previous is None:
             os.environ.pop("GKMEANS_CUDA_UPDATE", None)
@@ -86,10 +87,25 @@ def main() -> None:
 
     if not torch.cuda.is_available():
         raise SystemExit("python -m benchmarks gpu-passes needs a CUDA GPU (PyTorch sees none)")
+    date = today()
+    header = (f"{torch.cuda.get_device_name()}, {date}, n={args.n:,}, d={args.d}, k={args.k}, float32, median of "
+              f"{REPEATS} passes; `python -m benchmarks gpu-passes`")
+    rows: list[dict] = []
+
+    def record(row: dict) -> None:
+        """Keep a row and rewrite the report: a run stopped by its time limit keeps what it measured."""
+        rows.append(row)
+        print(row, flush=True)
+        _save(args, header, date, rows, final=False)
+
     generator = torch.Generator(device="cuda").manual_seed(0)
     X = torch.randn(args.n, args.d, device="cuda", generator=generator)
     C = X[torch.randperm(args.n, device="cuda", generator=generator)[: args.k]].contiguous()
-    rows = []
+    # The updates first (they need labels): short, and kept should the configurations run out of time.
+    labels, _ = triton_assign.torch_assign(X, C)
+    for row in _update_rows(X, labels, args.k):
+        record(row)
+    del labels
     for precision in PRECISIONS:
         previous = torch.get_float32_matmul_precision()
         torch.set_float32_matmul_precision("highest" if precision == "ieee" else "high")
@@ -98,8 +114,7 @@ def main() -> None:
         finally:
             torch.set_float32_matmul_precision(previous)
         torch.cuda.empty_cache()  # the n x k product of the floor is the largest allocation here
-        rows.append({"precision": precision, "what": "GEMM floor (cuBLAS X @ C.T)", "ms": 1e3 * floor})
-        print(rows[-1], flush=True)
+        record({"precision": precision, "what": "GEMM floor (cuBLAS X @ C.T)", "ms": 1e3 * floor})
         for block_n, block_k, warps in CONFIGS:
             try:
                 seconds = _median_seconds(lambda: triton_assign.torch_assign(
@@ -108,11 +123,13 @@ def main() -> None:
                 row = {"ms": 1e3 * seconds, "vs_floor": seconds / floor}
             except Exception as error:  # a configuration the compiler refuses is a result
                 row = {"error": f"{type(error).__name__}: {str(error).splitlines()[0][:120]}"}
-            rows.append({"precision": precision, "what": f"triton {block_n} rows x {block_k} centres, {warps} warps",
-                         "block_n": block_n, "block_k": block_k, "num_warps": warps, **row})
-            print(rows[-1], flush=True)
-    labels, _ = triton_assign.torch_assign(X, C)
-    rows += _update_rows(X, labels, args.k)
+            record({"precision": precision, "what": f"triton {block_n} rows x {block_k} centres, {warps} warps",
+                    "block_n": block_n, "block_k": block_k, "num_warps": warps, **row})
+    _save(args, header, date, rows, final=True)
+
+
+def _save(args: argparse.Namespace, header: str, date: str, rows: list[dict], *, final: bool) -> None:
+    """Write the JSON and Markdown of the rows so far; the final write also prints the table."""
     best = {p: min((r for r in rows if r["precision"] == p and "vs_floor" in r), key=lambda r: r["ms"], default=None)
             for p in PRECISIONS}
     table = markdown_table(
@@ -121,12 +138,15 @@ def main() -> None:
           f"{r['vs_floor']:.2f}" if "vs_floor" in r else "—"] for r in rows])
     table += "\n\nFastest Triton configuration: " + "; ".join(
         f"{p}: {b['what']} ({b['ms']:.2f} ms)" if b else f"{p}: none ran" for p, b in best.items())
-    date = today()
-    header = (f"{torch.cuda.get_device_name()}, {date}, n={args.n:,}, d={args.d}, k={args.k}, float32, median of "
-              f"{REPEATS} passes; `python -m benchmarks gpu-passes`")
-    write_report(args.out, f"gpu-passes-{date}", header, table,
-                 {"meta": {"date": date, "gpu": torch.cuda.get_device_name(), "n": args.n, "d": args.d, "k": args.k},
-                  "rows": rows, "fastest": best})
+    payload = {"meta": {"date": date, "header": header, "n": args.n, "d": args.d, "k": args.k, "partial": not final},
+               "rows": rows, "fastest": best}
+    if final:
+        write_report(args.out, f"gpu-passes-{date}", header, table, payload)
+        return
+    folder = Path(args.out)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"gpu-passes-{date}.json").write_text(json.dumps(payload, indent=2))
+    (folder / f"gpu-passes-{date}.md").write_text(f"{header}\n\n**Partial**: the run was still going.\n\n{table}\n")
 
 
 if __name__ == "__main__":

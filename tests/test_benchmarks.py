@@ -422,3 +422,26 @@ def test_gpu_passes_needs_a_gpu_and_says_so():
 
     with pytest.raises(SystemExit, match="gpu-passes needs a CUDA GPU"):
         entry.main(["gpu-passes", "--n", "1000"])
+
+
+def test_gpu_passes_report_is_rewritten_after_every_row(tmp_path):
+    """A GPU call has a hard time limit: the passes' report is complete after every row, marked partial
+    until the end, and names the fastest Triton configuration per arithmetic."""
+    import argparse
+    import json
+
+    from benchmarks import gpu_passes
+
+    args = argparse.Namespace(n=10, d=2, k=3, out=str(tmp_path))
+    rows = [{"precision": "—", "what": "update: cluster sums (rows)", "ms": 1.0},
+            {"precision": "ieee", "what": "GEMM floor (cuBLAS X @ C.T)", "ms": 2.0},
+            {"precision": "ieee", "what": "triton 64 rows x 64 centres, 4 warps", "ms": 3.0, "vs_floor": 1.5},
+            {"precision": "ieee", "what": "triton 128 rows x 64 centres, 4 warps", "ms": 2.5, "vs_floor": 1.25},
+            {"precision": "tf32", "what": "triton 64 rows x 64 centres, 4 warps", "error": "CompilationError: no"}]
+    gpu_passes._save(args, "header", "2026-11-23", rows, final=False)
+    partial = (tmp_path / "gpu-passes-2026-11-23.md").read_text()
+    assert "**Partial**" in partial and "| tf32 | triton 64 rows x 64 centres, 4 warps | CompilationError: no | — |" in partial
+    assert "ieee: triton 128 rows x 64 centres, 4 warps (2.50 ms); tf32: none ran" in partial
+    gpu_passes._save(args, "header", "2026-11-23", rows, final=True)
+    assert "**Partial**" not in (tmp_path / "gpu-passes-2026-11-23.md").read_text()
+    assert json.loads((tmp_path / "gpu-passes-2026-11-23.json").read_text())["meta"]["partial"] is False
