@@ -13,6 +13,8 @@ best of three; the inertia of both must agree. The table also says which one
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import platform
 import time
@@ -53,7 +55,7 @@ def main() -> None:
 
         xp_name = "cupy"
         to_device = cupy.asarray
-    rows = []
+    rows: list[dict] = []
     gkmeans.KMeans(3, n_init=3, batch_restarts=True).fit(to_device(np.random.default_rng(0).random((100, 2))))
     for n, d, k, runs in PROBLEMS:
         X, _, _ = make_blobs(n, d, k, cluster_std=3.0, random_state=0, dtype=np.float32)
@@ -71,6 +73,11 @@ def main() -> None:
                      "auto_batches": bool(auto),
                      "inertia_rel_diff": abs(figures[True][1] - figures[False][1]) / figures[False][1]})
         print(rows[-1], flush=True)
+        # Rewritten after every problem: a run stopped by a time limit keeps what it measured.
+        _write(args, xp_name, rows, final=len(rows) == len(PROBLEMS))
+
+
+def _write(args: argparse.Namespace, xp_name: str, rows: list[dict], *, final: bool) -> None:
     table = markdown_table(
         ["n", "d", "k", "restarts", "sequential s", "batched s", "speed-up", '"auto" picks', "inertia rel. diff"],
         [[f"{r['n']:,}", str(r["d"]), str(r["k"]), str(r["restarts"]), f"{r['sequential_s']:.3f}",
@@ -78,10 +85,13 @@ def main() -> None:
           f"{r['inertia_rel_diff']:.1e}"] for r in rows])
     date = today()
     meta = {"date": date, "device": args.device, "namespace": xp_name, "machine": platform.machine(),
-            "cpu_count": os.cpu_count(), "numpy": np.__version__, "gkmeans": gkmeans.__version__, "dtype": "float32"}
+            "cpu_count": os.cpu_count(), "numpy": np.__version__, "gkmeans": gkmeans.__version__, "dtype": "float32",
+            "partial": not final}
     header = (f"{args.device.upper()}, {os.cpu_count()} cores, {date}, float32, init='random', best of 3 "
-              f"(1 for the largest); `python -m benchmarks restarts --device {args.device}`")
-    write_report(args.out, f"{args.device}-restarts-{date}", header, table, {"meta": meta, "rows": rows})
+              f"(1 for the largest); `python -m benchmarks restarts --device {args.device}`"
+              + ("" if final else " — **partial**: the run was still going"))
+    with contextlib.nullcontext() if final else contextlib.redirect_stdout(io.StringIO()):
+        write_report(args.out, f"{args.device}-restarts-{date}", header, table, {"meta": meta, "rows": rows})
 
 
 if __name__ == "__main__":
