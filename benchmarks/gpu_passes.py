@@ -8,8 +8,9 @@ On random float32 data on the GPU, median of 5 passes after one that compiles:
 
 * the floor: one ``X @ C.T`` of the iteration's shape (PyTorch, cuBLAS), exact and TF32;
 * the Triton assignment kernel (``gkmeans/_kernels/triton_assign.py``, labels and distances
-  written) for each launch configuration of a small grid, exact and TF32 — its defaults were
-  chosen without a GPU, and the fastest here should replace them;
+  written) in its default launch configuration and a few neighbours, exact and TF32 — the
+  defaults were chosen without a GPU, from the compiled kernel's resources, and the fastest
+  here should replace them;
 * the update: the cluster sums of those labels by each ``GKMEANS_CUDA_UPDATE`` method (CuPy's
   atomic scatter-add, or sorting), which a fast assignment leaves as the rest of an iteration.
 
@@ -19,7 +20,6 @@ Writes ``<out>/gpu-passes-<date>.json`` and ``.md``.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import time
@@ -27,9 +27,13 @@ from pathlib import Path
 
 from .report import markdown_table, today, write_report
 
-#: (rows per program, centres per tile, warps).
-CONFIGS = list(itertools.product((64, 128), (64, 128), (4, 8)))
-PRECISIONS = ("ieee", "tf32")
+#: Launch configurations timed per arithmetic (rows, centres, features per block, warps, stages): the
+#: kernel's defaults first, then neighbours that also compiled without spilling registers (sm_90).
+CONFIGS = {
+    "ieee": [(128, 64, 16, 8, 3), (64, 64, 16, 4, 3), (128, 64, 32, 8, 3), (128, 128, 16, 8, 3)],
+    "tf32": [(128, 128, 32, 8, 3), (128, 128, 16, 8, 4), (128, 64, 32, 8, 3), (64, 128, 32, 4, 3)],
+}
+PRECISIONS = tuple(CONFIGS)
 REPEATS = 5
 
 
@@ -115,16 +119,18 @@ def main() -> None:
             torch.set_float32_matmul_precision(previous)
         torch.cuda.empty_cache()  # the n x k product of the floor is the largest allocation here
         record({"precision": precision, "what": "GEMM floor (cuBLAS X @ C.T)", "ms": 1e3 * floor})
-        for block_n, block_k, warps in CONFIGS:
+        for config in CONFIGS[precision]:
             try:
-                seconds = _median_seconds(lambda: triton_assign.torch_assign(
-                    X, C, precision=precision, block_n=block_n, block_k=block_k, num_warps=warps),
-                    torch.cuda.synchronize)
+                seconds = _median_seconds(lambda: triton_assign.torch_assign(X, C, precision=precision, config=config),
+                                          torch.cuda.synchronize)
                 row = {"ms": 1e3 * seconds, "vs_floor": seconds / floor}
-            except Exception as error:  # a configuration the compiler refuses is a result
+            except Exception as error:  # a configuration the compiler or the GPU refuses is a result
                 row = {"error": f"{type(error).__name__}: {str(error).splitlines()[0][:120]}"}
-            record({"precision": precision, "what": f"triton {block_n} rows x {block_k} centres, {warps} warps",
-                    "block_n": block_n, "block_k": block_k, "num_warps": warps, **row})
+            block_n, block_k, block_d, warps, stages = config
+            record({"precision": precision, "config": list(config),
+                    "what": f"triton {block_n} rows x {block_k} centres x {block_d} features, {warps} warps, "
+                            f"{stages} stages" + (" (default)" if config == triton_assign.CONFIGS[precision] else ""),
+                    **row})
     _save(args, header, date, rows, final=True)
 
 

@@ -5,6 +5,7 @@ tensors where there is one. Its speed is measured by the GPU benchmarks."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -58,7 +59,7 @@ def test_labels_are_the_array_paths(n, d, k, with_shift):
 
 def test_ties_go_to_the_lowest_index_within_and_across_centre_tiles():
     X, centres = _separated(200, 8, 6, seed=3)
-    block = triton_assign.BLOCK_K
+    block = triton_assign.CONFIGS["ieee"][1]  # centres per tile
     # copies of every centre at the end of the first tile and in the second tile
     centers = np.concatenate([centres, np.zeros((block - 12, 8), np.float32) + 1e6, centres, centres])
     labels, _ = _run(X, centers)
@@ -81,8 +82,8 @@ def test_reduced_precision_runs_and_keeps_separated_labels(precision):
 
 
 def test_feature_blocks_and_bad_input():
-    assert [triton_assign.block_d(d) for d in (1, 3, 16, 17, 100, 128, 129, 1000)] == [16, 16, 16, 32, 128, 128,
-                                                                                          128, 128]
+    assert [triton_assign.block_d(d, 32) for d in (1, 3, 16, 17, 32, 33, 1000)] == [16, 16, 16, 32, 32, 32, 32]
+    assert triton_assign.block_d(100, 128) == 128
     with pytest.raises(TypeError, match="float32 data, not torch.float64"):
         triton_assign.torch_assign(torch.zeros((4, 2), dtype=torch.float64), torch.zeros((1, 2)))
 
@@ -114,16 +115,74 @@ def test_cupy_assign_dispatches_to_the_triton_kernel_and_names_what_is_missing(m
 
 
 def test_every_timed_launch_configuration_labels_alike():
-    """The configurations `python -m benchmarks gpu-passes` times on a GPU give the same labels."""
+    """The configurations `python -m benchmarks gpu-passes` times on a GPU give the same labels, in
+    both of the kernel's feature paths (all features in one block, and blocks of them)."""
     import sys
     from pathlib import Path
 
     sys.path.append(str(Path(__file__).resolve().parent.parent))
     from benchmarks.gpu_passes import CONFIGS
 
-    X, centres = _separated(150, 40, 90, seed=8)
-    expected = agnostic.assign(X, centres, xp=np, chunk_rows=150)[0]
-    for block_n, block_k, warps in CONFIGS:
-        labels, _ = triton_assign.torch_assign(torch.from_numpy(X).to(DEVICE), torch.from_numpy(centres).to(DEVICE),
-                                               block_n=block_n, block_k=block_k, num_warps=warps)
-        np.testing.assert_array_equal(labels.cpu().numpy(), expected, err_msg=str((block_n, block_k, warps)))
+    assert all(CONFIGS[p][0] == triton_assign.CONFIGS[p] for p in CONFIGS)  # the defaults come first
+    for d in (12, 40):
+        X, centres = _separated(150, d, 90, seed=8 + d)
+        expected = agnostic.assign(X, centres, xp=np, chunk_rows=150)[0]
+        for precision, configs in CONFIGS.items():
+            for config in configs:
+                labels, _ = triton_assign.torch_assign(torch.from_numpy(X).to(DEVICE),
+                                                       torch.from_numpy(centres).to(DEVICE), precision=precision,
+                                                       config=config)
+                np.testing.assert_array_equal(labels.cpu().numpy(), expected, err_msg=str((precision, config)))
+
+
+COMPILE_FOR_SM90 = """
+import json, os, subprocess, sys, tempfile, warnings
+warnings.filterwarnings("ignore")
+import triton
+from triton.backends.compiler import GPUTarget
+from triton.compiler import ASTSource
+from gkmeans._kernels import triton_assign
+cuobjdump = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "cuobjdump")
+kernel = triton_assign._kernel()
+names = ["X", "shift", "C", "c_sq", "labels", "min_sq", "n", "k", "d", "stride_x", "stride_c", "HAS_SHIFT",
+         "PRECISION", "BLOCK_N", "BLOCK_K", "BLOCK_D", "ONE_D_BLOCK"]
+types = ["*fp32"] * 4 + ["*i64", "*fp32"] + ["i32"] * 5 + ["constexpr"] * 6
+out = {}
+for precision, (block_n, block_k, block_d, warps, stages) in triton_assign.CONFIGS.items():
+    for one in (True, False):
+        values = {"HAS_SHIFT": True, "PRECISION": precision, "BLOCK_N": block_n, "BLOCK_K": block_k,
+                  "BLOCK_D": block_d, "ONE_D_BLOCK": one}
+        source = ASTSource(fn=kernel, signature=dict(zip(names, types)),
+                           constexprs={(names.index(n),): v for n, v in values.items()})
+        compiled = triton.compile(source, target=GPUTarget("cuda", 90, 32),
+                                  options={"num_warps": warps, "num_stages": stages})
+        path = tempfile.mktemp(suffix=".cubin")
+        open(path, "wb").write(compiled.asm["cubin"])
+        usage = subprocess.run([cuobjdump, "--dump-resource-usage", path], capture_output=True, text=True).stdout
+        fields = dict(f.split(":") for f in next(l for l in usage.splitlines() if "REG:" in l).split() if ":" in f)
+        out[f"{precision} one_block={one}"] = {"registers": int(fields["REG"]), "spill": int(fields["STACK"]),
+                                               "shared": compiled.metadata.shared}
+print(json.dumps(out))
+"""
+
+
+def test_default_configurations_compile_for_hopper_without_spilling():
+    """Each default launch configuration compiles for sm_90 (Triton's own compiler and ptxas, no GPU
+    needed) within the registers (no spill to local memory) and half an H100 SM's 227 KiB of shared
+    memory (two programs fit an SM), in both feature paths. Run in a fresh process: Triton's
+    interpreter must be off to compile."""
+    import json
+    import subprocess
+    import sys
+
+    triton = pytest.importorskip("triton")
+    if not (Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump").exists():
+        pytest.skip("this Triton has no NVIDIA backend tools")
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    done = subprocess.run([sys.executable, "-c", COMPILE_FOR_SM90], capture_output=True, text=True, env=env,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    resources = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(resources) == 2 * len(triton_assign.CONFIGS)
+    for name, used in resources.items():
+        assert used["spill"] == 0 and used["registers"] <= 255 and used["shared"] <= 227 * 1024 // 2, (name, used)

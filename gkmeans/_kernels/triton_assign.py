@@ -2,7 +2,8 @@
 
 ``GKMEANS_CUDA_ASSIGN=triton`` (CuPy arrays; needs PyTorch and Triton, as the GPU images that
 run flash-kmeans have). Each program owns ``BLOCK_N`` rows: it loads them shifted into the
-centred frame, walks the centres in tiles of ``BLOCK_K``, forms the tile's dot products with
+centred frame (all features at once when they fit one block, else ``BLOCK_D`` at a time), walks
+the centres in tiles of ``BLOCK_K``, forms the tile's dot products with
 ``tl.dot`` — on tensor cores, in the precision the fit asked for: exact float32 ("ieee"),
 TF32 or bf16 — and keeps each row's best (value, index) in registers. Only the labels and the
 squared distances are written: n x 12 bytes instead of the n x k block a GEMM writes.
@@ -20,12 +21,17 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-#: Rows per program, centres per tile, and the widest feature block loaded at once; warps per
-#: program. Chosen, not yet tuned on a GPU (``python -m benchmarks run --device gpu`` measures them).
-BLOCK_N = 128
-BLOCK_K = 64
-MAX_BLOCK_D = 128
-NUM_WARPS = 8
+#: Launch configuration per arithmetic: rows per program, centres per tile, features per block,
+#: warps, pipeline stages. Chosen without a GPU from the compiled kernel's resources (Triton 3.9,
+#: sm_90, read with cuobjdump): each is one of the largest tiles that compiles without spilling
+#: registers, within half an H100 SM's shared memory (two programs an SM). Loading all features of the rows at once (or 64
+#: of them) spilled in every configuration tried, as did exact float32 from 128 x 128 tiles.
+#: Not yet timed on a GPU: ``python -m benchmarks gpu-passes`` times these and their neighbours.
+CONFIGS = {
+    "ieee": (128, 64, 16, 8, 3),   # 216 registers, 32 KiB shared
+    "tf32": (128, 128, 32, 8, 3),  # 250 registers, 96.25 KiB shared
+    "bf16": (128, 128, 32, 8, 3),  # 237 registers, 80 KiB shared
+}
 #: ``tl.dot`` needs every dimension of a tile to be at least this.
 MIN_DOT = 16
 
@@ -99,22 +105,25 @@ def _kernel() -> Any:
     return assign_kernel
 
 
-def block_d(n_features: int) -> int:
+def block_d(n_features: int, widest: int) -> int:
     """Features per block: the next power of two (``tl.arange`` needs one), at least
-    :data:`MIN_DOT`, at most :data:`MAX_BLOCK_D`."""
-    return min(MAX_BLOCK_D, max(MIN_DOT, 1 << max(0, n_features - 1).bit_length()))
+    :data:`MIN_DOT`, at most ``widest``."""
+    return min(widest, max(MIN_DOT, 1 << max(0, n_features - 1).bit_length()))
 
 
-def torch_assign(X: Any, centers: Any, *, shift: Any = None, precision: str = "ieee", block_n: int = BLOCK_N,
-                 block_k: int = BLOCK_K, num_warps: int = NUM_WARPS, num_stages: int | None = None) -> tuple[Any, Any]:
+def torch_assign(X: Any, centers: Any, *, shift: Any = None, precision: str = "ieee",
+                 config: tuple[int, int, int, int, int] | None = None) -> tuple[Any, Any]:
     """Labels (int64) and squared distances (float32) of float32 tensor rows ``X - shift`` against
     ``centers`` (shifted frame), by the Triton kernel; ``precision``: "ieee", "tf32" or "bf16".
-    The launch configuration can be overridden (``python -m benchmarks gpu-passes`` times some)."""
+    ``config`` overrides :data:`CONFIGS` (``python -m benchmarks gpu-passes`` times some)."""
     import torch
     import triton
 
     if X.dtype != torch.float32:
         raise TypeError(f"the Triton assignment takes float32 data, not {X.dtype}")
+    if precision not in CONFIGS:
+        raise ValueError(f"precision={precision!r} must be one of {tuple(CONFIGS)}")
+    block_n, block_k, widest, num_warps, num_stages = CONFIGS[precision] if config is None else config
     X = X.contiguous()
     centers = centers.to(torch.float32).contiguous()
     n, d = X.shape
@@ -124,12 +133,11 @@ def torch_assign(X: Any, centers: Any, *, shift: Any = None, precision: str = "i
     min_sq = torch.empty(n, dtype=torch.float32, device=X.device)
     has_shift = shift is not None
     shift_arg = shift.to(torch.float32).contiguous() if has_shift else c_sq  # any pointer: unread
-    width = block_d(d)
-    stages = {} if num_stages is None else {"num_stages": num_stages}
+    width = block_d(d, widest)
     _kernel()[(triton.cdiv(n, block_n),)](
         X, shift_arg, centers, c_sq, labels, min_sq, n, k, d, X.stride(0), centers.stride(0),
         HAS_SHIFT=has_shift, PRECISION=precision, BLOCK_N=block_n, BLOCK_K=block_k, BLOCK_D=width,
-        ONE_D_BLOCK=d <= width, num_warps=num_warps, **stages)
+        ONE_D_BLOCK=d <= width, num_warps=num_warps, num_stages=num_stages)
     return labels, min_sq
 
 
