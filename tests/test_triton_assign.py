@@ -161,7 +161,8 @@ for precision, (block_n, block_k, block_d, warps, stages) in triton_assign.CONFI
         usage = subprocess.run([cuobjdump, "--dump-resource-usage", path], capture_output=True, text=True).stdout
         fields = dict(f.split(":") for f in next(l for l in usage.splitlines() if "REG:" in l).split() if ":" in f)
         out[f"{precision} one_block={one}"] = {"registers": int(fields["REG"]), "spill": int(fields["STACK"]),
-                                               "shared": compiled.metadata.shared}
+                                               "shared": compiled.metadata.shared,
+                                               "wgmma": "wgmma" in compiled.asm["ptx"]}
 print(json.dumps(out))
 """
 
@@ -169,8 +170,8 @@ print(json.dumps(out))
 def test_default_configurations_compile_for_hopper_without_spilling():
     """Each default launch configuration compiles for sm_90 (Triton's own compiler and ptxas, no GPU
     needed) within the registers (no spill to local memory) and half an H100 SM's 227 KiB of shared
-    memory (two programs fit an SM), in both feature paths. Run in a fresh process: Triton's
-    interpreter must be off to compile."""
+    memory (two programs fit an SM), in both feature paths, TF32 and bf16 on Hopper's warpgroup
+    tensor-core instructions. Run in a fresh process: Triton's interpreter must be off to compile."""
     import json
     import subprocess
     import sys
@@ -186,3 +187,6 @@ def test_default_configurations_compile_for_hopper_without_spilling():
     assert len(resources) == 2 * len(triton_assign.CONFIGS)
     for name, used in resources.items():
         assert used["spill"] == 0 and used["registers"] <= 255 and used["shared"] <= 227 * 1024 // 2, (name, used)
+        # TF32 and bf16 products on Hopper's warpgroup tensor-core instructions (wgmma, HGMMA in the
+        # machine code); exact float32 on the CUDA cores' fused multiply-adds
+        assert used["wgmma"] == (not name.startswith("ieee")), (name, used)
