@@ -380,5 +380,5 @@ def all_peers() -> list[Peer]:
         GkmeansPeer("cupy", update="rows"),
         GkmeansPeer("cupy", chunk_bytes=32 * 2**20),
         GkmeansPeer("cupy", assign="graph", chunk_bytes=128 * 2**20, precision="tf32"),
-        GkmeansPeer("torch-cuda", precision="tf32"),
+        GkmeansPeer("torch-cuda", precision="tf32"), GkmeansPeer("torch-cuda", assign="triton", precision="tf32"),
     ]

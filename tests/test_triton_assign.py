@@ -190,3 +190,45 @@ def test_default_configurations_compile_for_hopper_without_spilling():
         # TF32 and bf16 products on Hopper's warpgroup tensor-core instructions (wgmma, HGMMA in the
         # machine code); exact float32 on the CUDA cores' fused multiply-adds
         assert used["wgmma"] == (not name.startswith("ieee")), (name, used)
+
+
+def test_pytorch_cuda_tensors_take_the_triton_kernel_when_asked(monkeypatch):
+    """With GKMEANS_CUDA_ASSIGN=triton, float32 CUDA tensors (stand-ins here) are assigned by the Triton
+    kernel, in the precision PyTorch's float32 matmul setting gives (which the fit's precision= sets);
+    otherwise, and for other dtypes, they take the array path; CPU tensors keep NumPy's pass."""
+    import types
+
+    from gkmeans._kernels import torch_
+
+    cuda32 = types.SimpleNamespace(device=types.SimpleNamespace(type="cuda"), dtype=torch.float32)
+    cuda64 = types.SimpleNamespace(device=types.SimpleNamespace(type="cuda"), dtype=torch.float64)
+    monkeypatch.delenv("GKMEANS_CUDA_ASSIGN", raising=False)
+    assert not torch_.handles("assign", cuda32)
+    monkeypatch.setenv("GKMEANS_CUDA_ASSIGN", "triton")
+    assert torch_.handles("assign", cuda32) and not torch_.handles("assign", cuda64)
+    assert not torch_.handles("assign_and_sum", cuda32)  # the update stays index_add_
+    assert torch_.handles("assign", torch.zeros((2, 2)))
+    seen = []
+    monkeypatch.setattr(triton_assign, "torch_assign", lambda X, C, shift=None, precision=None: seen.append(precision))
+    before = torch.get_float32_matmul_precision()
+    try:
+        for setting, expected in [("highest", "ieee"), ("high", "tf32"), ("medium", "bf16")]:
+            torch.set_float32_matmul_precision(setting)
+            torch_.assign(cuda32, None, xp=None, chunk_rows=1)
+            assert seen[-1] == expected
+    finally:
+        torch.set_float32_matmul_precision(before)
+
+
+@pytest.mark.skipif(DEVICE != "cuda", reason="needs a CUDA GPU (the kernel runs on CUDA tensors in a fit)")
+def test_pytorch_cuda_fit_with_the_triton_kernel(monkeypatch):
+    import gkmeans
+    from gkmeans.datasets import make_blobs
+
+    X = torch.asarray(make_blobs(20_000, 16, 8, random_state=3, dtype=np.float32)[0], device="cuda")
+    default = gkmeans.KMeans(8, random_state=0).fit(X)
+    monkeypatch.setenv("GKMEANS_CUDA_ASSIGN", "triton")
+    fitted = gkmeans.KMeans(8, random_state=0).fit(X)
+    assert fitted.labels_.device.type == "cuda"
+    assert float((fitted.labels_ == default.labels_).float().mean()) >= 0.9999
+    assert fitted.inertia_ == pytest.approx(default.inertia_, rel=1e-5)

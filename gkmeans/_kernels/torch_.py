@@ -22,11 +22,16 @@ NUMPY_TWINS = ("assign", "assign_and_sum", "weighted_inertia", "closer_distances
 
 def handles(primitive: str, X: Any) -> bool:
     """Whether this module's ``primitive`` takes ``X``: the NumPy twins take float32/float64
-    CPU tensors only; the rest take every tensor."""
+    CPU tensors only, and ``assign`` also float32 CUDA tensors when ``GKMEANS_CUDA_ASSIGN=triton``
+    (the Triton kernel); the rest take every tensor."""
     if primitive not in NUMPY_TWINS:
         return True
     import torch
 
+    if primitive == "assign" and X.device.type == "cuda":
+        from .cupy_ import assign_method
+
+        return X.dtype == torch.float32 and assign_method() == "triton"
     return X.device.type == "cpu" and X.dtype in (torch.float32, torch.float64)
 
 
@@ -69,7 +74,25 @@ def _numpy_twin(primitive: str) -> Callable[..., Any]:
     return run
 
 
-assign = _numpy_twin("assign")
+_numpy_assign = _numpy_twin("assign")
+#: PyTorch's float32 matmul precision as the Triton kernel's.
+_TRITON_PRECISION = {"highest": "ieee", "high": "tf32", "medium": "bf16"}
+
+
+def assign(X: Any, centers: Any, *, xp: Any, chunk_rows: int, x_sq_norms: Any = None,
+           shift: Any = None) -> tuple[Any, Any]:
+    """CPU tensors: NumPy's pass on zero-copy views. CUDA tensors (float32, ``GKMEANS_CUDA_ASSIGN=triton``,
+    see :func:`handles`): the Triton kernel of :mod:`.triton_assign`, in the precision the fit set
+    through ``torch.set_float32_matmul_precision``."""
+    if X.device.type == "cuda":
+        import torch
+
+        from .triton_assign import torch_assign
+
+        return torch_assign(X, centers, shift=shift, precision=_TRITON_PRECISION[torch.get_float32_matmul_precision()])
+    return _numpy_assign(X, centers, xp=xp, chunk_rows=chunk_rows, x_sq_norms=x_sq_norms, shift=shift)
+
+
 assign_and_sum = _numpy_twin("assign_and_sum")
 weighted_inertia = _numpy_twin("weighted_inertia")
 closer_distances = _numpy_twin("closer_distances")
