@@ -25,7 +25,8 @@ mkdir -p "$out"
 { date -u; python3 -m pip install -q --no-index --no-deps --upgrade --target .device-site device_wheels/*.whl \
     || echo "installing the carried wheels failed (status $?)"; } > "$out/device.txt" 2>&1
 export PYTHONPATH="$PWD/.device-site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
-{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; python3 -m gkmeans devices; } \
+{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; python3 -m gkmeans devices;
+  python3 -c "import torch, triton, cupy; print(\"torch\", torch.__version__, \"triton\", triton.__version__, \"cupy\", cupy.__version__)"; } \
     >> "$out/device.txt" 2>&1
 tests=0
 parallel=()
