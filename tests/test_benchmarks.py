@@ -302,16 +302,25 @@ def test_tf32_gemm_floor_restores_pytorch_precision():
     peer = GemmFloorPeer("tf32")
     peer.torch_device = "cuda" if torch.cuda.is_available() else "cpu"
     before = torch.get_float32_matmul_precision()
-    seen = []
-    original = torch.Tensor.__matmul__
+    seen, buffers = [], []
+    original = torch.matmul
+
+    def watched(a, b, *, out=None):
+        seen.append(torch.get_float32_matmul_precision())
+        buffers.append(out)
+        return original(a, b, out=out)
+
     try:
-        torch.Tensor.__matmul__ = lambda a, b: seen.append(torch.get_float32_matmul_precision()) or original(a, b)
-        X = np.ones((50, 4), dtype=np.float32)
+        torch.matmul = watched
+        X = np.arange(200, dtype=np.float32).reshape(50, 4)
         outcome = peer.fit(X, X[:3], 2, 0.0)
     finally:
-        torch.Tensor.__matmul__ = original
+        torch.matmul = original
     assert seen == ["high", "high"] and torch.get_float32_matmul_precision() == before
     assert outcome.n_iter == 2 and outcome.seconds > 0
+    # every product written into one n x k buffer: two blocks alive at once would not fit at n = 10^7
+    assert buffers[0] is buffers[1] and tuple(buffers[0].shape) == (50, 3)
+    np.testing.assert_allclose(buffers[0].numpy(), X @ X[:3].T, rtol=1e-6)
 
 
 def test_gpu_peers_warm_up_at_the_full_shape_before_the_clock_starts():
