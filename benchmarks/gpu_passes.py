@@ -118,8 +118,8 @@ def main() -> None:
             floor = _median_seconds(lambda: torch.matmul(X, C.T, out=products), torch.cuda.synchronize)
         finally:
             torch.set_float32_matmul_precision(previous)
-            del products
-            torch.cuda.empty_cache()
+        products = None  # freed before another n x k block is made
+        torch.cuda.empty_cache()
         record({"precision": precision, "what": "GEMM floor (cuBLAS X @ C.T)", "ms": 1e3 * floor})
         for config in CONFIGS[precision]:
             try:

@@ -367,7 +367,6 @@ class GemmFloorPeer(TorchPeer):
         out = torch.empty((Xt.shape[0], Ct.shape[0]), dtype=Xt.dtype, device=Xt.device)
         with self._precision():
             seconds, _ = _timed(lambda: [torch.matmul(Xt, Ct.T, out=out) for _ in range(max_iter)], self._sync)
-        del out
         return FitOutcome(seconds, max_iter, init)
 
 
