@@ -1,12 +1,13 @@
 """The assignment as one Triton kernel: distances and a running argmin, never the n x k block.
 
-``GKMEANS_CUDA_ASSIGN=triton`` (CuPy arrays; needs PyTorch and Triton, as the GPU images that
-run flash-kmeans have). Each program owns ``BLOCK_N`` rows: it loads them shifted into the
-centred frame (all features at once when they fit one block, else ``BLOCK_D`` at a time), walks
-the centres in tiles of ``BLOCK_K``, forms the tile's dot products with
-``tl.dot`` — on tensor cores, in the precision the fit asked for: exact float32 ("ieee"),
-TF32 or bf16 — and keeps each row's best (value, index) in registers. Only the labels and the
-squared distances are written: n x 12 bytes instead of the n x k block a GEMM writes.
+``GKMEANS_CUDA_ASSIGN=triton`` (CuPy arrays and PyTorch CUDA tensors; needs PyTorch and Triton, as
+the GPU images that run flash-kmeans have). Each program owns ``BLOCK_N`` rows: it loads them
+shifted into the centred frame (all features at once when they fit one block, else ``BLOCK_D`` at
+a time), walks the centres in tiles of ``BLOCK_K``, forms the tile's dot products with ``tl.dot``
+in the precision the fit asked for — exact float32 ("ieee", fused multiply-adds on the CUDA
+cores), or TF32 / bf16 on the tensor cores (Hopper's wgmma) — and keeps each row's best (value,
+index) in registers. Only the labels and the squared distances are written: n x 12 bytes instead
+of the n x k block a GEMM writes.
 
 Ties go to the lowest centre index, as the array path's argmin (``tl.argmin`` takes the first
 minimum of a tile; a later tile must be strictly better). The dot products are summed in
@@ -24,8 +25,8 @@ from typing import Any
 #: Launch configuration per arithmetic: rows per program, centres per tile, features per block,
 #: warps, pipeline stages. Chosen without a GPU from the compiled kernel's resources (Triton 3.9,
 #: sm_90, read with cuobjdump): each is one of the largest tiles that compiles without spilling
-#: registers, within half an H100 SM's shared memory (two programs an SM). Loading all features of the rows at once (or 64
-#: of them) spilled in every configuration tried, as did exact float32 from 128 x 128 tiles.
+#: registers, within half an H100 SM's shared memory (two programs an SM). Blocks of 64 or 128
+#: features spilled in every configuration tried, as did exact float32 on 128 x 128 tiles.
 #: Not yet timed on a GPU: ``python -m benchmarks gpu-passes`` times these and their neighbours.
 CONFIGS = {
     "ieee": (128, 64, 16, 8, 3),   # 216 registers, 32 KiB shared
