@@ -165,6 +165,28 @@ def test_update_methods_fit_as_the_default(cupy, monkeypatch, update):
                                rtol=1e-5, atol=1e-5)
 
 
+def test_triton_fused_pass_is_the_one_that_ran_and_fits_as_the_default(cupy, monkeypatch):
+    """GKMEANS_CUDA_ASSIGN=triton with GKMEANS_CUDA_UPDATE=rows: one kernel a Lloyd iteration (assignment
+    and the update's atomics), the same fit as the default path."""
+    pytest.importorskip("torch")
+    pytest.importorskip("triton")
+    from gkmeans._kernels import triton_assign
+
+    X = cupy.asarray(make_blobs(50_000, 32, 20, random_state=2, dtype=np.float32)[0] + np.float32(50))
+    default = gkmeans.KMeans(20, init=X[:20], n_init=1).fit(X)
+    passes = []
+    original = triton_assign.cupy_assign_and_sum
+    monkeypatch.setattr(triton_assign, "cupy_assign_and_sum", lambda *a, **kw: passes.append(1) or original(*a, **kw))
+    monkeypatch.setenv("GKMEANS_CUDA_ASSIGN", "triton")
+    monkeypatch.setenv("GKMEANS_CUDA_UPDATE", "rows")
+    fused = gkmeans.KMeans(20, init=X[:20], n_init=1).fit(X)
+    assert len(passes) == fused.n_iter_
+    assert fused.inertia_ == pytest.approx(default.inertia_, rel=1e-6)
+    assert float(cupy.mean(fused.labels_ == default.labels_)) >= 0.9999
+    np.testing.assert_allclose(cupy.asnumpy(fused.cluster_centers_), cupy.asnumpy(default.cluster_centers_),
+                               rtol=1e-5, atol=1e-4)
+
+
 def test_streamed_fit_through_pinned_buffers_equals_in_memory(cupy, monkeypatch):
     from gkmeans._kernels import cupy_
 

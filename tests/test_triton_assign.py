@@ -144,14 +144,14 @@ from triton.compiler import ASTSource
 from gkmeans._kernels import triton_assign
 cuobjdump = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "cuobjdump")
 kernel = triton_assign._kernel()
-names = ["X", "shift", "C", "c_sq", "labels", "min_sq", "n", "k", "d", "stride_x", "stride_c", "HAS_SHIFT",
-         "PRECISION", "BLOCK_N", "BLOCK_K", "BLOCK_D", "ONE_D_BLOCK"]
-types = ["*fp32"] * 4 + ["*i64", "*fp32"] + ["i32"] * 5 + ["constexpr"] * 6
+names = ["X", "shift", "C", "c_sq", "labels", "min_sq", "weights", "sums", "weight_sums", "n", "k", "d", "stride_x",
+         "stride_c", "HAS_SHIFT", "PRECISION", "BLOCK_N", "BLOCK_K", "BLOCK_D", "ONE_D_BLOCK", "UPDATE"]
+types = ["*fp32"] * 4 + ["*i64", "*fp32", "*fp32", "*fp64", "*fp64"] + ["i32"] * 5 + ["constexpr"] * 7
 out = {}
 for precision, (block_n, block_k, block_d, warps, stages) in triton_assign.CONFIGS.items():
-    for one in (True, False):
+    for one, update in ((True, False), (False, False), (True, True), (False, True)):
         values = {"HAS_SHIFT": True, "PRECISION": precision, "BLOCK_N": block_n, "BLOCK_K": block_k,
-                  "BLOCK_D": block_d, "ONE_D_BLOCK": one}
+                  "BLOCK_D": block_d, "ONE_D_BLOCK": one, "UPDATE": update}
         source = ASTSource(fn=kernel, signature=dict(zip(names, types)),
                            constexprs={(names.index(n),): v for n, v in values.items()})
         compiled = triton.compile(source, target=GPUTarget("cuda", 90, 32),
@@ -160,7 +160,7 @@ for precision, (block_n, block_k, block_d, warps, stages) in triton_assign.CONFI
         open(path, "wb").write(compiled.asm["cubin"])
         usage = subprocess.run([cuobjdump, "--dump-resource-usage", path], capture_output=True, text=True).stdout
         fields = dict(f.split(":") for f in next(l for l in usage.splitlines() if "REG:" in l).split() if ":" in f)
-        out[f"{precision} one_block={one}"] = {"registers": int(fields["REG"]), "spill": int(fields["STACK"]),
+        out[f"{precision} one_block={one} update={update}"] = {"registers": int(fields["REG"]), "spill": int(fields["STACK"]),
                                                "shared": compiled.metadata.shared,
                                                "wgmma": "wgmma" in compiled.asm["ptx"]}
 print(json.dumps(out))
@@ -170,8 +170,8 @@ print(json.dumps(out))
 def test_default_configurations_compile_for_hopper_without_spilling():
     """Each default launch configuration compiles for sm_90 (Triton's own compiler and ptxas, no GPU
     needed) within the registers (no spill to local memory) and half an H100 SM's 227 KiB of shared
-    memory (two programs fit an SM), in both feature paths, TF32 and bf16 on Hopper's warpgroup
-    tensor-core instructions. Run in a fresh process: Triton's interpreter must be off to compile."""
+    memory (two programs fit an SM), in both feature paths, with and without the fused update, TF32
+    and bf16 on Hopper's warpgroup tensor-core instructions. Run in a fresh process: Triton's interpreter must be off to compile."""
     import json
     import subprocess
     import sys
@@ -184,7 +184,7 @@ def test_default_configurations_compile_for_hopper_without_spilling():
                           timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     resources = json.loads(done.stdout.strip().splitlines()[-1])
-    assert len(resources) == 2 * len(triton_assign.CONFIGS)
+    assert len(resources) == 4 * len(triton_assign.CONFIGS)
     for name, used in resources.items():
         assert used["spill"] == 0 and used["registers"] <= 255 and used["shared"] <= 227 * 1024 // 2, (name, used)
         # TF32 and bf16 products on Hopper's warpgroup tensor-core instructions (wgmma, HGMMA in the
@@ -232,3 +232,42 @@ def test_pytorch_cuda_fit_with_the_triton_kernel(monkeypatch):
     assert fitted.labels_.device.type == "cuda"
     assert float((fitted.labels_ == default.labels_).float().mean()) >= 0.9999
     assert fitted.inertia_ == pytest.approx(default.inertia_, rel=1e-5)
+
+
+@pytest.mark.parametrize("d, with_shift", [(20, True), (70, True), (9, False)])
+def test_the_fused_update_sums_each_clusters_weighted_shifted_rows(d, with_shift):
+    """torch_assign_and_sum: the same labels, and in the same pass the float64 sums of each cluster's
+    weighted rows in the centred frame and the clusters' weights (atomics), as the array path's."""
+    X, centres = _separated(257, d, 40, seed=d)
+    shift = X.mean(axis=0) if with_shift else None
+    centers = centres - shift if with_shift else centres
+    weights = np.random.default_rng(d).uniform(0.5, 2.0, size=257).astype(np.float32)
+    as_tensor = lambda a: None if a is None else torch.from_numpy(np.ascontiguousarray(a)).to(DEVICE)  # noqa: E731
+    labels, min_sq, sums, weight_sums = triton_assign.torch_assign_and_sum(
+        as_tensor(X), as_tensor(centers), as_tensor(weights), shift=as_tensor(shift))
+    expected_labels, _ = agnostic.assign(X, centers, xp=np, chunk_rows=257, shift=shift)
+    np.testing.assert_array_equal(labels.cpu().numpy(), expected_labels)
+    rows = X - shift if with_shift else X
+    expected_sums, expected_weights = agnostic.segment_sum(rows, expected_labels, weights, 40, xp=np,
+                                                           acc_dtype=np.float64, chunk_rows=257)
+    assert sums.dtype == torch.float64 and tuple(sums.shape) == (40, d)
+    np.testing.assert_allclose(sums.cpu().numpy(), expected_sums, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(weight_sums.cpu().numpy(), expected_weights, rtol=1e-12)
+
+
+def test_cupy_assign_and_sum_is_the_fused_kernel_under_triton_and_rows(monkeypatch):
+    """One kernel for the whole pass only when both are asked for (and float32): otherwise the kernel
+    layer composes the assignment and the update."""
+    monkeypatch.setenv("GKMEANS_CUDA_ASSIGN", "triton")
+    monkeypatch.setenv("GKMEANS_CUDA_UPDATE", "scatter")
+    X32, X64 = np.zeros((3, 2), np.float32), np.zeros((3, 2))
+    assert not cupy_.handles("assign_and_sum", X32) and cupy_.handles("assign", X32)
+    monkeypatch.setenv("GKMEANS_CUDA_UPDATE", "rows")
+    assert cupy_.handles("assign_and_sum", X32) and not cupy_.handles("assign_and_sum", X64)
+    monkeypatch.setenv("GKMEANS_CUDA_ASSIGN", "graph")
+    assert not cupy_.handles("assign_and_sum", X32)
+    calls = []
+    monkeypatch.setattr(triton_assign, "cupy_assign_and_sum",
+                        lambda X, centers, weights, *, shift=None: calls.append((X.shape, shift)) or "pass")
+    assert cupy_.assign_and_sum(X32, X32[:2], np.ones(3, np.float32), xp=np, chunk_rows=3, shift=None) == "pass"
+    assert calls == [((3, 2), None)]

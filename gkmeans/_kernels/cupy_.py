@@ -184,8 +184,9 @@ def release_workspaces() -> None:
 #: - "fused": the distance + argmin kernel of ``cuda/fused_assign.cu`` (CUDA cores, exact
 #:   precision only), which never writes the n x k block at all;
 #: - "triton": the distance + running-argmin kernel of :mod:`.triton_assign` (float32; tensor
-#:   cores in the fit's precision, exact float32 included), which never writes it either; needs
-#:   PyTorch and Triton.
+#:   cores for TF32 / bf16, CUDA cores for exact float32), which never writes it either; with
+#:   ``GKMEANS_CUDA_UPDATE=rows`` the same kernel adds the rows to their clusters too (one pass an
+#:   iteration, :func:`assign_and_sum`). Needs PyTorch and Triton.
 #:
 #: The default stays the array path until the others have been measured against it on a GPU
 #: (``ci/gpu.sh`` runs them all as peers).
@@ -208,7 +209,7 @@ def assign(
     if method == "triton" and X.dtype == xp.float32:
         from .triton_assign import cupy_assign
 
-        return _triton_or_explain(cupy_assign, X, centers, shift)
+        return _triton_or_explain(cupy_assign, X, centers, shift=shift)
     if method in ("graph", "fused") and X.dtype in (xp.float32, xp.float64):
         if method == "fused":
             return fused_assign(X, centers, x_sq_norms=x_sq_norms, shift=shift)
@@ -221,12 +222,35 @@ def assign(
     return agnostic.assign(X, centers, xp=xp, chunk_rows=chunk_rows, x_sq_norms=x_sq_norms, shift=shift)
 
 
-def _triton_or_explain(run: Any, X: Any, centers: Any, shift: Any) -> tuple[Any, Any]:
-    """``run(X, centers, shift=shift)``, an absent PyTorch or Triton named in the error."""
+def _triton_or_explain(run: Any, *args: Any, shift: Any) -> Any:
+    """``run(*args, shift=shift)``, an absent PyTorch or Triton named in the error."""
     try:
-        return run(X, centers, shift=shift)
+        return run(*args, shift=shift)
     except ModuleNotFoundError as error:
         raise ImportError(f"GKMEANS_CUDA_ASSIGN=triton needs PyTorch and Triton: {error}") from None
+
+
+def handles(primitive: str, X: Any) -> bool:
+    """Whether this module's ``primitive`` takes ``X``: ``assign_and_sum`` (one kernel for the
+    assignment and the update) only under ``GKMEANS_CUDA_ASSIGN=triton`` with
+    ``GKMEANS_CUDA_UPDATE=rows``, for float32 data; otherwise the kernel layer composes
+    :func:`assign` and :func:`segment_sum`. Every other primitive takes every array."""
+    if primitive != "assign_and_sum":
+        return True
+    import numpy as np
+
+    return (X.dtype == np.float32 and assign_method() == "triton"
+            and _choice("GKMEANS_CUDA_UPDATE", UPDATE_METHODS) == "rows")
+
+
+def assign_and_sum(X: Any, centers: Any, weights: Any, *, xp: Any, chunk_rows: int, x_sq_norms: Any = None,
+                   shift: Any = None) -> tuple[Any, Any, Any, Any]:
+    """One Lloyd pass in one Triton kernel (see :func:`handles`): labels, squared distances, and the
+    float64 sums of the weighted shifted rows and weights of each cluster, added by atomics in the
+    same pass (:func:`.triton_assign.torch_assign_and_sum`)."""
+    from .triton_assign import cupy_assign_and_sum
+
+    return _triton_or_explain(cupy_assign_and_sum, X, centers, weights, shift=shift)
 
 
 _FUSED_KERNELS: dict[str, Any] = {}

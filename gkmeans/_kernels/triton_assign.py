@@ -44,9 +44,10 @@ def _kernel() -> Any:
     import triton.language as tl
 
     @triton.jit
-    def assign_kernel(X, shift, C, c_sq, labels, min_sq, n, k, d, stride_x, stride_c,
+    def assign_kernel(X, shift, C, c_sq, labels, min_sq, weights, sums, weight_sums, n, k, d, stride_x, stride_c,
                       HAS_SHIFT: tl.constexpr, PRECISION: tl.constexpr, BLOCK_N: tl.constexpr,
-                      BLOCK_K: tl.constexpr, BLOCK_D: tl.constexpr, ONE_D_BLOCK: tl.constexpr):
+                      BLOCK_K: tl.constexpr, BLOCK_D: tl.constexpr, ONE_D_BLOCK: tl.constexpr,
+                      UPDATE: tl.constexpr):
         rows = (tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)).to(tl.int64)
         row_ok = rows < n
         features = tl.arange(0, BLOCK_D)
@@ -102,6 +103,25 @@ def _kernel() -> Any:
         tl.store(labels + rows, best_index, mask=row_ok)
         distance = best + row_sq
         tl.store(min_sq + rows, tl.where(distance > 0.0, distance, 0.0), mask=row_ok)
+        if UPDATE:
+            # The update in the same pass: each shifted row, weighted, added to its cluster's float64
+            # sums by atomics (the rows are re-read from the cache, not from memory a second time).
+            w = tl.load(weights + rows, mask=row_ok, other=0.0).to(tl.float64)
+            tl.atomic_add(weight_sums + best_index, w, mask=row_ok)
+            if ONE_D_BLOCK:
+                f_ok = features < d
+                tl.atomic_add(sums + best_index[:, None] * d + features[None, :], x_all.to(tl.float64) * w[:, None],
+                              mask=row_ok[:, None] & f_ok[None, :])
+            else:
+                for f0 in range(0, d, BLOCK_D):
+                    f_ok = (f0 + features) < d
+                    x = tl.load(X + rows[:, None] * stride_x + (f0 + features)[None, :],
+                                mask=row_ok[:, None] & f_ok[None, :], other=0.0).to(tl.float32)
+                    if HAS_SHIFT:
+                        s = tl.load(shift + f0 + features, mask=f_ok, other=0.0).to(tl.float32)
+                        x = tl.where(row_ok[:, None] & f_ok[None, :], x - s[None, :], 0.0)
+                    tl.atomic_add(sums + best_index[:, None] * d + (f0 + features)[None, :],
+                                  x.to(tl.float64) * w[:, None], mask=row_ok[:, None] & f_ok[None, :])
 
     return assign_kernel
 
@@ -117,6 +137,19 @@ def torch_assign(X: Any, centers: Any, *, shift: Any = None, precision: str = "i
     """Labels (int64) and squared distances (float32) of float32 tensor rows ``X - shift`` against
     ``centers`` (shifted frame), by the Triton kernel; ``precision``: "ieee", "tf32" or "bf16".
     ``config`` overrides :data:`CONFIGS` (``python -m benchmarks gpu-passes`` times some)."""
+    labels, min_sq, _, _ = _launch(X, centers, None, shift, precision, config)
+    return labels, min_sq
+
+
+def torch_assign_and_sum(X: Any, centers: Any, weights: Any, *, shift: Any = None, precision: str = "ieee",
+                         config: tuple[int, int, int, int, int] | None = None) -> tuple[Any, Any, Any, Any]:
+    """:func:`torch_assign` and, in the same pass, the float64 sums of each cluster's weighted shifted
+    rows (k, d) and the clusters' weights (k,), added by atomics: one Lloyd iteration's pass."""
+    return _launch(X, centers, weights, shift, precision, config)
+
+
+def _launch(X: Any, centers: Any, weights: Any, shift: Any, precision: str,
+            config: tuple[int, int, int, int, int] | None) -> tuple[Any, Any, Any, Any]:
     import torch
     import triton
 
@@ -132,20 +165,34 @@ def torch_assign(X: Any, centers: Any, *, shift: Any = None, precision: str = "i
     c_sq = torch.sum(centers * centers, dim=1)
     labels = torch.empty(n, dtype=torch.int64, device=X.device)
     min_sq = torch.empty(n, dtype=torch.float32, device=X.device)
+    update = weights is not None
+    sums = torch.zeros((k, d) if update else (1,), dtype=torch.float64, device=X.device)
+    weight_sums = torch.zeros(k if update else 1, dtype=torch.float64, device=X.device)
+    weights = weights.contiguous() if update else c_sq  # unread without the update
     has_shift = shift is not None
     shift_arg = shift.to(torch.float32).contiguous() if has_shift else c_sq  # any pointer: unread
     width = block_d(d, widest)
     _kernel()[(triton.cdiv(n, block_n),)](
-        X, shift_arg, centers, c_sq, labels, min_sq, n, k, d, X.stride(0), centers.stride(0),
-        HAS_SHIFT=has_shift, PRECISION=precision, BLOCK_N=block_n, BLOCK_K=block_k, BLOCK_D=width,
-        ONE_D_BLOCK=d <= width, num_warps=num_warps, num_stages=num_stages)
-    return labels, min_sq
+        X, shift_arg, centers, c_sq, labels, min_sq, weights, sums, weight_sums, n, k, d, X.stride(0),
+        centers.stride(0), HAS_SHIFT=has_shift, PRECISION=precision, BLOCK_N=block_n, BLOCK_K=block_k,
+        BLOCK_D=width, ONE_D_BLOCK=d <= width, UPDATE=update, num_warps=num_warps, num_stages=num_stages)
+    return labels, min_sq, (sums if update else None), (weight_sums if update else None)
 
 
 def cupy_assign(X: Any, centers: Any, *, shift: Any = None) -> tuple[Any, Any]:
-    """:func:`torch_assign` on CuPy arrays: shared with PyTorch through DLPack (no copies) and
-    launched on CuPy's current stream, in the precision of CuPy's float32 products (set by the
-    fit's ``precision=``)."""
+    """:func:`torch_assign` on CuPy arrays (see :func:`_cupy_launch`)."""
+    labels, min_sq, _, _ = _cupy_launch(X, centers, None, shift)
+    return labels, min_sq
+
+
+def cupy_assign_and_sum(X: Any, centers: Any, weights: Any, *, shift: Any = None) -> tuple[Any, Any, Any, Any]:
+    """:func:`torch_assign_and_sum` on CuPy arrays (see :func:`_cupy_launch`)."""
+    return _cupy_launch(X, centers, weights, shift)
+
+
+def _cupy_launch(X: Any, centers: Any, weights: Any, shift: Any) -> tuple[Any, Any, Any, Any]:
+    """The kernel on CuPy arrays: shared with PyTorch through DLPack (no copies) and launched on
+    CuPy's current stream, in the precision of CuPy's float32 products (set by the fit's ``precision=``)."""
     import cupy
     import numpy as np
     import torch
@@ -153,14 +200,15 @@ def cupy_assign(X: Any, centers: Any, *, shift: Any = None) -> tuple[Any, Any]:
 
     compute = linalg.get_compute_type(np.float32)
     precision = {linalg.COMPUTE_TYPE_TF32: "tf32", linalg.COMPUTE_TYPE_BF16: "bf16"}.get(compute, "ieee")
+
+    def shared(a: Any) -> Any:
+        return None if a is None else torch.from_dlpack(a.astype(X.dtype, copy=False))
+
     with X.device:
         stream = cupy.cuda.get_current_stream()
         device = torch.device("cuda", X.device.id)
         on_stream = (torch.cuda.ExternalStream(stream.ptr, device=device) if stream.ptr
                      else torch.cuda.default_stream(device))
         with torch.cuda.stream(on_stream):
-            labels, min_sq = torch_assign(
-                torch.from_dlpack(X), torch.from_dlpack(centers.astype(X.dtype, copy=False)),
-                shift=None if shift is None else torch.from_dlpack(shift.astype(X.dtype, copy=False)),
-                precision=precision)
-            return cupy.from_dlpack(labels), cupy.from_dlpack(min_sq)
+            results = _launch(torch.from_dlpack(X), shared(centers), shared(weights), shared(shift), precision, None)
+            return tuple(None if r is None else cupy.from_dlpack(r) for r in results)
