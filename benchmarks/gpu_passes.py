@@ -89,6 +89,7 @@ def main() -> None:
     import torch
 
     from gkmeans._kernels import triton_assign
+    from gkmeans._kernels.torch_ import MATMUL_PRECISION
 
     if not torch.cuda.is_available():
         raise SystemExit("python -m benchmarks gpu-passes needs a CUDA GPU (PyTorch sees none)")
@@ -113,7 +114,7 @@ def main() -> None:
     del labels
     for precision in PRECISIONS:
         previous = torch.get_float32_matmul_precision()
-        torch.set_float32_matmul_precision("highest" if precision == "ieee" else "high")
+        torch.set_float32_matmul_precision(MATMUL_PRECISION["exact" if precision == "ieee" else precision])
         products = torch.empty((args.n, args.k), device="cuda")  # one n x k block, reused (41 GB at the default)
         try:
             floor = _median_seconds(lambda: torch.matmul(X, C.T, out=products), torch.cuda.synchronize)

@@ -351,8 +351,10 @@ class GemmFloorPeer(TorchPeer):
         """PyTorch's float32 products in this floor's arithmetic, restored after ("highest" is exact)."""
         import torch
 
+        from gkmeans._kernels.torch_ import MATMUL_PRECISION
+
         previous = torch.get_float32_matmul_precision()
-        torch.set_float32_matmul_precision({"exact": "highest", "tf32": "high", "bf16": "medium"}[self.arithmetic])
+        torch.set_float32_matmul_precision(MATMUL_PRECISION[self.arithmetic])
         try:
             yield
         finally:

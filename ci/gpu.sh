@@ -35,13 +35,14 @@ if python3 -c "import xdist" 2>/dev/null; then
 fi
 if [[ "$part" == first ]]; then
     # The point only (--max-seconds 0), every peer's time per iteration before any
-    # convergence run, no convergence run started after 240 s.
+    # convergence run, no convergence run started after 230 s.
     timeout 320 python3 -m benchmarks run --device gpu --out "$out" --max-seconds 0 --stop-seconds 230 \
         > "$out/gpu-bench.log" 2>&1 || echo "benchmarks ended with status $? (see gpu-bench.log)"
     tail -n 5 "$out/gpu-bench.log"
     GKMEANS_TEST_BACKENDS="${GKMEANS_TEST_BACKENDS:-numpy,cupy}" OMP_NUM_THREADS=2 timeout 120 python3 -m pytest \
         -q -rs -p no:cacheprovider "${parallel[@]}" --durations=15 --junitxml="$out/gpu-tests.xml" \
-        tests/test_gpu.py tests/test_precision.py tests/test_cuda_graph_pass.py tests/test_cuda_sources.py \
+        tests/test_gpu.py tests/test_triton_assign.py tests/test_precision.py tests/test_cuda_graph_pass.py \
+        tests/test_cuda_sources.py \
         > "$out/gpu-tests.log" 2>&1
     tests=$?
     tail -n 3 "$out/gpu-tests.log"

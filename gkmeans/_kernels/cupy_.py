@@ -306,6 +306,12 @@ def fused_assign(X: Any, centers: Any, *, x_sq_norms: Any = None, shift: Any = N
         return labels, min_sq
 
 
+def compute_types(linalg: Any) -> dict[str, int]:
+    """``precision=`` as CuPy's cuBLAS compute types for float32 products (``linalg``: CuPy's
+    ``cupy._core._routines_linalg``); the default one is plain float32 (exact)."""
+    return {"exact": linalg.COMPUTE_TYPE_DEFAULT, "tf32": linalg.COMPUTE_TYPE_TF32, "bf16": linalg.COMPUTE_TYPE_BF16}
+
+
 def matmul_precision(precision: str, device: Any) -> Any:
     """Context in which CuPy's float32 products run in ``precision``: "exact" (cuBLAS's plain float32,
     even where ``CUPY_TF32=1`` made TF32 the default), or on tensor cores in "tf32" or "bf16".
@@ -324,8 +330,7 @@ def matmul_precision(precision: str, device: Any) -> Any:
         if precision != "exact" and int(device.compute_capability) < 80:
             yield "exact"
             return
-        wanted = {"exact": linalg.COMPUTE_TYPE_DEFAULT, "tf32": linalg.COMPUTE_TYPE_TF32,
-                  "bf16": linalg.COMPUTE_TYPE_BF16}[precision]
+        wanted = compute_types(linalg)[precision]
         previous = linalg.get_compute_type(np.float32)
         linalg.set_compute_type(np.float32, wanted)
         try:

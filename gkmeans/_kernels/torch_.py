@@ -75,8 +75,8 @@ def _numpy_twin(primitive: str) -> Callable[..., Any]:
 
 
 _numpy_assign = _numpy_twin("assign")
-#: PyTorch's float32 matmul precision as the Triton kernel's.
-_TRITON_PRECISION = {"highest": "ieee", "high": "tf32", "medium": "bf16"}
+#: ``precision=`` as PyTorch's float32 matmul precision ("highest" is exact float32).
+MATMUL_PRECISION = {"exact": "highest", "tf32": "high", "bf16": "medium"}
 
 
 def assign(X: Any, centers: Any, *, xp: Any, chunk_rows: int, x_sq_norms: Any = None,
@@ -87,9 +87,10 @@ def assign(X: Any, centers: Any, *, xp: Any, chunk_rows: int, x_sq_norms: Any = 
     if X.device.type == "cuda":
         import torch
 
-        from .triton_assign import torch_assign
+        from .triton_assign import TRITON_PRECISION, torch_assign
 
-        return torch_assign(X, centers, shift=shift, precision=_TRITON_PRECISION[torch.get_float32_matmul_precision()])
+        ours = {setting: name for name, setting in MATMUL_PRECISION.items()}[torch.get_float32_matmul_precision()]
+        return torch_assign(X, centers, shift=shift, precision=TRITON_PRECISION[ours])
     return _numpy_assign(X, centers, xp=xp, chunk_rows=chunk_rows, x_sq_norms=x_sq_norms, shift=shift)
 
 
@@ -161,7 +162,7 @@ def matmul_precision(precision: str, device: Any) -> Any:
             yield "exact"
             return
         previous = torch.get_float32_matmul_precision()
-        torch.set_float32_matmul_precision({"exact": "highest", "tf32": "high", "bf16": "medium"}[precision])
+        torch.set_float32_matmul_precision(MATMUL_PRECISION[precision])
         try:
             yield precision
         finally:

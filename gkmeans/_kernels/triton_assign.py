@@ -33,6 +33,8 @@ CONFIGS = {
     "tf32": (128, 128, 32, 8, 3),  # 250 registers, 96.25 KiB shared
     "bf16": (128, 128, 32, 8, 3),  # 237 registers, 80 KiB shared
 }
+#: ``precision=`` as the kernel's arithmetic (Triton calls exact float32 "ieee").
+TRITON_PRECISION = {"exact": "ieee", "tf32": "tf32", "bf16": "bf16"}
 #: ``tl.dot`` needs every dimension of a tile to be at least this.
 MIN_DOT = 16
 
@@ -117,8 +119,11 @@ def _cupy_launch(X: Any, centers: Any, weights: Any, shift: Any) -> tuple[Any, A
     import torch
     from cupy._core import _routines_linalg as linalg
 
-    compute = linalg.get_compute_type(np.float32)
-    precision = {linalg.COMPUTE_TYPE_TF32: "tf32", linalg.COMPUTE_TYPE_BF16: "bf16"}.get(compute, "ieee")
+    from .cupy_ import compute_types
+
+    ours = {compute: name for name, compute in compute_types(linalg).items()}.get(
+        linalg.get_compute_type(np.float32), "exact")
+    precision = TRITON_PRECISION[ours]
 
     def shared(a: Any) -> Any:
         return None if a is None else torch.from_dlpack(a.astype(X.dtype, copy=False))
