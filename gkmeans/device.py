@@ -3,7 +3,8 @@
 ``device="auto"`` computes where the data already is: CuPy arrays and CUDA
 tensors stay on their GPU; a NumPy array moves to a GPU only when one is usable
 and the work (``n_samples * n_features * n_clusters``) is at least
-:data:`AUTO_GPU_MIN_WORK`; everything else stays on the CPU. ``"cpu"``,
+:data:`AUTO_GPU_MIN_WORK` (or ``GKMEANS_AUTO_GPU_MIN_WORK``, the crossover measured on this
+machine by ``python -m benchmarks dispatch``); everything else stays on the CPU. ``"cpu"``,
 ``"gpu"`` and ``"cuda:N"`` force the choice; an explicit GPU that is not usable is
 a :class:`~gkmeans.exceptions.GPUUnavailableError` that says what is missing.
 The environment variable ``GKMEANS_DEVICE`` sets the default.
@@ -25,15 +26,48 @@ from typing import Any
 from ._compat import array_device, array_namespace, is_cupy_array, is_numpy_array, is_torch_array, move
 from .exceptions import GPUUnavailableError
 
-__all__ = ["devices", "DeviceStatus", "Placement", "resolve_placement", "parse_device", "AUTO_GPU_MIN_WORK"]
+__all__ = ["devices", "DeviceStatus", "Placement", "resolve_placement", "parse_device", "AUTO_GPU_MIN_WORK",
+           "auto_gpu_min_work"]
 
 ENV_DEVICE = "GKMEANS_DEVICE"
+ENV_AUTO_GPU_MIN_WORK = "GKMEANS_AUTO_GPU_MIN_WORK"
 
 #: ``n_samples * n_features * n_clusters`` from which ``device="auto"`` moves a
 #: NumPy array to a usable GPU. Conservative until measured on a GPU: at this
-#: size one Lloyd iteration costs seconds on a laptop CPU, while copying X is
-#: a few hundred megabytes over PCIe.
+#: size one Lloyd iteration takes about half a second or more on two CPU cores
+#: (0.09-0.17 s was measured at 2e9, n = 10^6, d = 32, k = 64), while X is a few
+#: hundred megabytes to copy over PCIe once a fit.
 AUTO_GPU_MIN_WORK = 10**10
+
+
+def auto_gpu_min_work() -> float:
+    """The work from which ``device="auto"`` moves a NumPy array to a GPU: ``GKMEANS_AUTO_GPU_MIN_WORK``
+    where set (the crossover depends on the machine: a laptop's two cores against a workstation's
+    sixty-four, a PCIe 3 bus against NVLink), else :data:`AUTO_GPU_MIN_WORK`.
+
+    Returns
+    -------
+    float
+        ``n_samples * n_features * n_clusters`` from which a NumPy array moves; ``inf``: never.
+
+    Raises
+    ------
+    ValueError
+        If the variable is set to something other than a number >= 0.
+    """
+    text = os.environ.get(ENV_AUTO_GPU_MIN_WORK)
+    if text is None or not text.strip():
+        return AUTO_GPU_MIN_WORK
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value >= 0:  # NaN fails the comparison too; "inf" means never
+        msg = (f"{ENV_AUTO_GPU_MIN_WORK}={text!r} is not a work threshold; expected a number "
+               "n_samples * n_features * n_clusters >= 0, such as 1e9 (inf: never)")
+        raise ValueError(msg)
+    return value
+
 
 _CUDA_SPEC = re.compile(r"^cuda(?::(\d+))?$")
 
@@ -207,7 +241,7 @@ def resolve_placement(x: Any, xp: ModuleType, device: str | None = None, work: i
     kind, index = _location(x)
     caller_device = array_device(x)
     if request.kind == "auto":
-        if kind == "cuda" or not is_numpy_array(x) or work < AUTO_GPU_MIN_WORK:
+        if kind == "cuda" or not is_numpy_array(x) or work < auto_gpu_min_work():
             return _stay(x, xp)
         _, count, _ = _cupy_cuda()
         return _cupy_placement(0, xp, caller_device) if count else _stay(x, xp)

@@ -115,6 +115,17 @@ def test_dispatch_crossover_is_where_the_gpu_wins_from_then_on():
     assert crossover([{"work": 1, "cpu_s": 1, "gpu_s": 2}]) is None
 
 
+def test_dispatch_report_gives_the_setting_for_this_machine_and_the_cold_start():
+    from benchmarks.dispatch import summary
+
+    rows = [{"n": n, "d": 8, "k": 8, "work": n * 64, "cpu_s": c, "gpu_s": g, "gpu_speedup": c / g,
+             "cpu_first_s": c, "gpu_first_s": f} for n, c, g, f in [(1_000, 0.01, 0.2, 1.7), (10**6, 2.0, 0.5, 0.6)]]
+    text = summary(rows, 6.4e7)
+    assert "GKMEANS_AUTO_GPU_MIN_WORK=6.4e+07" in text and "took 1.70 s against 0.200 s warm" in text
+    assert "| 1,000,000 | 8 | 8 | 6.4e+07 | 2.000 | 0.500 | 4.00x |" in text
+    assert "GKMEANS_AUTO_GPU_MIN_WORK=inf" in summary(rows, None)
+
+
 def test_suite_writes_after_every_peer_and_keeps_to_its_time_budget(tmp_path, monkeypatch):
     """A GPU session is short: a run cut off keeps what it measured, and a budget stops new points."""
     import json

@@ -119,6 +119,32 @@ def test_auto_below_threshold_never_probes_the_gpu(monkeypatch, fresh_detection)
     assert placement.name == "cpu"
 
 
+def test_auto_threshold_from_the_environment(monkeypatch, fresh_detection):
+    """GKMEANS_AUTO_GPU_MIN_WORK moves the crossover both ways: a machine's own measurement."""
+    _fake_cupy(monkeypatch, lambda: 1)
+    monkeypatch.setattr(device_module, "_cupy_placement", lambda index, xp, dev: ("moved to", index))
+    xp = gkmeans._compat.array_namespace(X)
+    assert resolve_placement(X, xp, "auto", work=10**9).name == "cpu"  # default threshold 1e10
+    monkeypatch.setenv("GKMEANS_AUTO_GPU_MIN_WORK", "1e9")
+    assert device_module.auto_gpu_min_work() == 1e9
+    assert resolve_placement(X, xp, "auto", work=10**9) == ("moved to", 0)
+    assert resolve_placement(X, xp, "auto", work=10**9 - 1).name == "cpu"
+    monkeypatch.setenv("GKMEANS_AUTO_GPU_MIN_WORK", "inf")
+    assert resolve_placement(X, xp, "auto", work=10**15).name == "cpu"
+    monkeypatch.setenv("GKMEANS_AUTO_GPU_MIN_WORK", " ")
+    assert device_module.auto_gpu_min_work() == device_module.AUTO_GPU_MIN_WORK
+
+
+@pytest.mark.parametrize("text", ["lots", "-1", "nan", "1e9 points"])
+def test_auto_threshold_from_the_environment_rejects_what_is_not_a_work(monkeypatch, text):
+    monkeypatch.setenv("GKMEANS_AUTO_GPU_MIN_WORK", text)
+    match = rf"GKMEANS_AUTO_GPU_MIN_WORK='{text}' is not a work threshold; expected a number .* >= 0"
+    with pytest.raises(ValueError, match=match):
+        KMeans(3, device="auto").fit(X)
+    # an explicit device never reads it
+    assert KMeans(3, device="cpu", random_state=0).fit(X).device_ == "cpu"
+
+
 def test_fitting_numpy_never_imports_cupy_or_torch():
     code = (
         "import sys, numpy as np, gkmeans;"
