@@ -47,9 +47,7 @@ def emulated_cupy(monkeypatch):
     fake.__getattr__ = lambda name: getattr(np, name)
     fake.RawModule = cuda_emulator.EmulatedRawModule
     monkeypatch.setitem(sys.modules, "cupy", fake)
-    monkeypatch.setattr(cupy_, "_FUSED_KERNELS", {})
-    monkeypatch.setattr(cupy_graph, "_ROW_ARGMIN", {})
-    monkeypatch.setattr(cupy_, "_CLUSTER_SUMS", {})
+    monkeypatch.setattr(cupy_, "_COMPILED", {})
     return fake
 
 
@@ -88,7 +86,7 @@ def test_fused_kernel_labels_equal_the_array_path(emulated_cupy, dtype, n, d, k,
 def test_fused_launch_covers_every_row_once(emulated_cupy):
     X, centres, _ = _separated(129, 8, 5, np.float32, seed=3)
     cupy_.fused_assign(X.view(_OnEmulatedDevice), centres)
-    kernel = cupy_._FUSED_KERNELS["gk_fused_assign_f32"]
+    kernel = cupy_._COMPILED["gk_fused_assign_f32"]
     (grid, block), = kernel.launches
     assert block == (*cupy_.FUSED_BLOCK, 1)
     assert grid == (3, 1, 1)  # ceil(129 / 64) blocks of FUSED_ROWS_PER_BLOCK rows
@@ -202,5 +200,5 @@ def test_cluster_sums_kernel_equals_the_array_path(emulated_cupy, monkeypatch, d
     np.testing.assert_allclose(sums, expected_sums, rtol=1e-12, atol=1e-9)
     np.testing.assert_allclose(weight_sums, expected_weights, rtol=1e-12)
     assert np.all(sums[k - 1] == 0) and weight_sums[k - 1] == 0
-    kernel = cupy_._CLUSTER_SUMS["gk_cluster_sums_f32" if dtype == np.float32 else "gk_cluster_sums_f64"]
+    kernel = cupy_.cuda_kernel("cluster_sums.cu", dtype)
     assert kernel.launches[-1] == ((min(2, -(-n * d // 256)), 1, 1), (cupy_.CLUSTER_SUMS_THREADS, 1, 1))

@@ -9,20 +9,15 @@ from importlib.resources import files
 
 import pytest
 
+from gkmeans._kernels.cupy_ import CUDA_KERNELS
+
 NVCC = shutil.which("nvcc")
 
-
-#: Each CUDA source and the kernels CuPy looks up in it by name.
-SOURCES = {
-    "fused_assign.cu": ("gk_fused_assign_f32", "gk_fused_assign_f64"),
-    "row_argmin.cu": ("gk_row_argmin_f32", "gk_row_argmin_f64"),
-    "cluster_sums.cu": ("gk_cluster_sums_f32", "gk_cluster_sums_f64"),
-}
 
 
 @pytest.mark.skipif(NVCC is None, reason="nvcc (the CUDA toolkit) is not installed")
 @pytest.mark.parametrize("arch", ["sm_80", "sm_90"])
-@pytest.mark.parametrize("name", sorted(SOURCES))
+@pytest.mark.parametrize("name", sorted(CUDA_KERNELS))
 def test_cuda_kernels_compile_without_spills(tmp_path, arch, name):
     source = files("gkmeans._kernels").joinpath("cuda", name)
     done = subprocess.run([NVCC, "-c", f"-arch={arch}", "-std=c++17", "-O3", "-Xptxas", "-warn-spills",
@@ -33,21 +28,21 @@ def test_cuda_kernels_compile_without_spills(tmp_path, arch, name):
     # -Xptxas -v lists every kernel it compiled
     verbose = subprocess.run([NVCC, "-c", f"-arch={arch}", "-std=c++17", "-O3", "-Xptxas", "-v", str(source),
                               "-o", str(tmp_path / "again.o")], capture_output=True, text=True, timeout=300)
-    for kernel in SOURCES[name]:
+    for kernel in CUDA_KERNELS[name]:
         assert f"Compiling entry function '{kernel}'" in verbose.stderr
     # register spills would send the running minima through local memory in the inner loop
     spills = [int(n) for n in re.findall(r"(\d+) bytes spill stores", verbose.stderr)]
     assert spills and not any(spills), verbose.stderr
 
 
-@pytest.mark.parametrize("name", sorted(SOURCES))
+@pytest.mark.parametrize("name", sorted(CUDA_KERNELS))
 def test_cuda_sources_ship_with_the_package(name):
     source = files("gkmeans._kernels").joinpath("cuda", name).read_text(encoding="utf-8")
-    for kernel in SOURCES[name]:
+    for kernel in CUDA_KERNELS[name]:
         assert re.search(rf'extern "C" __global__\s+void\s+{kernel}\(', source), kernel
 
 
-@pytest.mark.parametrize("name", sorted(SOURCES))
+@pytest.mark.parametrize("name", sorted(CUDA_KERNELS))
 def test_cupy_compiles_each_source_with_the_shared_header_on_its_include_path(monkeypatch, name):
     """NVRTC has no source directory: the include path must name the folder of the headers a source
     includes (gk_common.cuh)."""

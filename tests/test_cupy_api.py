@@ -26,6 +26,8 @@ import pytest
 cupy = pytest.importorskip("cupy", reason="CuPy is not installed (CI installs cupy-cuda13x for these checks)")
 import cupyx  # noqa: E402  (after the skip: CuPy may be absent)
 
+from gkmeans._kernels.cupy_ import CUDA_KERNELS  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 SCANNED = sorted([*(REPO / "gkmeans").rglob("*.py"), *(REPO / "benchmarks").glob("*.py")])
 
@@ -143,11 +145,7 @@ def _nvrtc_or_skip():
 
 
 @pytest.mark.parametrize("arch", ["80", "90"])
-@pytest.mark.parametrize("name, kernels", [
-    ("fused_assign.cu", ("gk_fused_assign_f32", "gk_fused_assign_f64")),
-    ("row_argmin.cu", ("gk_row_argmin_f32", "gk_row_argmin_f64")),
-    ("cluster_sums.cu", ("gk_cluster_sums_f32", "gk_cluster_sums_f64")),
-])
+@pytest.mark.parametrize("name, kernels", sorted(CUDA_KERNELS.items()))
 def test_nvrtc_compiles_each_source_as_cupy_would(monkeypatch, arch, name, kernels):
     """nvcc (tests/test_cuda_sources.py) is not NVRTC: NVRTC has no host headers, no source
     folder, and CuPy adds options of its own. This is CuPy's own NVRTC path, with the options

@@ -61,7 +61,6 @@ def segment_sum(
 #: Threads a block, and the most blocks, of the cluster-sums kernel (a grid-stride loop covers the rest).
 CLUSTER_SUMS_THREADS = 256
 CLUSTER_SUMS_MAX_BLOCKS = 8192
-_CLUSTER_SUMS: dict[str, Any] = {}
 
 
 def cluster_sums(X: Any, labels: Any, weights: Any, n_clusters: int) -> tuple[Any, Any]:
@@ -70,11 +69,6 @@ def cluster_sums(X: Any, labels: Any, weights: Any, n_clusters: int) -> tuple[An
     import cupy
     import numpy as np
 
-    name = "gk_cluster_sums_f32" if X.dtype == np.float32 else "gk_cluster_sums_f64"
-    if name not in _CLUSTER_SUMS:
-        module = cuda_module("cluster_sums.cu")
-        for kernel in ("gk_cluster_sums_f32", "gk_cluster_sums_f64"):
-            _CLUSTER_SUMS[kernel] = module.get_function(kernel)
     n, d = X.shape
     with X.device:
         X = cupy.ascontiguousarray(X)
@@ -83,8 +77,8 @@ def cluster_sums(X: Any, labels: Any, weights: Any, n_clusters: int) -> tuple[An
         sums = cupy.zeros((n_clusters, d), dtype=cupy.float64)
         weight_sums = cupy.zeros(n_clusters, dtype=cupy.float64)
         blocks = max(1, min(CLUSTER_SUMS_MAX_BLOCKS, -(-n * d // CLUSTER_SUMS_THREADS)))
-        _CLUSTER_SUMS[name]((blocks,), (CLUSTER_SUMS_THREADS,),
-                            (X, weights, labels, np.int64(n), np.int32(d), sums, weight_sums))
+        cuda_kernel("cluster_sums.cu", X.dtype)((blocks,), (CLUSTER_SUMS_THREADS,),
+                                                (X, weights, labels, np.int64(n), np.int32(d), sums, weight_sums))
         return sums, weight_sums
 
 
@@ -253,7 +247,13 @@ def assign_and_sum(X: Any, centers: Any, weights: Any, *, xp: Any, chunk_rows: i
     return _triton_or_explain(cupy_assign_and_sum, X, centers, weights, shift=shift)
 
 
-_FUSED_KERNELS: dict[str, Any] = {}
+#: Each CUDA source of ``cuda/`` and its kernels for float32 and float64 data, looked up by name.
+CUDA_KERNELS = {
+    "fused_assign.cu": ("gk_fused_assign_f32", "gk_fused_assign_f64"),
+    "row_argmin.cu": ("gk_row_argmin_f32", "gk_row_argmin_f64"),
+    "cluster_sums.cu": ("gk_cluster_sums_f32", "gk_cluster_sums_f64"),
+}
+_COMPILED: dict[str, Any] = {}
 
 
 def cuda_module(name: str) -> Any:
@@ -267,16 +267,18 @@ def cuda_module(name: str) -> Any:
     return cupy.RawModule(code=source, options=("-std=c++17", f"-I{folder}"))
 
 
-def _fused_kernel(dtype: Any) -> Any:
-    """The compiled kernel for ``dtype`` (compiled once per process by CuPy's RawModule, then cached)."""
+def cuda_kernel(source: str, dtype: Any) -> Any:
+    """The kernel of ``cuda/<source>`` for ``dtype`` (float32, else float64): every kernel of the
+    source is compiled once per process by :func:`cuda_module`, then cached."""
     import numpy as np
 
-    name = "gk_fused_assign_f32" if dtype == np.float32 else "gk_fused_assign_f64"
-    if name not in _FUSED_KERNELS:
-        module = cuda_module("fused_assign.cu")
-        _FUSED_KERNELS["gk_fused_assign_f32"] = module.get_function("gk_fused_assign_f32")
-        _FUSED_KERNELS["gk_fused_assign_f64"] = module.get_function("gk_fused_assign_f64")
-    return _FUSED_KERNELS[name]
+    for_float32, for_float64 = CUDA_KERNELS[source]
+    name = for_float32 if dtype == np.float32 else for_float64
+    if name not in _COMPILED:
+        module = cuda_module(source)
+        for kernel in CUDA_KERNELS[source]:
+            _COMPILED[kernel] = module.get_function(kernel)
+    return _COMPILED[name]
 
 
 #: Rows per block and threads per block of the fused kernel (see the .cu file).
@@ -301,8 +303,8 @@ def fused_assign(X: Any, centers: Any, *, x_sq_norms: Any = None, shift: Any = N
         labels = cupy.empty(n, dtype=cupy.int64)
         min_sq = cupy.empty(n, dtype=X.dtype)
         grid = ((n + FUSED_ROWS_PER_BLOCK - 1) // FUSED_ROWS_PER_BLOCK,)
-        _fused_kernel(X.dtype)(grid, FUSED_BLOCK, (X, shift, centers, c_sq, np.int64(n), np.int32(k), np.int32(d),
-                                                  labels, min_sq))
+        cuda_kernel("fused_assign.cu", X.dtype)(
+            grid, FUSED_BLOCK, (X, shift, centers, c_sq, np.int64(n), np.int32(k), np.int32(d), labels, min_sq))
         return labels, min_sq
 
 

@@ -113,8 +113,6 @@ def graph_chunk_rows(chunk_rows: int, n_clusters: int, itemsize: int, l2_bytes: 
 # ---------------------------------------------------------------------------------------------
 # CuPy only from here: the kernel, the capture and the cache of captured passes.
 
-_ROW_ARGMIN: dict[str, Any] = {}
-
 
 @functools.lru_cache(maxsize=None)
 def _l2_cache_bytes(device_id: int) -> int:
@@ -124,27 +122,16 @@ def _l2_cache_bytes(device_id: int) -> int:
     return int(cupy.cuda.Device(device_id).attributes["L2CacheSize"])
 
 
-def _row_argmin_kernel(dtype: Any) -> Any:
-    import numpy as np
-
-    name = "gk_row_argmin_f32" if dtype == np.float32 else "gk_row_argmin_f64"
-    if name not in _ROW_ARGMIN:
-        from .cupy_ import cuda_module
-
-        module = cuda_module("row_argmin.cu")
-        for entry in ("gk_row_argmin_f32", "gk_row_argmin_f64"):
-            _ROW_ARGMIN[entry] = module.get_function(entry)
-    return _ROW_ARGMIN[name]
-
-
 def cuda_argmin_rows(G: Any, c_sq: Any, block: Any, row_sq: Any, labels_out: Any, min_sq_out: Any) -> None:
     """:class:`ChunkedGemmAssign`'s ``argmin_rows`` as one launch of the row-argmin kernel."""
     import numpy as np
 
+    from .cupy_ import cuda_kernel
+
     rows, k = G.shape
     grid = ((rows + ROWS_PER_ARGMIN_BLOCK - 1) // ROWS_PER_ARGMIN_BLOCK,)
     has_row_sq = row_sq is not None
-    _row_argmin_kernel(G.dtype)(grid, (ROW_ARGMIN_THREADS,), (
+    cuda_kernel("row_argmin.cu", G.dtype)(grid, (ROW_ARGMIN_THREADS,), (
         G, c_sq, block, row_sq if has_row_sq else c_sq, np.int32(has_row_sq), np.int32(rows), np.int32(k),
         np.int32(block.shape[1]), labels_out, min_sq_out))
 
