@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
+from .peers import environment_set
 from .report import markdown_table, today, write_report
 
 #: Launch configurations timed per arithmetic (rows, centres, features per block, warps, stages): the
@@ -64,18 +64,11 @@ def _update_rows(X, labels, k: int) -> list[dict]:
     weights = cupy.ones(Xc.shape[0], dtype=Xc.dtype)
     xp = array_namespace(Xc)
     rows = []
-    previous = os.environ.get("GKMEANS_CUDA_UPDATE")
-    try:
-        for method in UPDATE_METHODS:
-            os.environ["GKMEANS_CUDA_UPDATE"] = method
+    for method in UPDATE_METHODS:
+        with environment_set({"GKMEANS_CUDA_UPDATE": method}):
             seconds = _median_seconds(lambda: kernels.segment_sum(Xc, labels_c, weights, k, xp=xp),
                                       cupy.cuda.Device().synchronize)
-            rows.append({"precision": "—", "what": f"update: cluster sums ({method})", "ms": 1e3 * seconds})
-    finally:
-        if previous is None:
-            os.environ.pop("GKMEANS_CUDA_UPDATE", None)
-        else:
-            os.environ["GKMEANS_CUDA_UPDATE"] = previous
+        rows.append({"precision": "—", "what": f"update: cluster sums ({method})", "ms": 1e3 * seconds})
     return rows
 
 

@@ -12,7 +12,7 @@ import importlib
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -80,6 +80,24 @@ def _missing_with_cuda(*modules: str) -> str | None:
     return None if torch.cuda.is_available() else "torch.cuda.is_available() is False"
 
 
+@contextlib.contextmanager
+def environment_set(values: dict[str, str | None]) -> Iterator[None]:
+    """Set the environment variables of ``values`` (None: leave that one as it is) while the block
+    runs, then restore every one of them as it was (unset ones unset)."""
+    previous = {name: os.environ.get(name) for name in values}
+    for name, value in values.items():
+        if value is not None:
+            os.environ[name] = value
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def _timed(run: Callable[[], Any], sync: Callable[[], None] = lambda: None) -> tuple[float, Any]:
     sync()
     start = time.perf_counter()
@@ -109,18 +127,8 @@ class GkmeansPeer(Peer):
         wanted = {"GKMEANS_CUDA_ASSIGN": None if self.assign == "gemm" else self.assign,
                   "GKMEANS_CUDA_UPDATE": None if self.update == "scatter" else self.update,
                   "GKMEANS_GPU_CHUNK_BYTES": None if self.chunk_bytes is None else str(self.chunk_bytes)}
-        previous = {name: os.environ.get(name) for name in wanted}
-        for name, value in wanted.items():
-            if value is not None:
-                os.environ[name] = value
-        try:
+        with environment_set(wanted):
             yield
-        finally:
-            for name, value in previous.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
 
     def available(self) -> str | None:
         if self.backend == "numpy":

@@ -465,3 +465,21 @@ def test_gpu_passes_report_is_rewritten_after_every_row(tmp_path):
     gpu_passes._save(args, "header", "2026-11-23", rows, final=True)
     assert "**Partial**" not in (tmp_path / "gpu-passes-2026-11-23.md").read_text()
     assert json.loads((tmp_path / "gpu-passes-2026-11-23.json").read_text())["meta"]["partial"] is False
+
+
+def test_environment_set_restores_every_variable_as_it_was(monkeypatch):
+    """Kernel-choice variants and gpu-passes set GKMEANS_CUDA_* only while they run."""
+    import os
+
+    from benchmarks.peers import environment_set
+
+    monkeypatch.setenv("GKMEANS_CUDA_ASSIGN", "graph")
+    monkeypatch.delenv("GKMEANS_CUDA_UPDATE", raising=False)
+    monkeypatch.setenv("GKMEANS_GPU_CHUNK_BYTES", "123")
+    with pytest.raises(RuntimeError), environment_set(
+            {"GKMEANS_CUDA_ASSIGN": "triton", "GKMEANS_CUDA_UPDATE": "rows", "GKMEANS_GPU_CHUNK_BYTES": None}):
+        assert (os.environ["GKMEANS_CUDA_ASSIGN"], os.environ["GKMEANS_CUDA_UPDATE"]) == ("triton", "rows")
+        assert os.environ["GKMEANS_GPU_CHUNK_BYTES"] == "123"  # None: left as it is
+        raise RuntimeError("a peer failed")
+    assert os.environ["GKMEANS_CUDA_ASSIGN"] == "graph" and "GKMEANS_CUDA_UPDATE" not in os.environ
+    assert os.environ["GKMEANS_GPU_CHUNK_BYTES"] == "123"
