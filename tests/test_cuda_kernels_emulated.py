@@ -20,6 +20,7 @@ from gkmeans._kernels import agnostic, cupy_, cupy_graph
 from gkmeans._kernels.cupy_graph import ChunkedGemmAssign
 
 import cuda_emulator
+from kernel_data import separated
 
 pytestmark = pytest.mark.skipif((why := cuda_emulator.why_unavailable()) is not None, reason=str(why))
 
@@ -51,15 +52,6 @@ def emulated_cupy(monkeypatch):
     return fake
 
 
-def _separated(n, d, k, dtype, seed):
-    """Points near k well-separated centres, far from the origin (the shift matters)."""
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(scale=10.0, size=(k, d)) + 50.0
-    members = rng.integers(0, k, size=n)
-    X = (centres[members] + rng.normal(scale=0.5, size=(n, d))).astype(dtype)
-    return X, centres.astype(dtype), members
-
-
 def _array_path(X, centers, shift):
     return agnostic.assign(X, centers, xp=np, chunk_rows=X.shape[0], shift=shift)
 
@@ -72,7 +64,7 @@ def _array_path(X, centers, shift):
 ])
 @pytest.mark.parametrize("with_shift", [True, False])
 def test_fused_kernel_labels_equal_the_array_path(emulated_cupy, dtype, n, d, k, with_shift):
-    X, centres, members = _separated(n, d, k, dtype, seed=n + k)
+    X, centres, members = separated(n, d, k, seed=n + k, dtype=dtype)
     shift = X.mean(axis=0) if with_shift else None
     centers = centres - shift if with_shift else centres
     labels, min_sq = cupy_.fused_assign(X.view(_OnEmulatedDevice), centers, shift=shift)
@@ -84,7 +76,7 @@ def test_fused_kernel_labels_equal_the_array_path(emulated_cupy, dtype, n, d, k,
 
 
 def test_fused_launch_covers_every_row_once(emulated_cupy):
-    X, centres, _ = _separated(129, 8, 5, np.float32, seed=3)
+    X, centres, _ = separated(129, 8, 5, seed=3, dtype=np.float32)
     cupy_.fused_assign(X.view(_OnEmulatedDevice), centres)
     kernel = cupy_._COMPILED["gk_fused_assign_f32"]
     (grid, block), = kernel.launches
@@ -96,7 +88,7 @@ def test_fused_launch_covers_every_row_once(emulated_cupy):
 def test_fused_kernel_breaks_ties_towards_the_lowest_centre(emulated_cupy, dtype):
     """Copies of one centre in the same thread, another thread of the tile, and another tile:
     the lowest index wins everywhere, as with argmin."""
-    X, centres, _ = _separated(150, 12, 80, dtype, seed=11)
+    X, centres, _ = separated(150, 12, 80, seed=11, dtype=dtype)
     X[:16] = centres[0] + np.random.default_rng(0).normal(scale=0.5, size=(16, 12))
     for copy in (1, 9, 67):  # 1: the same thread as 0 (4 centres each); 9: another thread; 67: the next tile
         centres[copy] = centres[0]
@@ -107,7 +99,7 @@ def test_fused_kernel_breaks_ties_towards_the_lowest_centre(emulated_cupy, dtype
 
 
 def test_fused_kernel_gives_a_valid_label_to_a_row_without_finite_distances(emulated_cupy):
-    X, centres, _ = _separated(70, 8, 6, np.float32, seed=5)
+    X, centres, _ = separated(70, 8, 6, seed=5, dtype=np.float32)
     X[3] = np.nan
     labels, min_sq = cupy_.fused_assign(X.view(_OnEmulatedDevice), centres)
     assert labels[3] == 0  # not the sentinel 2^31 - 1, which would index past the clusters
@@ -133,7 +125,7 @@ def _graph_pass(X, centers, shift, chunk_rows, with_norms):
 @pytest.mark.parametrize("with_norms", [True, False])
 def test_row_argmin_kernel_in_the_chunked_pass_equals_the_array_path(emulated_cupy, dtype, n, d, k, chunk_rows,
                                                                      with_norms):
-    X, centres, members = _separated(n, d, k, dtype, seed=n * k)
+    X, centres, members = separated(n, d, k, seed=n * k, dtype=dtype)
     shift = X.mean(axis=0)
     centers = centres - shift
     labels, min_sq, x_sq_norms = _graph_pass(X, centers, shift, chunk_rows, with_norms)
@@ -148,7 +140,7 @@ def test_row_argmin_kernel_in_the_chunked_pass_equals_the_array_path(emulated_cu
 
 
 def test_row_argmin_kernel_breaks_ties_towards_the_lowest_centre(emulated_cupy):
-    X, centres, _ = _separated(40, 6, 70, np.float64, seed=2)
+    X, centres, _ = separated(40, 6, 70, seed=2, dtype=np.float64)
     X[:16] = centres[0] + np.random.default_rng(0).normal(scale=0.5, size=(16, 6))
     for copy in (1, 32, 64):  # 1: another lane; 32, 64: lane 0 again, on later strides
         centres[copy] = centres[0]

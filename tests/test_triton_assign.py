@@ -12,6 +12,8 @@ import pytest
 
 from gkmeans._kernels import agnostic, cupy_, triton_assign
 
+from kernel_data import separated
+
 torch = pytest.importorskip("torch")
 pytest.importorskip("triton")
 
@@ -19,14 +21,6 @@ DEVICE = "cpu" if os.environ.get("TRITON_INTERPRET") == "1" or not torch.cuda.is
 if DEVICE == "cpu" and os.environ.get("TRITON_INTERPRET") != "1":
     pytest.skip("no GPU, and Triton's interpreter was not switched on before Triton was imported",
                 allow_module_level=True)
-
-
-def _separated(n, d, k, seed):
-    """Points near k well-separated centres, far from the origin (the shift matters)."""
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(scale=10.0, size=(k, d)) + 50.0
-    X = (centres[rng.integers(0, k, size=n)] + rng.normal(scale=0.5, size=(n, d))).astype(np.float32)
-    return X, centres.astype(np.float32)
 
 
 def _run(X, centers, shift=None, precision="ieee"):
@@ -43,7 +37,7 @@ def _run(X, centers, shift=None, precision="ieee"):
     (1, 5, 1, True),        # one row, one centre
 ])
 def test_labels_are_the_array_paths(n, d, k, with_shift):
-    X, centres = _separated(n, d, k, seed=n + d + k)
+    X, centres, _ = separated(n, d, k, seed=n + d + k)
     shift = X.mean(axis=0) if with_shift else None
     centers = centres - shift if with_shift else centres
     labels, min_sq = _run(X, centers, shift)
@@ -58,7 +52,7 @@ def test_labels_are_the_array_paths(n, d, k, with_shift):
 
 
 def test_ties_go_to_the_lowest_index_within_and_across_centre_tiles():
-    X, centres = _separated(200, 8, 6, seed=3)
+    X, centres, _ = separated(200, 8, 6, seed=3)
     block = triton_assign.CONFIGS["ieee"][1]  # centres per tile
     # copies of every centre at the end of the first tile and in the second tile
     centers = np.concatenate([centres, np.zeros((block - 12, 8), np.float32) + 1e6, centres, centres])
@@ -75,7 +69,7 @@ def test_ties_go_to_the_lowest_index_within_and_across_centre_tiles():
                                                   "by Triton's interpreter")),
 ])
 def test_reduced_precision_runs_and_keeps_separated_labels(precision):
-    X, centres = _separated(300, 24, 10, seed=5)
+    X, centres, _ = separated(300, 24, 10, seed=5)
     shift = X.mean(axis=0)
     labels, _ = _run(X, centres - shift, shift, precision=precision)
     np.testing.assert_array_equal(labels, agnostic.assign(X, centres - shift, xp=np, chunk_rows=300, shift=shift)[0])
@@ -100,7 +94,7 @@ def test_cupy_assign_dispatches_to_the_triton_kernel_and_names_what_is_missing(m
         return agnostic.assign(X, centers, xp=np, chunk_rows=len(X), shift=shift)
 
     monkeypatch.setattr(triton_assign, "cupy_assign", spy)
-    X, centres = _separated(50, 4, 3, seed=1)
+    X, centres, _ = separated(50, 4, 3, seed=1)
     labels, _ = cupy_.assign(X, centres, xp=np, chunk_rows=50)
     np.testing.assert_array_equal(labels, agnostic.assign(X, centres, xp=np, chunk_rows=50)[0])
     cupy_.assign(X.astype(np.float64), centres.astype(np.float64), xp=np, chunk_rows=50)
@@ -125,7 +119,7 @@ def test_every_timed_launch_configuration_labels_alike():
 
     assert all(CONFIGS[p][0] == triton_assign.CONFIGS[p] for p in CONFIGS)  # the defaults come first
     for d in (12, 40):
-        X, centres = _separated(150, d, 90, seed=8 + d)
+        X, centres, _ = separated(150, d, 90, seed=8 + d)
         expected = agnostic.assign(X, centres, xp=np, chunk_rows=150)[0]
         for precision, configs in CONFIGS.items():
             for config in configs:
@@ -238,7 +232,7 @@ def test_pytorch_cuda_fit_with_the_triton_kernel(monkeypatch):
 def test_the_fused_update_sums_each_clusters_weighted_shifted_rows(d, with_shift):
     """torch_assign_and_sum: the same labels, and in the same pass the float64 sums of each cluster's
     weighted rows in the centred frame and the clusters' weights (atomics), as the array path's."""
-    X, centres = _separated(257, d, 40, seed=d)
+    X, centres, _ = separated(257, d, 40, seed=d)
     shift = X.mean(axis=0) if with_shift else None
     centers = centres - shift if with_shift else centres
     weights = np.random.default_rng(d).uniform(0.5, 2.0, size=257).astype(np.float32)
