@@ -10,7 +10,6 @@ import importlib
 import shlex
 import sys
 
-
 #: Subcommands that run one script of this folder, with the script's own options.
 SCRIPTS = {"silhouette": "silhouette_vs_sklearn", "dask": "dask_vs_dask_ml", "out-of-core": "out_of_core",
            "restarts": "restarts", "quality": "quality", "dispatch": "dispatch", "transform": "transform",

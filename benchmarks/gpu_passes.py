@@ -81,7 +81,7 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    from gkmeans._kernels import triton_assign
+    from gkmeans._kernels.experimental import triton_assign
     from gkmeans._kernels.torch_ import MATMUL_PRECISION
 
     if not torch.cuda.is_available():

@@ -22,8 +22,8 @@ import time
 import numpy as np
 
 import gkmeans
-from gkmeans._fit import batching_pays
 from gkmeans.datasets import make_blobs
+from gkmeans.pipelines.in_memory import batching_pays
 
 from .report import markdown_table, today, write_report
 

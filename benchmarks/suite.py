@@ -65,9 +65,8 @@ def make_data(point: Point, device: str = "cpu") -> tuple[np.ndarray, np.ndarray
     float64 copy of a 10^7-point set) and the k-means++ start is computed on the GPU.
     """
     import gkmeans
-    from gkmeans._compat import to_numpy
-
     from benchmarks.memory import blobs_in_place
+    from gkmeans._compat import to_numpy
 
     if device == "gpu":
         X = blobs_in_place(point.n, point.d, min(point.k, 64), np.dtype(point.dtype), cluster_std=6.0)

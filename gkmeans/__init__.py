@@ -1,7 +1,8 @@
 """gkmeans: one Array API k-means for NumPy on a laptop and CuPy/PyTorch on a GPU."""
 
-from . import metrics, selection
-from .api import (
+from gkmeans import metrics, selection
+from gkmeans._version import __version__
+from gkmeans.api import (
     compute_centroids,
     cost,
     find_closest_centroids,
@@ -11,11 +12,9 @@ from .api import (
     kmeans_plusplus,
     run_kmeans,
 )
-from .device import devices
-from .estimator import KMeans, MiniBatchKMeans
-from .persistence import load_model as load
-from .streaming import ChunkedData, chunked
-from .exceptions import (
+from gkmeans.device import devices
+from gkmeans.estimator import KMeans, MiniBatchKMeans
+from gkmeans.exceptions import (
     ConvergenceWarning,
     EmptyClusterError,
     EmptyClusterWarning,
@@ -23,8 +22,8 @@ from .exceptions import (
     InvalidParameterError,
     NotFittedError,
 )
-
-__version__ = "0.1.0"
+from gkmeans.persistence import load_model as load
+from gkmeans.streaming import ChunkedData, chunked
 
 __all__ = [
     "KMeans",

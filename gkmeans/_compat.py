@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 from array_api_compat import (
     array_namespace,
-    device as array_device,
     is_array_api_obj,
     is_array_api_strict_namespace,
     is_cupy_array,
@@ -24,6 +23,9 @@ from array_api_compat import (
     is_torch_array,
     is_torch_namespace,
     to_device,
+)
+from array_api_compat import (
+    device as array_device,
 )
 
 __all__ = [

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import numbers
+import sys
+import warnings
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-from ._compat import array_namespace, dtype_name, is_array_api_obj, to_numpy
-from .exceptions import InvalidParameterError
+from gkmeans._compat import (
+    array_device,
+    array_namespace,
+    dtype_name,
+    is_array_api_obj,
+    to_numpy,
+)
+from gkmeans.exceptions import InvalidParameterError
+from gkmeans.host_memory import host_available_bytes
 
 
 def _is_sparse(x: Any) -> bool:
@@ -23,8 +32,6 @@ SPARSE_DENSIFY_SHARE = 0.25
 def _densify(x: Any, name: str) -> np.ndarray:
     """SciPy sparse input becomes a dense NumPy array (gkmeans has no sparse kernels),
     unless the dense copy would not comfortably fit in memory."""
-    from ._kernels.memory import host_available_bytes
-
     n_rows, n_cols = x.shape
     itemsize = x.dtype.itemsize if x.dtype.kind == "f" else 8
     dense_bytes = n_rows * n_cols * itemsize
@@ -56,7 +63,7 @@ def as_array(x: Any, name: str = "X") -> tuple[Any, ModuleType]:
     return x, array_namespace(x)
 
 
-def _float_dtype(x: Any, xp: ModuleType, name: str) -> Any:
+def float_dtype(x: Any, xp: ModuleType, name: str) -> Any:
     """The float dtype to compute in: float32/float64 kept, bool/int to float64."""
     dtype = x.dtype
     if dtype in (xp.float32, xp.float64):
@@ -113,7 +120,7 @@ def check_array(
             "feature or array.reshape(1, -1) if it contains a single sample."
         )
         raise ValueError(msg)
-    target = _float_dtype(x, xp, name) if dtype is None else dtype
+    target = float_dtype(x, xp, name) if dtype is None else dtype
     if x.dtype != target:
         x = xp.astype(x, target)
     if ensure_2d:
@@ -227,3 +234,53 @@ def squares_overflow(dtype: Any) -> FloatingPointError:
 def inertia_overflow(inertia: Any, dtype: Any) -> FloatingPointError:
     """The error for an inertia that overflowed although every row's square did not."""
     return FloatingPointError(f"inertia became {inertia}; the data overflow {dtype_name(dtype)}: {_RESCALE}")
+
+
+def feature_names(X: Any) -> np.ndarray | None:
+    """Column names of a DataFrame-like X when they are all strings, else None."""
+    columns = getattr(X, "columns", None)
+    if columns is None or isinstance(X, np.ndarray):
+        return None
+    names = np.asarray(list(columns), dtype=object)
+    if names.size and all(isinstance(name, str) for name in names):
+        return names
+    return None
+
+
+def check_feature_names(fitted: np.ndarray | None, X: Any, estimator_name: str) -> None:
+    """scikit-learn's rule for the column names of new data against those seen in ``fit``:
+    a warning when only one of the two had names, an error when they differ."""
+    given = feature_names(X)
+    if fitted is None and given is not None:
+        warnings.warn(f"X has feature names, but {estimator_name} was fitted without feature names", UserWarning,
+                      stacklevel=4)
+    elif fitted is not None and given is None:
+        warnings.warn(f"X does not have valid feature names, but {estimator_name} was fitted with feature names",
+                      UserWarning, stacklevel=4)
+    elif fitted is not None and (len(fitted) != len(given) or np.any(fitted != given)):
+        msg = (
+            "The feature names should match those that were passed during fit. "
+            f"Fitted with {fitted.tolist()}, got {given.tolist()}."
+        )
+        raise ValueError(msg)
+
+
+def check_same_namespace(fitted: Any, X: Any, xp: ModuleType, estimator_name: str, method: str) -> None:
+    """Under scikit-learn's ``array_api_dispatch=True`` X must share the namespace and device of the
+    fitted centres ``fitted``.
+
+    Otherwise gkmeans moves the fitted centres to wherever X is (a model fitted
+    on a GPU predicts on NumPy data), which scikit-learn's strict mode forbids.
+    """
+    sklearn = sys.modules.get("sklearn")
+    if sklearn is None or not sklearn.get_config().get("array_api_dispatch", False):
+        return
+    fitted_xp = array_namespace(fitted)
+    if fitted_xp is xp and array_device(fitted) == array_device(X):
+        return
+    msg = (
+        f"Inputs passed to {estimator_name}.{method}() must use the same namespace and the same "
+        f"device as those passed to fit(): fit used {fitted_xp.__name__} on "
+        f"{array_device(fitted)}, {method} got {xp.__name__} on {array_device(X)}."
+    )
+    raise ValueError(msg)

@@ -12,10 +12,16 @@ from typing import Any
 
 import numpy as np
 
-from ._compat import array_namespace, to_numpy
-from ._validation import as_array, check_array, check_choice, check_float, check_n_features
-from .estimator import KMeans
-from .exceptions import NotFittedError, sklearn_compatible
+from gkmeans._compat import array_namespace, to_numpy
+from gkmeans._validation import (
+    as_array,
+    check_array,
+    check_choice,
+    check_float,
+    check_n_features,
+)
+from gkmeans.estimator import KMeans
+from gkmeans.exceptions import NotFittedError, sklearn_compatible
 
 __all__ = ["select_threshold", "GaussianAnomalyDetector", "KMeansAnomalyDetector"]
 

@@ -12,13 +12,24 @@ from typing import Any
 
 import numpy as np
 
-from . import _kernels as kernels
-from ._compat import to_numpy
-from ._fit import fit_kmeans, predict_labels, prepare_data
-from ._random import make_rng
-from ._validation import as_array, check_array, check_int, check_n_clusters_vs_samples
-from .exceptions import EmptyClusterError
-from .init import InitData, kmeans_plusplus as _kmeans_plusplus
+from gkmeans import _kernels as kernels
+from gkmeans._compat import to_numpy
+from gkmeans._random import make_rng
+from gkmeans._validation import (
+    as_array,
+    check_array,
+    check_float,
+    check_int,
+    check_n_clusters_vs_samples,
+)
+from gkmeans.algorithms.init import InitData
+from gkmeans.algorithms.init import kmeans_plusplus as plusplus_centers
+from gkmeans.algorithms.kmeans_parallel import kmeans_parallel as parallel_centers
+from gkmeans.algorithms.predict_rule import predict_labels
+from gkmeans.exceptions import EmptyClusterError
+from gkmeans.pipelines.in_memory import fit_kmeans
+from gkmeans.pipelines.params import KMeansParams
+from gkmeans.pipelines.prepared import prepare_data
 
 __all__ = [
     "k_means",
@@ -81,12 +92,12 @@ def k_means(
     >>> sorted(centers[:, 0].tolist())
     [1.0, 10.0]
     """
-    fit = fit_kmeans(
-        X, n_clusters, sample_weight=sample_weight, init=init, n_init=n_init, max_iter=max_iter, tol=tol,
-        verbose=verbose, random_state=random_state, algorithm=algorithm, device=device,
-        empty_cluster=empty_cluster, estimator_name="KMeans", batch_restarts=batch_restarts,
-        precision=precision, copy_x=copy_x,
+    params = KMeansParams.check(
+        n_clusters=n_clusters, init=init, n_init=n_init, max_iter=max_iter, tol=tol, verbose=verbose,
+        random_state=random_state, algorithm=algorithm, device=device, empty_cluster=empty_cluster,
+        batch_restarts=batch_restarts, precision=precision, copy_x=copy_x,
     )
+    fit = fit_kmeans(X, params, sample_weight=sample_weight)
     if return_n_iter:
         return fit.centers, fit.labels, fit.inertia, fit.n_iter
     return fit.centers, fit.labels, fit.inertia
@@ -155,7 +166,7 @@ def kmeans_plusplus(
         # Norms of the uncentred rows: work on the uncentred data they belong to.
         norms = xp.astype(placement.to_compute(norms), data.X_dev.dtype)
         init_data = InitData(data.X_dev, norms, data.weights, data.weights_host, xp)
-    _, indices = _kmeans_plusplus(init_data, n_clusters, make_rng(random_state), n_local_trials)
+    _, indices = plusplus_centers(init_data, n_clusters, make_rng(random_state), n_local_trials)
     centers = xp.take(data.X_dev, indices, axis=0)  # the original rows, bit for bit
     return placement.to_caller(centers), placement.to_caller(indices)
 
@@ -197,9 +208,6 @@ def kmeans_parallel(
     >>> kmeans_parallel(X, 2, random_state=0).shape
     (2, 2)
     """
-    from ._validation import check_float
-    from .parallel_init import kmeans_parallel as _kmeans_parallel
-
     n_clusters = check_int(n_clusters, "n_clusters", 1)
     oversampling_factor = check_float(oversampling_factor, "oversampling_factor", 0.0)
     if oversampling_factor <= 0:
@@ -208,7 +216,7 @@ def kmeans_parallel(
     X, caller_xp = check_array(X)
     check_n_clusters_vs_samples(n_clusters, X.shape[0])
     data = prepare_data(X, caller_xp, sample_weight, n_clusters, device, shifted_copy=True)
-    centers = _kmeans_parallel(data.init_data, n_clusters, make_rng(random_state),
+    centers = parallel_centers(data.init_data, n_clusters, make_rng(random_state),
                                oversampling_factor=oversampling_factor, n_rounds=n_rounds)
     return data.placement.to_caller(centers + data.mean)
 

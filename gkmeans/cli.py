@@ -15,12 +15,12 @@ from typing import Any, NoReturn, Sequence
 
 import numpy as np
 
-from . import __version__
-from ._progress import ProgressBar
-from .datasets import make_blobs
-from .device import devices
-from .estimator import KMeans
-from .exceptions import EmptyClusterError, GPUUnavailableError, NotFittedError
+from gkmeans._progress import ProgressBar
+from gkmeans._version import __version__
+from gkmeans.datasets import make_blobs
+from gkmeans.device import devices
+from gkmeans.estimator import KMeans
+from gkmeans.exceptions import EmptyClusterError, GPUUnavailableError, NotFittedError
 
 #: Exceptions that mean "the user asked for something that cannot be done", not a bug.
 USER_ERRORS = (ValueError, TypeError, GPUUnavailableError, FileNotFoundError, ImportError, EmptyClusterError,
@@ -45,7 +45,7 @@ def _summary(model: KMeans, elapsed: float, n_samples: int) -> None:
 
 
 def _fit_with_progress(model: KMeans, X: Any, quiet: bool) -> float:
-    from ._fit import resolve_n_init
+    from gkmeans.pipelines.params import resolve_n_init
 
     bar = ProgressBar("k-means", resolve_n_init(model.n_init, model.init, "KMeans"), enabled=not quiet)
     start = time.perf_counter()
@@ -75,13 +75,13 @@ def _devices(args: argparse.Namespace) -> int:
 
 def _data(args: argparse.Namespace) -> Any:
     """The data file: read whole, or (``--stream``, .npy only) wrapped to be read one chunk at a time."""
-    from .io import read_data
+    from gkmeans.io import read_data
 
     if not getattr(args, "stream", False):
         return read_data(args.data)
     if not str(args.data).endswith(".npy"):
         raise ValueError(f"--stream reads .npy files; {args.data!r} is not one (convert it with numpy.save)")
-    from .streaming import chunked
+    from gkmeans.streaming import chunked
 
     return chunked(args.data, chunk_rows=args.chunk_rows)
 
@@ -102,7 +102,7 @@ def _fit(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from .persistence import load_model
+    from gkmeans.persistence import load_model
 
     model = load_model(args.model)
     if args.device is not None:
@@ -139,8 +139,8 @@ def _k_range(text: str) -> range:
 
 
 def _elbow(args: argparse.Namespace) -> int:
-    from .io import read_data
-    from .selection import elbow
+    from gkmeans.io import read_data
+    from gkmeans.selection import elbow
 
     X = read_data(args.data)
     scores = tuple(name for name in args.scores.split(",") if name) if args.scores else ()
@@ -153,7 +153,7 @@ def _elbow(args: argparse.Namespace) -> int:
         import matplotlib
 
         matplotlib.use("Agg")
-        from .plot import plot_elbow
+        from gkmeans.plot import plot_elbow
 
         plot_elbow(result, path=args.plot)
         print(f"plot        {args.plot}")
@@ -161,7 +161,7 @@ def _elbow(args: argparse.Namespace) -> int:
 
 
 def _compress_image(args: argparse.Namespace) -> int:
-    from .image import compress, decompress, read_image, write_image
+    from gkmeans.image import compress, decompress, read_image, write_image
 
     picture = read_image(args.input)
     start = time.perf_counter()
@@ -180,7 +180,7 @@ def _compress_image(args: argparse.Namespace) -> int:
 
 
 def _sample_image(args: argparse.Namespace) -> int:
-    from .image import sample_image, write_image
+    from gkmeans.image import sample_image, write_image
 
     try:
         height, width = (int(part) for part in args.size.lower().split("x"))

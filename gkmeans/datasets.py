@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from ._random import make_rng
-from ._validation import check_float, check_int
+from gkmeans._random import make_rng
+from gkmeans._validation import check_float, check_int
 
 
 def make_blobs(

@@ -23,21 +23,22 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from ._compat import array_device, array_namespace, is_cupy_array, is_numpy_array, is_torch_array, move
-from .exceptions import GPUUnavailableError
+from gkmeans import config
+from gkmeans._compat import (
+    array_device,
+    array_namespace,
+    is_cupy_array,
+    is_numpy_array,
+    is_torch_array,
+    move,
+)
+from gkmeans.exceptions import GPUUnavailableError
 
 __all__ = ["devices", "DeviceStatus", "Placement", "resolve_placement", "parse_device", "AUTO_GPU_MIN_WORK",
            "auto_gpu_min_work"]
 
-ENV_DEVICE = "GKMEANS_DEVICE"
-ENV_AUTO_GPU_MIN_WORK = "GKMEANS_AUTO_GPU_MIN_WORK"
-
-#: ``n_samples * n_features * n_clusters`` from which ``device="auto"`` moves a
-#: NumPy array to a usable GPU. Conservative until measured on a GPU: at this
-#: size one Lloyd iteration takes about half a second or more on two CPU cores
-#: (0.09-0.17 s was measured at 2e9, n = 10^6, d = 32, k = 64), while X is a few
-#: hundred megabytes to copy over PCIe once a fit.
-AUTO_GPU_MIN_WORK = 10**10
+#: Re-exported from :mod:`gkmeans.config`, which owns every ``GKMEANS_*`` default.
+AUTO_GPU_MIN_WORK = config.AUTO_GPU_MIN_WORK
 
 
 def auto_gpu_min_work() -> float:
@@ -55,18 +56,7 @@ def auto_gpu_min_work() -> float:
     ValueError
         If the variable is set to something other than a number >= 0.
     """
-    text = os.environ.get(ENV_AUTO_GPU_MIN_WORK)
-    if text is None or not text.strip():
-        return AUTO_GPU_MIN_WORK
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value >= 0:  # NaN fails the comparison too; "inf" means never
-        msg = (f"{ENV_AUTO_GPU_MIN_WORK}={text!r} is not a work threshold; expected a number "
-               "n_samples * n_features * n_clusters >= 0, such as 1e9 (inf: never)")
-        raise ValueError(msg)
-    return value
+    return config.auto_gpu_min_work()
 
 
 _CUDA_SPEC = re.compile(r"^cuda(?::(\d+))?$")
@@ -84,8 +74,8 @@ def parse_device(spec: str | None) -> DeviceRequest:
     """Parse ``device=`` (``None`` reads ``GKMEANS_DEVICE``, else ``"auto"``)."""
     source = "device"
     if spec is None:
-        spec = os.environ.get(ENV_DEVICE, "auto")
-        source = f"{ENV_DEVICE} environment variable"
+        spec = config.device_spec()
+        source = "GKMEANS_DEVICE environment variable"
     if not isinstance(spec, str):
         msg = f"device={spec!r} must be a string: 'auto', 'cpu', 'gpu' or 'cuda:N'"
         raise TypeError(msg)

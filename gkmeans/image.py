@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from ._compat import array_namespace, to_numpy
-from ._random import make_rng
-from ._validation import as_array, check_int
-from .estimator import KMeans
+from gkmeans._compat import array_namespace, to_numpy
+from gkmeans._random import make_rng
+from gkmeans._validation import as_array, check_int
+from gkmeans.estimator import KMeans
 
 __all__ = ["CompressedImage", "compress", "decompress", "compression_ratio", "read_image", "write_image",
            "sample_image"]

@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from . import _kernels as kernels
-from ._compat import is_numpy_array, to_numpy
-from ._kernels.agnostic import row_chunks
-from ._random import make_rng
-from ._validation import as_array, check_array, check_int, check_sample_weight
-from .device import Placement, resolve_placement
+from gkmeans import _kernels as kernels
+from gkmeans._compat import is_numpy_array, to_numpy
+from gkmeans._kernels.agnostic import row_chunks
+from gkmeans._random import make_rng
+from gkmeans._validation import as_array, check_array, check_int, check_sample_weight
+from gkmeans.device import Placement, resolve_placement
 
 __all__ = [
     "inertia",

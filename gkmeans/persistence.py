@@ -14,7 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from ._compat import to_numpy
+from gkmeans._compat import to_numpy
+from gkmeans._version import __version__
+from gkmeans.exceptions import NotFittedError, sklearn_compatible
 
 FORMAT_NAME = "gkmeans-model"
 FORMAT_VERSION = 1
@@ -32,11 +34,20 @@ def _json_param(value: Any) -> Any:
     return None
 
 
+#: The estimator classes a model file can name, by class name (:func:`register_estimator`).
+ESTIMATORS: dict[str, type] = {}
+
+
+def register_estimator(cls: type) -> type:
+    """Let :func:`load_model` rebuild models of class ``cls`` (the estimators register themselves)."""
+    ESTIMATORS[cls.__name__] = cls
+    return cls
+
+
 def save_model(model: Any, path: str | os.PathLike) -> None:
     """Write a fitted KMeans to ``path`` (``.npz``)."""
-    model._check_fitted()
-    from . import __version__
-
+    if not model.__sklearn_is_fitted__():
+        raise sklearn_compatible(NotFittedError)(f"This {type(model).__name__} instance is not fitted yet.")
     params = model.get_params()
     arrays = {
         "cluster_centers": np.asarray(to_numpy(model.cluster_centers_)),
@@ -85,8 +96,6 @@ def load_model(path: str | os.PathLike) -> Any:
     >>> gkmeans.load(path).predict(np.array([[0.0, 0.5]])).shape
     (1,)
     """
-    from .estimator import KMeans
-
     if not os.path.exists(path):
         raise FileNotFoundError(f"no model file at {os.fspath(path)!r}")
     try:
@@ -122,7 +131,7 @@ def load_model(path: str | os.PathLike) -> Any:
     params = {name: value for name, value in header["params"].items() if value is not None}
     if "init" in arrays:
         params["init"] = arrays["init"]
-    model = KMeans(**params)
+    model = ESTIMATORS.get(str(header.get("estimator")), ESTIMATORS["KMeans"])(**params)
     model.cluster_centers_ = arrays["cluster_centers"]
     model.labels_ = arrays["labels"]
     model.inertia_ = float(header["inertia"])

@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from ._compat import to_numpy
-from ._validation import check_array
-from .metrics import silhouette_samples
-from .selection import ElbowResult
+from gkmeans._compat import to_numpy
+from gkmeans._validation import check_array
+from gkmeans.metrics import silhouette_samples
+from gkmeans.selection import ElbowResult
 
 __all__ = ["plot_elbow", "plot_silhouette", "plot_clusters"]
 

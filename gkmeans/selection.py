@@ -13,12 +13,12 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from . import metrics as quality
-from ._compat import array_namespace, to_numpy
-from ._random import make_rng
-from ._validation import check_array, check_float, check_int, check_sample_weight
-from .device import resolve_placement
-from .estimator import KMeans
+from gkmeans import metrics as quality
+from gkmeans._compat import array_namespace, to_numpy
+from gkmeans._random import make_rng
+from gkmeans._validation import check_array, check_float, check_int, check_sample_weight
+from gkmeans.device import resolve_placement
+from gkmeans.estimator import KMeans
 
 __all__ = ["elbow", "find_knee", "Knee", "ElbowResult", "gap_statistic", "GapResult", "SCORES"]
 

@@ -6,7 +6,11 @@ import numpy as np
 import pytest
 
 from gkmeans import NotFittedError
-from gkmeans.anomaly import GaussianAnomalyDetector, KMeansAnomalyDetector, select_threshold
+from gkmeans.anomaly import (
+    GaussianAnomalyDetector,
+    KMeansAnomalyDetector,
+    select_threshold,
+)
 
 stats = pytest.importorskip("scipy.stats")
 

@@ -8,10 +8,11 @@ import pytest
 from gkmeans import EmptyClusterError, InvalidParameterError, KMeans, k_means
 from gkmeans import _kernels as kernels
 from gkmeans._compat import array_namespace
-from gkmeans._fit import CPU_BATCH_MAX_WORK, batching_pays, prepare_data
-from gkmeans.batched import batched_lloyd
+from gkmeans.algorithms.batched_restarts import batched_lloyd
+from gkmeans.algorithms.lloyd import lloyd
 from gkmeans.datasets import make_blobs
-from gkmeans.lloyd import lloyd
+from gkmeans.pipelines.in_memory import CPU_BATCH_MAX_WORK, batching_pays
+from gkmeans.pipelines.prepared import prepare_data
 
 
 def _blobs(n=1500, k=5, d=3, seed=0, std=1.0):
@@ -112,7 +113,7 @@ def test_auto_batches_small_cpu_problems_and_every_gpu_problem(monkeypatch):
 
 
 def test_auto_uses_the_batch_where_it_pays(monkeypatch):
-    import gkmeans.batched as batched_module
+    import gkmeans.algorithms.batched_restarts as batched_module
 
     calls = []
     original = batched_module.batched_lloyd
@@ -139,8 +140,8 @@ def test_batched_progress_and_verbose(capsys):
 @pytest.mark.parametrize("batch", [False, True])
 def test_one_host_transfer_per_iteration(monkeypatch, batch):
     """Sequential and batched Lloyd bring one small array to the host per iteration (no empty clusters)."""
-    import gkmeans.batched as batched_module
-    import gkmeans.lloyd as lloyd_module
+    import gkmeans.algorithms.batched_restarts as batched_module
+    import gkmeans.algorithms.lloyd as lloyd_module
 
     module = batched_module if batch else lloyd_module
     transfers = []

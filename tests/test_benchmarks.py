@@ -413,7 +413,12 @@ def test_gpu_targets_from_a_run_of_the_real_adapters():
     every target gets a verdict with a ratio, so the rows carry what the judge reads."""
     pytest.importorskip("torch")  # the adapters need it
     from benchmarks import targets
-    from benchmarks.peers import FastPytorchKmeansPeer, FlashKmeansPeer, GemmFloorPeer, TorchPeer
+    from benchmarks.peers import (
+        FastPytorchKmeansPeer,
+        FlashKmeansPeer,
+        GemmFloorPeer,
+        TorchPeer,
+    )
 
     peers = [GemmFloorPeer(), GemmFloorPeer("tf32"), GkmeansPeer("numpy"), GkmeansPeer("numpy"),
              FlashKmeansPeer(), FastPytorchKmeansPeer()]

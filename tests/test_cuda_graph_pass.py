@@ -14,8 +14,11 @@ import numpy as np
 import pytest
 
 import gkmeans
-from gkmeans._kernels import agnostic, cupy_, cupy_graph
-from gkmeans._kernels.cupy_graph import ChunkedGemmAssign, graph_chunk_rows
+from gkmeans import config
+from gkmeans._kernels import agnostic, cupy_
+from gkmeans._kernels.experimental import selection
+from gkmeans._kernels.experimental import cuda_graph as cupy_graph
+from gkmeans._kernels.experimental.cuda_graph import ChunkedGemmAssign, graph_chunk_rows
 from gkmeans.datasets import make_blobs
 
 
@@ -132,10 +135,12 @@ def test_graph_method_routes_to_the_graph_pass(monkeypatch):
     monkeypatch.setattr(cupy_graph, "graph_assign", lambda X, centers, **kw: calls.append(kw) or ("l", "d"))
     monkeypatch.setenv("GKMEANS_CUDA_ASSIGN", "graph")
     X = np.ones((10, 2), dtype=np.float32)
-    assert cupy_.assign(X, X[:2], xp=np, chunk_rows=4, x_sq_norms=None, shift=None) == ("l", "d")
+    assert selection.cupy_assign(X, X[:2], xp=np, chunk_rows=4, x_sq_norms=None, shift=None, method="graph") == (
+        "l", "d")
     assert calls == [{"chunk_rows": 4, "x_sq_norms": None, "shift": None}]
     # a strided X cannot be replayed at a fixed address: the array path takes it
-    labels, _ = cupy_.assign(np.ones((10, 4), dtype=np.float32)[:, ::2], X[:2], xp=np, chunk_rows=4)
+    labels, _ = selection.cupy_assign(np.ones((10, 4), dtype=np.float32)[:, ::2], X[:2], xp=np, chunk_rows=4,
+                                      method="graph")
     assert len(calls) == 1 and labels.shape == (10,)
 
 
@@ -143,7 +148,7 @@ def test_unknown_assign_method_is_named(monkeypatch):
     monkeypatch.setenv("GKMEANS_CUDA_ASSIGN", "tiles")
     with pytest.raises(ValueError, match=r"GKMEANS_CUDA_ASSIGN='tiles' is not recognised; expected one of "
                                          r"\('gemm', 'graph', 'fused', 'triton'\)"):
-        cupy_.assign_method()
+        config.cuda_assign()
 
 
 def test_every_fit_releases_kernel_workspaces(monkeypatch):

@@ -1,6 +1,6 @@
 """The CUDA kernels' logic, run on the host by tests/cuda_emulator.py (no GPU needed).
 
-The library's own launch code (``cupy_.fused_assign``, ``cupy_graph.cuda_argmin_rows``)
+The library's own launch code (``fused_assign.fused_assign``, ``cupy_graph.cuda_argmin_rows``)
 drives the shipped ``.cu`` sources through an emulated ``cupy.RawModule``: one OS thread
 per CUDA thread, real barriers for ``__syncthreads`` and warp shuffles. The labels must be
 the array path's; the distances match to rounding (the emulator does not contract into FMA
@@ -13,14 +13,17 @@ import contextlib
 import sys
 import types
 
+import cuda_emulator
 import numpy as np
 import pytest
-
-from gkmeans._kernels import agnostic, cupy_, cupy_graph
-from gkmeans._kernels.cupy_graph import ChunkedGemmAssign
-
-import cuda_emulator
 from kernel_data import separated
+
+from gkmeans._kernels import agnostic
+from gkmeans._kernels.experimental import cluster_sums as cluster_sums_module
+from gkmeans._kernels.experimental import cuda_sources, selection
+from gkmeans._kernels.experimental import fused_assign as fused
+from gkmeans._kernels.experimental import cuda_graph as cupy_graph
+from gkmeans._kernels.experimental.cuda_graph import ChunkedGemmAssign
 
 pytestmark = pytest.mark.skipif((why := cuda_emulator.why_unavailable()) is not None, reason=str(why))
 
@@ -48,7 +51,7 @@ def emulated_cupy(monkeypatch):
     fake.__getattr__ = lambda name: getattr(np, name)
     fake.RawModule = cuda_emulator.EmulatedRawModule
     monkeypatch.setitem(sys.modules, "cupy", fake)
-    monkeypatch.setattr(cupy_, "_COMPILED", {})
+    monkeypatch.setattr(cuda_sources, "COMPILED", {})
     return fake
 
 
@@ -67,7 +70,7 @@ def test_fused_kernel_labels_equal_the_array_path(emulated_cupy, dtype, n, d, k,
     X, centres, members = separated(n, d, k, seed=n + k, dtype=dtype)
     shift = X.mean(axis=0) if with_shift else None
     centers = centres - shift if with_shift else centres
-    labels, min_sq = cupy_.fused_assign(X.view(_OnEmulatedDevice), centers, shift=shift)
+    labels, min_sq = fused.fused_assign(X.view(_OnEmulatedDevice), centers, shift=shift)
     expected_labels, expected_sq = _array_path(X, centers, shift)
     assert labels.dtype == np.int64 and min_sq.dtype == dtype
     np.testing.assert_array_equal(labels, expected_labels)
@@ -77,10 +80,10 @@ def test_fused_kernel_labels_equal_the_array_path(emulated_cupy, dtype, n, d, k,
 
 def test_fused_launch_covers_every_row_once(emulated_cupy):
     X, centres, _ = separated(129, 8, 5, seed=3, dtype=np.float32)
-    cupy_.fused_assign(X.view(_OnEmulatedDevice), centres)
-    kernel = cupy_._COMPILED["gk_fused_assign_f32"]
+    fused.fused_assign(X.view(_OnEmulatedDevice), centres)
+    kernel = cuda_sources.COMPILED["gk_fused_assign_f32"]
     (grid, block), = kernel.launches
-    assert block == (*cupy_.FUSED_BLOCK, 1)
+    assert block == (*fused.FUSED_BLOCK, 1)
     assert grid == (3, 1, 1)  # ceil(129 / 64) blocks of FUSED_ROWS_PER_BLOCK rows
 
 
@@ -92,7 +95,7 @@ def test_fused_kernel_breaks_ties_towards_the_lowest_centre(emulated_cupy, dtype
     X[:16] = centres[0] + np.random.default_rng(0).normal(scale=0.5, size=(16, 12))
     for copy in (1, 9, 67):  # 1: the same thread as 0 (4 centres each); 9: another thread; 67: the next tile
         centres[copy] = centres[0]
-    labels, _ = cupy_.fused_assign(X.view(_OnEmulatedDevice), centres)
+    labels, _ = fused.fused_assign(X.view(_OnEmulatedDevice), centres)
     expected, _ = _array_path(X, centres, None)
     np.testing.assert_array_equal(labels, expected)
     assert np.all(labels[:16] == 0)
@@ -101,7 +104,7 @@ def test_fused_kernel_breaks_ties_towards_the_lowest_centre(emulated_cupy, dtype
 def test_fused_kernel_gives_a_valid_label_to_a_row_without_finite_distances(emulated_cupy):
     X, centres, _ = separated(70, 8, 6, seed=5, dtype=np.float32)
     X[3] = np.nan
-    labels, min_sq = cupy_.fused_assign(X.view(_OnEmulatedDevice), centres)
+    labels, min_sq = fused.fused_assign(X.view(_OnEmulatedDevice), centres)
     assert labels[3] == 0  # not the sentinel 2^31 - 1, which would index past the clusters
     expected, _ = _array_path(np.delete(X, 3, axis=0), centres, None)
     np.testing.assert_array_equal(np.delete(labels, 3), expected)
@@ -152,7 +155,7 @@ def test_row_argmin_kernel_breaks_ties_towards_the_lowest_centre(emulated_cupy):
 
 def test_emulator_rejects_what_the_gpu_would_silently_misread(emulated_cupy):
     """The checks the emulated launches make are real: a wrong scalar width and a strided array fail."""
-    module = cupy_.cuda_module("row_argmin.cu")
+    module = cuda_sources.cuda_module("row_argmin.cu")
     kernel = module.get_function("gk_row_argmin_f32")
     G = np.zeros((8, 4), np.float32)
     c_sq = np.zeros(4, np.float32)
@@ -185,12 +188,12 @@ def test_cluster_sums_kernel_equals_the_array_path(emulated_cupy, monkeypatch, d
                                                            chunk_rows=n)
     monkeypatch.setitem(sys.modules, "cupyx", types.ModuleType("cupyx"))
     monkeypatch.setenv("GKMEANS_CUDA_UPDATE", "rows")
-    monkeypatch.setattr(cupy_, "CLUSTER_SUMS_MAX_BLOCKS", 2)  # fewer threads than elements: the grid-stride loop
-    sums, weight_sums = cupy_.segment_sum(X.view(_OnEmulatedDevice), labels, weights, k, xp=np,
-                                          acc_dtype=np.float64, chunk_rows=n)
+    monkeypatch.setattr(cluster_sums_module, "CLUSTER_SUMS_MAX_BLOCKS", 2)  # fewer threads than elements: the grid-stride loop
+    sums, weight_sums = selection.cupy_segment_sum(X.view(_OnEmulatedDevice), labels, weights, k, xp=np,
+                                                   acc_dtype=np.float64, chunk_rows=n, method="rows")
     assert sums.dtype == np.float64 and weight_sums.dtype == np.float64
     np.testing.assert_allclose(sums, expected_sums, rtol=1e-12, atol=1e-9)
     np.testing.assert_allclose(weight_sums, expected_weights, rtol=1e-12)
     assert np.all(sums[k - 1] == 0) and weight_sums[k - 1] == 0
-    kernel = cupy_.cuda_kernel("cluster_sums.cu", dtype)
-    assert kernel.launches[-1] == ((min(2, -(-n * d // 256)), 1, 1), (cupy_.CLUSTER_SUMS_THREADS, 1, 1))
+    kernel = cuda_sources.cuda_kernel("cluster_sums.cu", dtype)
+    assert kernel.launches[-1] == ((min(2, -(-n * d // 256)), 1, 1), (cluster_sums_module.CLUSTER_SUMS_THREADS, 1, 1))

@@ -9,7 +9,7 @@ from importlib.resources import files
 
 import pytest
 
-from gkmeans._kernels.cupy_ import CUDA_KERNELS
+from gkmeans._kernels.experimental.cuda_sources import CUDA_KERNELS
 
 NVCC = shutil.which("nvcc")
 
@@ -19,7 +19,7 @@ NVCC = shutil.which("nvcc")
 @pytest.mark.parametrize("arch", ["sm_80", "sm_90"])
 @pytest.mark.parametrize("name", sorted(CUDA_KERNELS))
 def test_cuda_kernels_compile_without_spills(tmp_path, arch, name):
-    source = files("gkmeans._kernels").joinpath("cuda", name)
+    source = files("gkmeans._kernels.experimental").joinpath("cuda", name)
     done = subprocess.run([NVCC, "-c", f"-arch={arch}", "-std=c++17", "-O3", "-Xptxas", "-warn-spills",
                            str(source), "-o", str(tmp_path / "kernel.o")], capture_output=True, text=True,
                           timeout=300)
@@ -37,7 +37,7 @@ def test_cuda_kernels_compile_without_spills(tmp_path, arch, name):
 
 @pytest.mark.parametrize("name", sorted(CUDA_KERNELS))
 def test_cuda_sources_ship_with_the_package(name):
-    source = files("gkmeans._kernels").joinpath("cuda", name).read_text(encoding="utf-8")
+    source = files("gkmeans._kernels.experimental").joinpath("cuda", name).read_text(encoding="utf-8")
     for kernel in CUDA_KERNELS[name]:
         assert re.search(rf'extern "C" __global__\s+void\s+{kernel}\(', source), kernel
 
@@ -50,13 +50,13 @@ def test_cupy_compiles_each_source_with_the_shared_header_on_its_include_path(mo
     import types
     from pathlib import Path
 
-    from gkmeans._kernels import cupy_
+    from gkmeans._kernels.experimental import cuda_sources
 
     made = []
     fake = types.ModuleType("cupy")
     fake.RawModule = lambda code, options: made.append((code, options)) or "module"
     monkeypatch.setitem(sys.modules, "cupy", fake)
-    assert cupy_.cuda_module(name) == "module"
+    assert cuda_sources.cuda_module(name) == "module"
     code, options = made[0]
     include = next(o[2:] for o in options if o.startswith("-I"))
     headers = re.findall(r'#include "([^"]+)"', code)

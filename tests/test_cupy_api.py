@@ -8,7 +8,7 @@ otherwise first be seen on a rare GPU machine:
 - every ``cupy.*`` / ``cupyx.*`` name the library and the benchmarks use exists, and so do the
   methods called on the objects CuPy returns (streams, graphs, pools, devices, arrays);
 - the keyword arguments passed to CuPy match its signatures;
-- NVRTC, with the options ``cupy_.cuda_module`` gives CuPy plus those CuPy adds itself, compiles
+- NVRTC, with the options ``cuda_sources.cuda_module`` gives CuPy plus those CuPy adds itself, compiles
   each shipped ``.cu`` file to machine code holding every kernel the library looks up by name.
 
 The GPU itself (launches, graph capture, timings) is tested in tests/test_gpu.py.
@@ -26,7 +26,7 @@ import pytest
 cupy = pytest.importorskip("cupy", reason="CuPy is not installed (CI installs cupy-cuda13x for these checks)")
 import cupyx  # noqa: E402  (after the skip: CuPy may be absent)
 
-from gkmeans._kernels.cupy_ import CUDA_KERNELS  # noqa: E402
+from gkmeans._kernels.experimental.cuda_sources import CUDA_KERNELS  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SCANNED = sorted([*(REPO / "gkmeans").rglob("*.py"), *(REPO / "benchmarks").glob("*.py")])
@@ -153,11 +153,11 @@ def test_nvrtc_compiles_each_source_as_cupy_would(monkeypatch, arch, name, kerne
     _nvrtc_or_skip()
     from cupy.cuda import compiler
 
-    from gkmeans._kernels import cupy_
+    from gkmeans._kernels.experimental import cuda_sources
 
     built = []
     monkeypatch.setattr(cupy, "RawModule", lambda code, options: built.append((code, options)) or "module")
-    cupy_.cuda_module(name)
+    cuda_sources.cuda_module(name)
     code, options = built[0]
     # What _compile_with_cache_cuda adds before NVRTC runs (the rest, the architecture and
     # --device-as-default-execution-space, compile_using_nvrtc adds itself).

@@ -146,7 +146,7 @@ def test_dask_errors(client):
 
 def test_only_small_results_leave_the_chunks(client):
     """Each chunk's task returns k*d + k + 1 numbers for a Lloyd pass, whatever the chunk's size."""
-    from gkmeans._chunk_work import Chunk, chunk_lloyd
+    from gkmeans.pipelines.chunk_ops import Chunk, chunk_lloyd
 
     X = _blobs(n=5000, k=4)
     centers = _start(X, 4)

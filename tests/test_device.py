@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import gkmeans
-from gkmeans import GPUUnavailableError, KMeans, device as device_module
+from gkmeans import GPUUnavailableError, KMeans
+from gkmeans import device as device_module
 from gkmeans.datasets import make_blobs
 from gkmeans.device import DeviceRequest, parse_device, resolve_placement
 

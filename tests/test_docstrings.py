@@ -24,7 +24,7 @@ def test_every_module_is_found():
 
 #: Modules that import an optional dependency at import time (every other module imports its
 #: optional ones on first use): Triton's kernels, which Triton reads from their module's globals.
-NEEDS = {"gkmeans._kernels.triton_kernels": "triton"}
+NEEDS = {"gkmeans._kernels.experimental.triton_kernels": "triton"}
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -83,7 +83,7 @@ def test_torch_cuda_tensors_stay_on_the_gpu():
 @pytest.mark.parametrize("shape", [(5000, 7, 3), (20011, 130, 70), (777, 16, 1)])
 def test_fused_cuda_assign_equals_numpy(cupy, monkeypatch, dtype, shape):
     """The fused distance + argmin kernel is the one that ran, and it labels as the NumPy path does."""
-    from gkmeans._kernels import cupy_
+    from gkmeans._kernels.experimental import fused_assign as fused
 
     n, d, k = shape
     X, _, _ = make_blobs(n, d, max(k, 2), random_state=1, dtype=dtype)
@@ -92,8 +92,8 @@ def test_fused_cuda_assign_equals_numpy(cupy, monkeypatch, dtype, shape):
     np_xp = gkmeans._compat.array_namespace(X)
     ref_labels, ref_sq = kernels.assign(X, centers - shift, xp=np_xp, shift=shift)
     calls = []
-    original = cupy_.fused_assign
-    monkeypatch.setattr(cupy_, "fused_assign", lambda *a, **kw: calls.append(1) or original(*a, **kw))
+    original = fused.fused_assign
+    monkeypatch.setattr(fused, "fused_assign", lambda *a, **kw: calls.append(1) or original(*a, **kw))
     monkeypatch.setenv("GKMEANS_CUDA_ASSIGN", "fused")
     Xg = cupy.asarray(X)
     labels, sq = kernels.assign(Xg, cupy.asarray(centers - shift), xp=gkmeans._compat.array_namespace(Xg),
@@ -121,7 +121,7 @@ def test_triton_assign_is_the_one_that_ran_and_fits_as_the_default(cupy, monkeyp
     documented reduced-precision error."""
     pytest.importorskip("torch")
     pytest.importorskip("triton")
-    from gkmeans._kernels import triton_assign
+    from gkmeans._kernels.experimental import triton_assign
 
     if precision != "exact" and int(cupy.cuda.Device().compute_capability) < 80:
         pytest.skip("tensor-core float32 needs compute capability 8.0")
@@ -149,13 +149,13 @@ def test_triton_assign_is_the_one_that_ran_and_fits_as_the_default(cupy, monkeyp
 def test_update_methods_fit_as_the_default(cupy, monkeypatch, update):
     """GKMEANS_CUDA_UPDATE=sort / rows: the same fit as the default scatter-add (float64 sums in
     another order); for "rows" the cluster-sums kernel is the one that ran."""
-    from gkmeans._kernels import cupy_
+    from gkmeans._kernels.experimental import cluster_sums as sums_module
 
     X = cupy.asarray(make_blobs(50_000, 32, 20, random_state=2, dtype=np.float32)[0])
     default = gkmeans.KMeans(20, random_state=0).fit(X)
     launched = []
-    original = cupy_.cluster_sums
-    monkeypatch.setattr(cupy_, "cluster_sums", lambda *a, **kw: launched.append(1) or original(*a, **kw))
+    original = sums_module.cluster_sums
+    monkeypatch.setattr(sums_module, "cluster_sums", lambda *a, **kw: launched.append(1) or original(*a, **kw))
     monkeypatch.setenv("GKMEANS_CUDA_UPDATE", update)
     fitted = gkmeans.KMeans(20, random_state=0).fit(X)
     assert bool(launched) == (update == "rows")
@@ -170,7 +170,7 @@ def test_triton_fused_pass_is_the_one_that_ran_and_fits_as_the_default(cupy, mon
     and the update's atomics), the same fit as the default path."""
     pytest.importorskip("torch")
     pytest.importorskip("triton")
-    from gkmeans._kernels import triton_assign
+    from gkmeans._kernels.experimental import triton_assign
 
     X = cupy.asarray(make_blobs(50_000, 32, 20, random_state=2, dtype=np.float32)[0] + np.float32(50))
     default = gkmeans.KMeans(20, init=X[:20], n_init=1).fit(X)
@@ -276,7 +276,7 @@ def test_sorted_update_on_the_gpu_equals_scatter(cupy, monkeypatch):
 @pytest.mark.parametrize("with_norms", [True, False])
 def test_row_argmin_kernel_equals_the_array_path(cupy, dtype, rows, k, d, with_norms):
     """``cuda/row_argmin.cu`` against CuPy's add + argmin + gather, ties included."""
-    from gkmeans._kernels.cupy_graph import cuda_argmin_rows
+    from gkmeans._kernels.experimental.cuda_graph import cuda_argmin_rows
 
     rng = np.random.default_rng(rows + k)
     G = cupy.asarray(rng.normal(size=(rows, k)).astype(dtype))
@@ -299,7 +299,7 @@ def test_row_argmin_kernel_equals_the_array_path(cupy, dtype, rows, k, d, with_n
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_graph_replayed_fit_equals_the_array_path(cupy, monkeypatch, dtype):
     """GKMEANS_CUDA_ASSIGN=graph: captured once, replayed every iteration after, the same fit."""
-    from gkmeans._kernels import cupy_graph
+    from gkmeans._kernels.experimental import cuda_graph as cupy_graph
 
     X = cupy.asarray(make_blobs(60_000, 32, 40, cluster_std=2.0, random_state=8, dtype=dtype)[0])
     init = X[:40]

@@ -5,8 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gkmeans.image import (CompressedImage, compress, compression_ratio, decompress, read_image, sample_image,
-                           write_image)
+from gkmeans.image import (
+    CompressedImage,
+    compress,
+    compression_ratio,
+    decompress,
+    read_image,
+    sample_image,
+    write_image,
+)
 
 PICTURE = sample_image((48, 64), random_state=0)
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import gkmeans
+from gkmeans.algorithms.init_methods import INIT_METHODS
 from gkmeans.datasets import make_blobs
-from gkmeans.init import INIT_METHODS
 
 METHODS = sorted(INIT_METHODS)
 

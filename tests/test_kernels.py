@@ -8,7 +8,7 @@ import pytest
 import gkmeans
 from gkmeans import _kernels as kernels
 from gkmeans._compat import array_namespace
-from gkmeans._kernels import agnostic
+from gkmeans._kernels import agnostic, primitives, workspace
 
 
 def _brute_force(X, C):
@@ -35,7 +35,7 @@ def test_assign_in_small_chunks_equals_one_chunk(backend, rng, monkeypatch):
     C = backend.asarray(rng.normal(size=(6, 4)))
     xp = array_namespace(X)
     whole, _ = kernels.assign(X, C, xp=xp)
-    monkeypatch.setattr(kernels, "workspace_bytes", lambda xp, device: 6 * 8 * 3 * 37)
+    monkeypatch.setattr(workspace, "workspace_bytes", lambda xp, device: 6 * 8 * 3 * 37)
     assert kernels.chunk_rows_for(1000, 6 * 8 * 3, xp, None) == 37
     chunked, _ = kernels.assign(X, C, xp=xp)
     np.testing.assert_array_equal(backend.to_numpy(whole), backend.to_numpy(chunked))
@@ -226,7 +226,7 @@ def test_numpy_fit_runs_the_fused_pass(monkeypatch):
     def must_not_run(*args, **kwargs):
         raise AssertionError("the unfused segment_sum ran")
 
-    monkeypatch.setattr(kernels, "segment_sum", must_not_run)
+    monkeypatch.setattr(primitives, "segment_sum", must_not_run)
     X = np.random.default_rng(2).normal(size=(500, 3))
     gkmeans.KMeans(4, random_state=0).fit(X)
     Xs = pytest.importorskip("array_api_strict").asarray(X)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from gkmeans import KMeans, metrics
+from gkmeans._kernels import workspace
 from gkmeans.datasets import make_blobs
 
 sk_metrics = pytest.importorskip("sklearn.metrics")
@@ -48,7 +49,7 @@ def test_silhouette_in_small_blocks(monkeypatch):
 
     X, y = CASES["blobs"]
     whole = metrics.silhouette_samples(X, y)
-    monkeypatch.setattr(_kernels, "workspace_bytes", lambda xp, device: 50_000)
+    monkeypatch.setattr(workspace, "workspace_bytes", lambda xp, device: 50_000)
     np.testing.assert_allclose(metrics.silhouette_samples(X, y), whole, rtol=1e-12)
 
 
@@ -89,7 +90,7 @@ def test_dunn_index_equals_brute_force(backend, monkeypatch):
     from gkmeans import _kernels
 
     X, y = CASES["blobs"]
-    monkeypatch.setattr(_kernels, "workspace_bytes", lambda xp, device: 200_000)  # several blocks
+    monkeypatch.setattr(workspace, "workspace_bytes", lambda xp, device: 200_000)  # several blocks
     np.testing.assert_allclose(metrics.dunn_index(backend.asarray(X), backend.asarray(y)), _brute_dunn(X, y), rtol=1e-9)
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import gkmeans
-from gkmeans import parallel_init
+from gkmeans.algorithms import kmeans_parallel as parallel_init
 from gkmeans.datasets import make_blobs
 
 X, _, _ = make_blobs(6000, 6, 25, cluster_std=1.5, random_state=0)
@@ -102,7 +102,7 @@ def test_duplicated_rows_with_zero_weights_and_as_many_clusters_as_rows(seed):
 
 def test_relocation_with_fewer_points_than_empty_clusters_keeps_the_rest():
     from gkmeans._compat import array_namespace
-    from gkmeans.lloyd import relocated_means
+    from gkmeans.algorithms.empty_clusters import relocated_means
 
     xp = array_namespace(np.empty(0))
     centers = np.array([[0.0], [1.0], [5.0], [3.0]])

@@ -10,6 +10,7 @@ import pytest
 
 from gkmeans import InvalidParameterError, KMeans, k_means
 from gkmeans import _kernels as kernels
+from gkmeans._kernels import precision as precision_module
 from gkmeans.datasets import make_blobs
 
 
@@ -47,7 +48,7 @@ def test_the_backend_context_wraps_fit_and_predict(monkeypatch):
         return [p for p in entered if p != "exact"]
 
     monkeypatch.setattr(numpy_, "matmul_precision", fake_context, raising=False)
-    monkeypatch.setattr(kernels, "_on_gpu", lambda xp, device: True)
+    monkeypatch.setattr(precision_module, "on_gpu", lambda xp, device: True)
     X = _blobs()
     model = KMeans(5, random_state=0, precision="tf32").fit(X)
     assert model.precision_ == "tf32" and entered[0] == "tf32" and outermost() == ["tf32"]
@@ -85,9 +86,9 @@ def test_reduced_precision_reaches_the_distance_products_only(monkeypatch):
             mode[0] = previous
 
     original_native = kernels.native_module
-    monkeypatch.setattr(kernels, "native_module", lambda xp: types.SimpleNamespace(matmul_precision=fake_context)
+    monkeypatch.setattr(precision_module, "native_module", lambda xp: types.SimpleNamespace(matmul_precision=fake_context)
                         if backend_name(xp) == "array_api_strict" else original_native(xp))
-    monkeypatch.setattr(kernels, "_on_gpu", lambda xp, device: True)
+    monkeypatch.setattr(precision_module, "on_gpu", lambda xp, device: True)
     products = []
     original_matmul = type(xps.asarray(0.0)).__matmul__
 
@@ -119,7 +120,7 @@ def test_reduced_precision_reaches_the_distance_products_only(monkeypatch):
 def test_reseeded_centres_are_the_drawn_rows_bit_for_bit(monkeypatch):
     """Empty clusters restart exactly at the drawn rows (placed by index: a product would round them
     in a TF32 fit), in cluster order; the others take their means."""
-    from gkmeans.lloyd import reseeded_means
+    from gkmeans.algorithms.empty_clusters import reseeded_means
 
     xps = pytest.importorskip("array_api_strict")
 
@@ -166,15 +167,15 @@ def test_reduced_precision_ranks_restarts_on_their_exact_inertia(monkeypatch):
     """Under TF32 (simulated) a run's expansion inertia is rounded: restarts are ranked on their exact
     inertia. Here the expansion inertias are scrambled so that they rank the runs backwards: the
     reduced-precision fit still keeps the best run, the exact one (which trusts them) does not."""
-    from gkmeans import _fit
     from gkmeans._kernels import numpy_
+    from gkmeans.pipelines import in_memory as _fit
 
     @contextlib.contextmanager
     def fake_context(precision, device):
         yield precision
 
     monkeypatch.setattr(numpy_, "matmul_precision", fake_context, raising=False)
-    monkeypatch.setattr(kernels, "_on_gpu", lambda xp, device: True)
+    monkeypatch.setattr(precision_module, "on_gpu", lambda xp, device: True)
     original_lloyd = _fit.lloyd
 
     def scrambled(*args, **kwargs):

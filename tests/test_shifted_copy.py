@@ -7,6 +7,7 @@ import pytest
 
 import gkmeans
 from gkmeans import _kernels as kernels
+from gkmeans._kernels import workspace
 from gkmeans.datasets import make_blobs
 from gkmeans.exceptions import InvalidParameterError
 
@@ -47,11 +48,11 @@ def test_copy_and_blockwise_shift_give_the_same_fit_bit_for_bit(backend, monkeyp
 
 def test_data_above_the_allowance_is_shifted_block_by_block(monkeypatch):
     X = _far_blobs(np.float64)
-    monkeypatch.setattr(kernels, "SHIFTED_COPY_MAX_BYTES", X.nbytes - 1)
+    monkeypatch.setattr(workspace, "SHIFTED_COPY_MAX_BYTES", X.nbytes - 1)
     seen = _shifts_seen(monkeypatch)
     gkmeans.KMeans(6, n_init=1, random_state=0).fit(X)
     assert seen and all(shift is not None for shift in seen)
-    monkeypatch.setattr(kernels, "SHIFTED_COPY_MAX_BYTES", X.nbytes)
+    monkeypatch.setattr(workspace, "SHIFTED_COPY_MAX_BYTES", X.nbytes)
     seen.clear()
     gkmeans.KMeans(6, n_init=1, random_state=0).fit(X)
     assert seen and all(shift is None for shift in seen)
@@ -59,9 +60,9 @@ def test_data_above_the_allowance_is_shifted_block_by_block(monkeypatch):
 
 def test_no_copy_without_free_memory_for_it(monkeypatch):
     X = _far_blobs(np.float64)
-    monkeypatch.setattr(kernels, "free_bytes", lambda xp, device: 8 * X.nbytes - 8)
+    monkeypatch.setattr(workspace, "free_bytes", lambda xp, device: 8 * X.nbytes - 8)
     assert not kernels.shifted_copy_fits(X, np)
-    monkeypatch.setattr(kernels, "free_bytes", lambda xp, device: 8 * X.nbytes)
+    monkeypatch.setattr(workspace, "free_bytes", lambda xp, device: 8 * X.nbytes)
     assert kernels.shifted_copy_fits(X, np)
 
 

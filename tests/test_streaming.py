@@ -140,7 +140,7 @@ def test_named_inits_on_small_data_equal_in_memory(init):
 
 
 def test_init_on_a_sample_when_data_exceed_it(monkeypatch):
-    from gkmeans import chunked_fit
+    from gkmeans.pipelines import out_of_core as chunked_fit
 
     monkeypatch.setattr(chunked_fit, "INIT_SAMPLE_ROWS", 500)
     X = _blobs(n=8000, k=5)
@@ -253,9 +253,10 @@ def test_fit_a_file_larger_than_the_memory_the_process_may_map(tmp_path):
 def test_host_arrays_bound_for_a_gpu_they_would_not_fit_are_streamed(monkeypatch, tmp_path):
     """The rule, and the routing: a memmap (or an array larger than half the GPU's free memory)
     reaches a GPU chunk by chunk; on the CPU arrays are fitted in place."""
-    from gkmeans import _engines, streaming
     from gkmeans import _kernels as kernels
-    from gkmeans._engines import should_stream
+    from gkmeans.pipelines import stream_engine
+    from gkmeans.pipelines import router as _engines
+    from gkmeans.pipelines.router import should_stream
 
     X = _blobs(n=4000)
     path = tmp_path / "X.npy"
@@ -268,13 +269,13 @@ def test_host_arrays_bound_for_a_gpu_they_would_not_fit_are_streamed(monkeypatch
 
     # Routing, with the GPU simulated: the placement says "GPU" and it has little free memory.
     passes = []
-    original = streaming.StreamEngine.map_reduce
-    monkeypatch.setattr(streaming.StreamEngine, "map_reduce",
+    original = stream_engine.StreamEngine.map_reduce
+    monkeypatch.setattr(stream_engine.StreamEngine, "map_reduce",
                         lambda self, *a, **kw: passes.append(1) or original(self, *a, **kw))
     from types import SimpleNamespace
 
     fake_gpu = SimpleNamespace(xp=None, device=None)
-    monkeypatch.setattr(_engines, "_host_array_to_gpu", lambda X, device, k: fake_gpu)
+    monkeypatch.setattr(_engines, "host_array_to_gpu", lambda X, device, k: fake_gpu)
     monkeypatch.setattr(kernels, "free_bytes", lambda xp, device: X.nbytes)
     init = _start(X, 6)
     streamed = KMeans(6, init=init, n_init=1).fit(X)

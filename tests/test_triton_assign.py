@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from gkmeans._kernels import agnostic, cupy_, triton_assign
-
 from kernel_data import separated
+
+from gkmeans._kernels import agnostic
+from gkmeans._kernels.experimental import selection, triton_assign
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("triton")
@@ -95,9 +95,9 @@ def test_cupy_assign_dispatches_to_the_triton_kernel_and_names_what_is_missing(m
 
     monkeypatch.setattr(triton_assign, "cupy_assign", spy)
     X, centres, _ = separated(50, 4, 3, seed=1)
-    labels, _ = cupy_.assign(X, centres, xp=np, chunk_rows=50)
+    labels, _ = selection.cupy_assign(X, centres, xp=np, chunk_rows=50, method="triton")
     np.testing.assert_array_equal(labels, agnostic.assign(X, centres, xp=np, chunk_rows=50)[0])
-    cupy_.assign(X.astype(np.float64), centres.astype(np.float64), xp=np, chunk_rows=50)
+    selection.cupy_assign(X.astype(np.float64), centres.astype(np.float64), xp=np, chunk_rows=50, method="triton")
     assert calls == [np.float32]
 
     def missing(X, centers, *, shift=None):
@@ -105,7 +105,7 @@ def test_cupy_assign_dispatches_to_the_triton_kernel_and_names_what_is_missing(m
 
     monkeypatch.setattr(triton_assign, "cupy_assign", missing)
     with pytest.raises(ImportError, match="GKMEANS_CUDA_ASSIGN=triton needs PyTorch and Triton: No module named"):
-        cupy_.assign(X, centres, xp=np, chunk_rows=50)
+        selection.cupy_assign(X, centres, xp=np, chunk_rows=50, method="triton")
 
 
 def test_every_timed_launch_configuration_labels_alike():
@@ -135,7 +135,7 @@ warnings.filterwarnings("ignore")
 import triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
-from gkmeans._kernels import triton_assign
+from gkmeans._kernels.experimental import triton_assign
 cuobjdump = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "cuobjdump")
 kernel = triton_assign._kernel()
 names = ["X", "shift", "C", "c_sq", "labels", "min_sq", "weights", "sums", "weight_sums", "n", "k", "d", "stride_x",
@@ -192,23 +192,26 @@ def test_pytorch_cuda_tensors_take_the_triton_kernel_when_asked(monkeypatch):
     otherwise, and for other dtypes, they take the array path; CPU tensors keep NumPy's pass."""
     import types
 
-    from gkmeans._kernels import torch_
+    from gkmeans._kernels import dispatch, torch_
 
     cuda32 = types.SimpleNamespace(device=types.SimpleNamespace(type="cuda"), dtype=torch.float32)
     cuda64 = types.SimpleNamespace(device=types.SimpleNamespace(type="cuda"), dtype=torch.float64)
-    monkeypatch.delenv("GKMEANS_CUDA_ASSIGN", raising=False)
-    assert not torch_.handles("assign", cuda32)
-    monkeypatch.setenv("GKMEANS_CUDA_ASSIGN", "triton")
-    assert torch_.handles("assign", cuda32) and not torch_.handles("assign", cuda64)
-    assert not torch_.handles("assign_and_sum", cuda32)  # the update stays index_add_
+    assert not torch_.handles("assign", cuda32)  # the default path: the Array API
+    assert selection.choose("torch", "assign", cuda32, "gemm", "scatter") is None
+    triton = selection.choose("torch", "assign", cuda32, "triton", "scatter")
+    assert triton is selection.torch_triton_assign
+    assert selection.choose("torch", "assign", cuda64, "triton", "scatter") is None
+    assert selection.choose("torch", "assign_and_sum", cuda32, "triton", "rows") is None  # update stays index_add_
     assert torch_.handles("assign", torch.zeros((2, 2)))
+    monkeypatch.setenv("GKMEANS_CUDA_ASSIGN", "triton")
+    assert dispatch.experimental(torch, "assign", cuda32) is selection.torch_triton_assign
     seen = []
     monkeypatch.setattr(triton_assign, "torch_assign", lambda X, C, shift=None, precision=None: seen.append(precision))
     before = torch.get_float32_matmul_precision()
     try:
         for setting, expected in [("highest", "ieee"), ("high", "tf32"), ("medium", "bf16")]:
             torch.set_float32_matmul_precision(setting)
-            torch_.assign(cuda32, None, xp=None, chunk_rows=1)
+            triton(cuda32, None, xp=None, chunk_rows=1)
             assert seen[-1] == expected
     finally:
         torch.set_float32_matmul_precision(before)
@@ -252,16 +255,15 @@ def test_the_fused_update_sums_each_clusters_weighted_shifted_rows(d, with_shift
 def test_cupy_assign_and_sum_is_the_fused_kernel_under_triton_and_rows(monkeypatch):
     """One kernel for the whole pass only when both are asked for (and float32): otherwise the kernel
     layer composes the assignment and the update."""
-    monkeypatch.setenv("GKMEANS_CUDA_ASSIGN", "triton")
-    monkeypatch.setenv("GKMEANS_CUDA_UPDATE", "scatter")
     X32, X64 = np.zeros((3, 2), np.float32), np.zeros((3, 2))
-    assert not cupy_.handles("assign_and_sum", X32) and cupy_.handles("assign", X32)
-    monkeypatch.setenv("GKMEANS_CUDA_UPDATE", "rows")
-    assert cupy_.handles("assign_and_sum", X32) and not cupy_.handles("assign_and_sum", X64)
-    monkeypatch.setenv("GKMEANS_CUDA_ASSIGN", "graph")
-    assert not cupy_.handles("assign_and_sum", X32)
+    assert selection.choose("cupy", "assign_and_sum", X32, "triton", "scatter") is None
+    assert selection.choose("cupy", "assign", X32, "triton", "scatter") is not None
+    fused = selection.choose("cupy", "assign_and_sum", X32, "triton", "rows")
+    assert fused is selection.cupy_triton_assign_and_sum
+    assert selection.choose("cupy", "assign_and_sum", X64, "triton", "rows") is None
+    assert selection.choose("cupy", "assign_and_sum", X32, "graph", "rows") is None
     calls = []
     monkeypatch.setattr(triton_assign, "cupy_assign_and_sum",
                         lambda X, centers, weights, *, shift=None: calls.append((X.shape, shift)) or "pass")
-    assert cupy_.assign_and_sum(X32, X32[:2], np.ones(3, np.float32), xp=np, chunk_rows=3, shift=None) == "pass"
+    assert fused(X32, X32[:2], np.ones(3, np.float32), xp=np, chunk_rows=3, shift=None) == "pass"
     assert calls == [((3, 2), None)]

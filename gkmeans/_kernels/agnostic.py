@@ -308,7 +308,7 @@ def stream_to_device(batches: Any, *, xp: ModuleType, device: Any) -> Any:
     The reference for backends without an overlapped copy: each batch is copied when
     it is asked for, so a copy and the work on the previous batch do not overlap.
     """
-    from .._compat import array_namespace, move
+    from gkmeans._compat import array_namespace, move
 
     for batch in batches:
         yield tuple(None if a is None else move(a, array_namespace(a), xp, device) for a in batch)

@@ -10,7 +10,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .agnostic import row_chunks
+from gkmeans import config
+from gkmeans._kernels.agnostic import row_chunks
 
 
 def _in_threads(n_rows: int, chunk_rows: int, work: Callable[[list[tuple[int, int]]], Any]) -> list[Any]:
@@ -187,10 +188,10 @@ class _CompiledBlockLabeller(_BlockLabeller):
         return self.labels, self.min_sq  # clamped by the compiled loop
 
 
-#: ``GKMEANS_CPU_PASS``: "auto" (default) compiles the argmin and cluster sums of the NumPy
-#: pass with Numba when it is installed (the ``fast`` extra), "numba" requires it, "numpy"
-#: keeps NumPy operations only.
-CPU_PASSES = ("auto", "numba", "numpy")
+#: ``GKMEANS_CPU_PASS`` (:mod:`gkmeans.config`): "auto" (default) compiles the argmin and cluster
+#: sums of the NumPy pass with Numba when it is installed (the ``fast`` extra), "numba" requires
+#: it, "numpy" keeps NumPy operations only.
+CPU_PASSES = config.CPU_PASSES
 #: Blocks of the compiled pass: a (k x rows) product block of about this many bytes, within
 #: [COMPILED_MIN_ROWS, COMPILED_MAX_ROWS] rows. Measured per iteration (d = 32, 2 cores): at
 #: k = 64, 2,048-4,096 float32 rows beat 512-1,024, and 1,024 float64 rows beat 2,048-4,096;
@@ -229,12 +230,10 @@ def compiled_pass(work: int = COMPILED_MIN_WORK, dtype: Any = np.float64) -> Any
     :data:`COMPILED_CUMULATIVE_WORK`; the kernels take float32 and float64 only)."""
     if dtype not in (np.float32, np.float64):
         return None
-    choice = os.environ.get("GKMEANS_CPU_PASS", "auto").strip().lower()
-    if choice not in CPU_PASSES:
-        raise ValueError(f"GKMEANS_CPU_PASS={choice!r} is not recognised; expected one of {CPU_PASSES}")
+    choice = config.cpu_pass()
     if choice == "numpy":
         return None
-    from . import numba_pass
+    from gkmeans._kernels import numba_pass
 
     if (choice == "auto" and work < COMPILED_MIN_WORK and not numba_pass.loaded()
             and _plain_pass_work[0] < COMPILED_CUMULATIVE_WORK):
@@ -329,7 +328,7 @@ def weighted_inertia(
     among the CPU threads (no (rows x d) temporaries)."""
     compiled = compiled_pass(X.shape[0] * centers.shape[0], X.dtype)
     if compiled is None:
-        from . import agnostic
+        from gkmeans._kernels import agnostic
 
         return agnostic.weighted_inertia(X, centers, labels, weights, xp=xp, acc_dtype=acc_dtype,
                                          chunk_rows=chunk_rows)
@@ -420,7 +419,7 @@ def pairwise_sq_distances(X: np.ndarray, centers: np.ndarray, *, xp: Any, chunk_
                           acc_dtype: Any, root: bool = False) -> np.ndarray:
     """:func:`.agnostic.pairwise_sq_distances` with the blocks shared among the CPU threads (each
     block computed by the array path's own code, so the same distances)."""
-    from .agnostic import CentredCenters
+    from gkmeans._kernels.agnostic import CentredCenters
 
     frame = CentredCenters(centers, xp, acc_dtype)
     out = np.empty((X.shape[0], centers.shape[0]), dtype=X.dtype)
@@ -440,9 +439,9 @@ def distinct_labels(labels: np.ndarray, n_clusters: int, *, xp: Any) -> int:
 
 def cpu_threads() -> int:
     """CPU cores this process may use (``GKMEANS_NUM_THREADS`` overrides)."""
-    override = os.environ.get("GKMEANS_NUM_THREADS")
-    if override:
-        return max(1, int(override))
+    override = config.num_threads()
+    if override is not None:
+        return override
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:
@@ -516,6 +515,6 @@ def cluster_distance_sums(
 
 def free_memory(device: Any) -> int | None:
     """Host memory available now, in bytes (None where the OS does not say)."""
-    from .memory import host_available_bytes
+    from gkmeans.host_memory import host_available_bytes
 
     return host_available_bytes()

@@ -4,14 +4,15 @@ CPU tensors of float32/float64 run NumPy's passes (:mod:`.numpy_`: blocked, thre
 compiled where Numba is installed) on zero-copy views, and get zero-copy tensors back: a
 torch CPU tensor and the NumPy array viewing it share memory, so nothing is copied and the
 labels are NumPy's, bit for bit. CUDA tensors (and dtypes NumPy lacks) are declined by
-:func:`handles` and take the pure Array API path.
+:func:`handles` and take the pure Array API path (float32 CUDA tensors may take an
+experimental Triton kernel, :mod:`gkmeans._kernels.experimental`).
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable
 
-from .agnostic import row_chunks
+from gkmeans._kernels.agnostic import row_chunks
 
 #: Primitives whose CPU-tensor calls run the NumPy kernel of the same name. Measured at
 #: n = 10^6, d = 32, k = 64 (2 cores): a torch Lloyd iteration took 2.6-2.8x NumPy's through
@@ -22,16 +23,11 @@ NUMPY_TWINS = ("assign", "assign_and_sum", "weighted_inertia", "closer_distances
 
 def handles(primitive: str, X: Any) -> bool:
     """Whether this module's ``primitive`` takes ``X``: the NumPy twins take float32/float64
-    CPU tensors only, and ``assign`` also float32 CUDA tensors when ``GKMEANS_CUDA_ASSIGN=triton``
-    (the Triton kernel); the rest take every tensor."""
+    CPU tensors only; the rest take every tensor."""
     if primitive not in NUMPY_TWINS:
         return True
     import torch
 
-    if primitive == "assign" and X.device.type == "cuda":
-        from .cupy_ import assign_method
-
-        return X.dtype == torch.float32 and assign_method() == "triton"
     return X.device.type == "cpu" and X.dtype in (torch.float32, torch.float64)
 
 
@@ -61,8 +57,8 @@ def _as_tensor(value: Any) -> Any:
 
 def _numpy_twin(primitive: str) -> Callable[..., Any]:
     def run(*args: Any, xp: Any, **kwargs: Any) -> Any:
-        from .. import _compat
-        from . import numpy_
+        from gkmeans import _compat
+        from gkmeans._kernels import numpy_
 
         views = [_numpy_view(a) for a in args]
         options = {name: _numpy_view(value) for name, value in kwargs.items()}
@@ -74,26 +70,10 @@ def _numpy_twin(primitive: str) -> Callable[..., Any]:
     return run
 
 
-_numpy_assign = _numpy_twin("assign")
 #: ``precision=`` as PyTorch's float32 matmul precision ("highest" is exact float32).
 MATMUL_PRECISION = {"exact": "highest", "tf32": "high", "bf16": "medium"}
 
-
-def assign(X: Any, centers: Any, *, xp: Any, chunk_rows: int, x_sq_norms: Any = None,
-           shift: Any = None) -> tuple[Any, Any]:
-    """CPU tensors: NumPy's pass on zero-copy views. CUDA tensors (float32, ``GKMEANS_CUDA_ASSIGN=triton``,
-    see :func:`handles`): the Triton kernel of :mod:`.triton_assign`, in the precision the fit set
-    through ``torch.set_float32_matmul_precision``."""
-    if X.device.type == "cuda":
-        import torch
-
-        from .triton_assign import TRITON_PRECISION, torch_assign
-
-        ours = {setting: name for name, setting in MATMUL_PRECISION.items()}[torch.get_float32_matmul_precision()]
-        return torch_assign(X, centers, shift=shift, precision=TRITON_PRECISION[ours])
-    return _numpy_assign(X, centers, xp=xp, chunk_rows=chunk_rows, x_sq_norms=x_sq_norms, shift=shift)
-
-
+assign = _numpy_twin("assign")
 assign_and_sum = _numpy_twin("assign_and_sum")
 weighted_inertia = _numpy_twin("weighted_inertia")
 closer_distances = _numpy_twin("closer_distances")
@@ -128,7 +108,7 @@ def free_memory(device: Any) -> int | None:
         free, _total = torch.cuda.mem_get_info(device)
         cached_unused = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
         return int(free + max(0, cached_unused))
-    from .memory import host_available_bytes
+    from gkmeans.host_memory import host_available_bytes
 
     return host_available_bytes()
 

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from . import _kernels as kernels
+from gkmeans import _kernels as kernels
+from gkmeans._random import choice_cdf, draw_with_replacement
 
 
 @dataclass
@@ -105,3 +106,49 @@ def converged(state: MiniBatchState, batch_inertia: float, batch_size: int, n_sa
     else:
         state.no_improvement += 1
     return max_no_improvement is not None and state.no_improvement >= max_no_improvement
+
+
+def reassign_now(state: MiniBatchState, batch_size: int, n_clusters: int, xp: ModuleType) -> bool:
+    """Whether this step reassigns little-used centres: when a centre has no weight yet, or once
+    ``10 * n_clusters`` samples have been seen since the last reassignment (scikit-learn's rule)."""
+    state.n_since_last_reassign += batch_size
+    if bool(xp.any(state.weight_sums == 0)) or state.n_since_last_reassign >= 10 * n_clusters:
+        state.n_since_last_reassign = 0
+        return True
+    return False
+
+
+def minibatch_loop(
+    X: Any,
+    weights_host: np.ndarray,
+    state: MiniBatchState,
+    *,
+    xp: ModuleType,
+    rng: np.random.Generator,
+    batch_size: int,
+    n_steps: int,
+    tol: float,
+    max_no_improvement: int | None,
+    reassignment_ratio: float,
+    verbose: bool,
+) -> MiniBatchState:
+    """Up to ``n_steps`` mini-batch steps over X (rows drawn with replacement, proportionally to
+    ``weights_host``), stopping early by :func:`converged`; ``state`` is updated and returned."""
+    n = X.shape[0]
+    k = state.centers.shape[0]
+    cdf = choice_cdf(weights_host / weights_host.sum())
+    unit = xp.ones(batch_size, dtype=X.dtype, device=X.device)
+    for _ in range(n_steps):
+        picked = draw_with_replacement(rng, cdf, batch_size)
+        batch = xp.take(X, xp.asarray(picked, device=X.device), axis=0)
+        new_centers, batch_inertia = minibatch_step(
+            batch, unit, state, xp=xp, rng=rng, random_reassign=reassign_now(state, batch_size, k, xp),
+            reassignment_ratio=reassignment_ratio, verbose=verbose)
+        shift = float(xp.sum((new_centers - state.centers) ** 2)) if tol > 0 else 0.0
+        state.centers = new_centers
+        state.n_steps += 1
+        if verbose:
+            print(f"Minibatch step {state.n_steps}/{n_steps}: mean batch inertia: {batch_inertia / batch_size}")
+        if converged(state, batch_inertia, batch_size, n, shift, tol, max_no_improvement):
+            break
+    return state

@@ -7,7 +7,7 @@ centres of all live runs in one product and sums all runs' clusters in one more
 (:func:`gkmeans._kernels.assign_and_sum_batched`), and brings a single small array to
 the host (empty counts, centre shifts and "labels changed" for every run). A run that
 converges leaves the batch; the others go on. Each run follows exactly the rules of
-:func:`gkmeans.lloyd.lloyd`, so from the same starts the runs end where sequential
+:func:`gkmeans.algorithms.lloyd.lloyd`, so from the same starts the runs end where sequential
 runs would (up to the rounding of wider matrix products).
 """
 
@@ -17,11 +17,18 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import _kernels as kernels
-from ._compat import to_numpy
-from ._validation import inertia_overflow
-from .exceptions import EmptyClusterError
-from .lloyd import LloydData, LloydResult, _means, _random_reseed, _relocate, empty_cluster_message
+from gkmeans import _kernels as kernels
+from gkmeans._compat import to_numpy
+from gkmeans._validation import inertia_overflow
+from gkmeans.algorithms.empty_clusters import (
+    cluster_means,
+    empty_cluster_message,
+    random_reseed,
+    relocate,
+)
+from gkmeans.algorithms.frame import LloydData
+from gkmeans.algorithms.lloyd import LloydResult
+from gkmeans.exceptions import EmptyClusterError
 
 #: empty_cluster policies a batch can follow: "drop" changes a run's k, which a batch cannot hold.
 BATCHABLE_POLICIES = ("relocate", "random", "error")
@@ -46,7 +53,7 @@ def batched_lloyd(
     starts : array of shape (n_runs, n_clusters, n_features)
         Starting centres of every run, shifted frame, X's dtype.
     max_iter, tol, empty_cluster, verbose
-        As :func:`gkmeans.lloyd.lloyd` (``empty_cluster`` one of :data:`BATCHABLE_POLICIES`).
+        As :func:`gkmeans.algorithms.lloyd.lloyd` (``empty_cluster`` one of :data:`BATCHABLE_POLICIES`).
     rngs : list of numpy.random.Generator
         Each run's generator for its empty clusters re-drawn at random (as its sequential run's ``rng``).
     progress : callable, optional
@@ -70,7 +77,7 @@ def batched_lloyd(
     for iteration in range(max_iter):
         labels, min_sq, sums, weight_sums = kernels.assign_and_sum_batched(
             X, centers, data.weights, xp=xp, x_sq_norms=data.x_sq_norms, shift=data.shift)
-        new_centers = _means(sums, weight_sums, centers, xp)
+        new_centers = cluster_means(sums, weight_sums, centers, xp)
         acc = sums.dtype
         n_empty = xp.sum(xp.astype(weight_sums == 0, acc), axis=1)
         unchanged = (xp.zeros(len(live), dtype=acc, device=X.device) if labels_old is None
@@ -84,9 +91,9 @@ def batched_lloyd(
             if empty_cluster == "error":
                 raise EmptyClusterError(empty_cluster_message(np.asarray(to_numpy(run_weights)), iteration + 1))
             if empty_cluster == "relocate":
-                fixed = _relocate(data, run_centers, labels[:, int(slot)], run_sums, run_weights, int(state[0, slot]))
+                fixed = relocate(data, run_centers, labels[:, int(slot)], run_sums, run_weights, int(state[0, slot]))
             else:
-                fixed = _random_reseed(data, run_centers, run_sums, run_weights, int(state[0, slot]),
+                fixed = random_reseed(data, run_centers, run_sums, run_weights, int(state[0, slot]),
                                        rngs[int(live[slot])])
             new_centers[int(slot), ...] = fixed
             state[2, slot] = float(xp.sum((fixed - run_centers) ** 2))

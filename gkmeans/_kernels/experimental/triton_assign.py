@@ -42,7 +42,7 @@ MIN_DOT = 16
 @functools.lru_cache(maxsize=1)
 def _kernel() -> Any:
     """The jitted kernel (Triton imported, and the kernel defined, on first use)."""
-    from .triton_kernels import assign_kernel
+    from gkmeans._kernels.experimental.triton_kernels import assign_kernel
 
     return assign_kernel
 
@@ -119,7 +119,7 @@ def _cupy_launch(X: Any, centers: Any, weights: Any, shift: Any) -> tuple[Any, A
     import torch
     from cupy._core import _routines_linalg as linalg
 
-    from .cupy_ import compute_types
+    from gkmeans._kernels.cupy_ import compute_types
 
     ours = {compute: name for name, compute in compute_types(linalg).items()}.get(
         linalg.get_compute_type(np.float32), "exact")

@@ -9,12 +9,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from . import _kernels as kernels
-from ._random import weighted_index
+from gkmeans import _kernels as kernels
+from gkmeans._random import weighted_index
+from gkmeans.algorithms.frame import frame_rows
 
 
 @dataclass(frozen=True)
@@ -35,13 +36,6 @@ class InitData:
     @property
     def cumulative_weights(self) -> np.ndarray:
         return np.cumsum(self.weights_host)
-
-
-def frame_rows(data: Any, indices: Any) -> Any:
-    """Rows ``indices`` of X in the shifted frame (``data``: an :class:`InitData`, or anything with
-    its ``X``, ``xp`` and ``shift``, as :class:`gkmeans.lloyd.LloydData`)."""
-    rows = data.xp.take(data.X, indices, axis=0)
-    return rows if data.shift is None else rows - data.shift
 
 
 def _distances_to(data: InitData, rows: Any) -> Any:
@@ -134,25 +128,3 @@ def farthest_first(data: InitData, n_clusters: int, rng: np.random.Generator) ->
         dist = _distances_to(data, frame_rows(data, farthest))[0, :]
         closest = xp.minimum(closest, dist)
     return frame_rows(data, xp.concat(chosen))
-
-
-def _kmeans_plusplus_centers(data: InitData, n_clusters: int, rng: np.random.Generator) -> Any:
-    return kmeans_plusplus(data, n_clusters, rng)[0]
-
-
-def _kmeans_parallel_centers(data: InitData, n_clusters: int, rng: np.random.Generator) -> Any:
-    from .parallel_init import kmeans_parallel  # it builds on this module
-
-    return kmeans_parallel(data, n_clusters, rng)
-
-
-#: The string options of ``init=``. The "auto" number of restarts is 1 for the
-#: methods that already spread the centres well and 10 for the others.
-INIT_METHODS: dict[str, Callable[[InitData, int, np.random.Generator], Any]] = {
-    "k-means++": _kmeans_plusplus_centers,
-    "random": random_points,
-    "random-box": random_box,
-    "farthest-first": farthest_first,
-    "k-means||": _kmeans_parallel_centers,
-}
-AUTO_N_INIT = {"k-means++": 1, "k-means||": 1, "random": 10, "random-box": 10, "farthest-first": 10}

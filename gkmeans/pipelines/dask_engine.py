@@ -17,11 +17,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import _kernels as kernels
-from ._chunk_work import Chunk, chunk_predict
-from ._compat import array_namespace, is_cupy_array
-from ._validation import _float_dtype
-from .exceptions import InvalidParameterError
+from gkmeans import _kernels as kernels
+from gkmeans._compat import array_namespace, is_cupy_array
+from gkmeans._validation import float_dtype
+from gkmeans.exceptions import InvalidParameterError
+from gkmeans.pipelines.chunk_ops import Chunk, chunk_predict
 
 #: Partial results combined per task of the reduction tree (depth log_8 of the chunks).
 TREE_FAN_IN = 8
@@ -72,7 +72,7 @@ def as_row_chunks(X: Any) -> Any:
     if any(np.isnan(c) for c in X.chunks[0]):
         X = X.compute_chunk_sizes()
     # The in-memory rule: float32/float64 kept, bool and integers to float64, others refused.
-    dtype = _float_dtype(X, array_namespace(np.empty(0)), "X")
+    dtype = float_dtype(X, array_namespace(np.empty(0)), "X")
     if dtype != X.dtype:
         X = X.astype(dtype)
     if len(X.chunks[1]) > 1:
@@ -180,7 +180,7 @@ class DaskEngine:
 
 
 def _centers_for(X: Any, centers: Any) -> np.ndarray:
-    from ._compat import to_numpy
+    from gkmeans._compat import to_numpy
 
     host = np.asarray(to_numpy(centers))
     return host.astype(X.dtype) if host.dtype != X.dtype else host

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import time
 
-
 #: How long a reading of the host's available memory is reused, in seconds. Every pass sizes its
 #: blocks from it, several times: reading /proc/meminfo each time cost 5% of a small Lloyd iteration
 #: (n = 10^4, d = 32, k = 64: 1.39 against 1.32 ms, side by side). A figure this recent is as good

@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from . import _kernels as kernels
-from ._compat import array_namespace, to_numpy
-from ._validation import all_finite
+from gkmeans import _kernels as kernels
+from gkmeans._compat import array_namespace, to_numpy
+from gkmeans._validation import all_finite
+from gkmeans.algorithms.predict_rule import predict_labels
 
 
 @dataclass(frozen=True)
@@ -186,8 +187,6 @@ def chunk_lloyd(chunk: Chunk, centers: np.ndarray, shift: np.ndarray) -> LloydPa
 
 def chunk_predict(chunk: Chunk, centers: np.ndarray) -> Any:
     """Labels by the predict rule (centres shifted by their mean), int32, in the chunk's namespace."""
-    from ._fit import predict_labels  # the one predict rule; _fit imports the algorithms
-
     xp = chunk.xp
     labels, _ = predict_labels(chunk.X, chunk.here(centers), xp)
     return xp.astype(labels, xp.int32)

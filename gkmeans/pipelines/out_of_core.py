@@ -2,12 +2,12 @@
 
 An *engine* owns the chunks and runs a function on each of them: the streaming engine
 (:mod:`gkmeans.streaming`) reads them one after another from a file or an iterator and
-copies each to the compute device; the Dask engine (:mod:`gkmeans.dask_fit`) runs them
+copies each to the compute device; the Dask engine (:mod:`gkmeans.pipelines.dask_engine`) runs them
 as tasks where the chunks live and tree-reduces the results. Both hand back only small
-results (:mod:`gkmeans._chunk_work`), so this driver never holds more than O(k * d)
+results (:mod:`gkmeans.pipelines.chunk_ops`), so this driver never holds more than O(k * d)
 numbers of its own, plus the candidates of k-means||.
 
-The iterations are those of :func:`gkmeans.lloyd.lloyd`: the same assignment kernels,
+The iterations are those of :func:`gkmeans.algorithms.lloyd.lloyd`: the same assignment kernels,
 the same update, the same empty-cluster rules and stopping rules, so from the same
 initial centres the result equals the in-memory fit's (up to the order of float64
 additions).
@@ -21,16 +21,32 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
-from . import _chunk_work as work
-from ._compat import array_namespace
-from ._fit import check_init, is_explicit_init
-from ._validation import (check_choice, check_float, check_int, check_n_clusters_vs_samples, inertia_overflow,
-                          squares_overflow)
-from .exceptions import EmptyClusterError, InvalidParameterError
-from .init import AUTO_N_INIT, INIT_METHODS, InitData
-from .lloyd import (EMPTY_CLUSTER_POLICIES, _means, empty_cluster_message, relocated_means, reseeded_means,
-                    warn_dropped_clusters)
-from .parallel_init import DEFAULT_OVERSAMPLING, DEFAULT_ROUNDS, reduce_candidates
+from gkmeans._compat import array_namespace, to_numpy
+from gkmeans._random import make_rng
+from gkmeans._validation import (
+    check_float,
+    check_int,
+    check_n_clusters_vs_samples,
+    inertia_overflow,
+    squares_overflow,
+)
+from gkmeans.algorithms.empty_clusters import (
+    cluster_means,
+    empty_cluster_message,
+    relocated_means,
+    reseeded_means,
+    warn_dropped_clusters,
+)
+from gkmeans.algorithms.init import InitData
+from gkmeans.algorithms.init_methods import INIT_METHODS
+from gkmeans.algorithms.kmeans_parallel import (
+    DEFAULT_OVERSAMPLING,
+    DEFAULT_ROUNDS,
+    reduce_candidates,
+)
+from gkmeans.exceptions import EmptyClusterError, InvalidParameterError
+from gkmeans.pipelines import chunk_ops as work
+from gkmeans.pipelines.params import KMeansParams, check_centers_shape, is_explicit_init
 
 #: Initialisations other than k-means|| run on a uniform sample of this many rows
 #: (all rows when there are fewer), scikit-learn's ``init_size`` idea.
@@ -106,14 +122,12 @@ def _sample_init(engine: ChunkEngine, stats: work.DataStats, init: Any, n_cluste
     rows = xp.asarray(sample.rows, device=device)
     shift_here = xp.asarray(shift, device=device)
     if callable(init):
-        from ._fit import check_centers_shape
-
         centers = np.asarray(init(sample.rows, n_clusters, random_state=rng))
         return check_centers_shape(centers, n_clusters, stats.n_features).astype(stats.dtype) - shift
     weights = xp.asarray(sample.weights.astype(stats.dtype), device=device)
     shifted = rows - shift_here
     data = InitData(rows, xp.vecdot(shifted, shifted), weights, sample.weights, xp, shift=shift_here)
-    return np.asarray(work.to_numpy(INIT_METHODS[init](data, n_clusters, rng)))
+    return np.asarray(to_numpy(INIT_METHODS[init](data, n_clusters, rng)))
 
 
 def chunked_kmeans_parallel(engine: ChunkEngine, stats: work.DataStats, n_clusters: int, shift: np.ndarray,
@@ -121,7 +135,7 @@ def chunked_kmeans_parallel(engine: ChunkEngine, stats: work.DataStats, n_cluste
                             n_rounds: int = DEFAULT_ROUNDS) -> np.ndarray:
     """k-means|| over chunks (Bahmani et al. 2012): two passes per round, candidates reduced with their weights.
 
-    The same rounds as :func:`gkmeans.parallel_init.kmeans_parallel`; each chunk keeps its
+    The same rounds as :func:`gkmeans.algorithms.kmeans_parallel.kmeans_parallel`; each chunk keeps its
     rows' distance to the nearest candidate where it lives.
     """
     oversampling = oversampling_factor * n_clusters
@@ -151,7 +165,7 @@ def chunked_kmeans_parallel(engine: ChunkEngine, stats: work.DataStats, n_cluste
     xp, device = engine.compute_namespace()
     centers = reduce_candidates(xp.asarray(shifted, device=device),
                                 xp.asarray(candidate_weights.astype(stats.dtype), device=device), n_clusters, rng, xp)
-    return np.asarray(work.to_numpy(centers))
+    return np.asarray(to_numpy(centers))
 
 
 def _empty_update(engine: ChunkEngine, stats: work.DataStats, policy: str, centers: np.ndarray, shift: np.ndarray,
@@ -163,7 +177,7 @@ def _empty_update(engine: ChunkEngine, stats: work.DataStats, policy: str, cente
         farthest = work.top_scores(engine.map_reduce(work.chunk_farthest, centers, shift, n_empty), n_empty)
         if not farthest.score.size or farthest.score[0] <= 0:
             # More clusters than distinct points: moving a duplicate changes nothing.
-            return _means(partial.sums, partial.weight_sums, centers, xp), centers
+            return cluster_means(partial.sums, partial.weight_sums, centers, xp), centers
         moved = (farthest.rows - shift).astype(np.float64)
         return relocated_means(centers, partial.sums, partial.weight_sums, moved, farthest.weights,
                                farthest.labels, xp), centers
@@ -174,7 +188,7 @@ def _empty_update(engine: ChunkEngine, stats: work.DataStats, policy: str, cente
         return reseeded_means(centers, partial.sums, partial.weight_sums, new_rows.astype(centers.dtype), xp), centers
     if policy == "drop":
         keep = partial.weight_sums > 0
-        return _means(partial.sums, partial.weight_sums, centers, xp)[keep], centers[keep]
+        return cluster_means(partial.sums, partial.weight_sums, centers, xp)[keep], centers[keep]
     raise EmptyClusterError(empty_cluster_message(partial.weight_sums, n_iter))
 
 
@@ -194,7 +208,7 @@ def chunked_lloyd(engine: ChunkEngine, stats: work.DataStats, centers: np.ndarra
         partial = _partial(engine, centers, shift)
         n_empty = int(np.count_nonzero(partial.weight_sums == 0))
         if n_empty == 0:
-            new_centers, kept = _means(partial.sums, partial.weight_sums, centers, _HOST_XP), centers
+            new_centers, kept = cluster_means(partial.sums, partial.weight_sums, centers, _HOST_XP), centers
         else:
             new_centers, kept = _empty_update(engine, stats, empty_cluster, centers, shift, partial, n_empty, n_iter,
                                               rng)
@@ -215,41 +229,28 @@ def chunked_lloyd(engine: ChunkEngine, stats: work.DataStats, centers: np.ndarra
 
 def fit_chunked(
     engine: ChunkEngine,
-    n_clusters: Any,
+    params: KMeansParams,
     *,
-    init: Any = "k-means++",
-    n_init: Any = "auto",
-    max_iter: Any = 300,
-    tol: Any = 1e-4,
-    random_state: Any = None,
-    empty_cluster: str = "relocate",
-    verbose: Any = 0,
     oversampling_factor: Any = DEFAULT_OVERSAMPLING,
     n_rounds: Any = DEFAULT_ROUNDS,
     progress: Callable[[int, int, int], None] | None = None,
     keep_labels: bool = True,
 ) -> ChunkedFit:
-    """Validate, then ``n_init`` runs of initialisation + chunked Lloyd; the lowest inertia wins.
+    """``params.n_init`` runs of initialisation + chunked Lloyd; the lowest inertia wins.
 
-    Parameters are those of :class:`gkmeans.KMeans`. Initialisations: "k-means||" runs on
-    every chunk; the other named methods and a callable run on a uniform sample of
-    :data:`INIT_SAMPLE_ROWS` rows (all rows when there are fewer); explicit centres are used as given.
-    ``keep_labels`` brings the final labels to the host (one int32 per row).
+    Initialisations: "k-means||" runs on every chunk (``oversampling_factor`` and ``n_rounds``
+    as :func:`gkmeans.kmeans_parallel`); the other named methods and a callable run on a
+    uniform sample of :data:`INIT_SAMPLE_ROWS` rows (all rows when there are fewer); explicit
+    centres are used as given. ``keep_labels`` brings the final labels to the host (one int32
+    per row).
     """
-    from ._fit import resolve_n_init
-    from ._random import make_rng
-
-    n_clusters = check_int(n_clusters, "n_clusters", 1)
-    max_iter = check_int(max_iter, "max_iter", 1)
-    tol = check_float(tol, "tol", 0.0)
     oversampling_factor = check_float(oversampling_factor, "oversampling_factor", 0.0)
     if oversampling_factor <= 0:
         raise InvalidParameterError(f"oversampling_factor={oversampling_factor} must be > 0")
     n_rounds = check_int(n_rounds, "n_rounds", 1)
-    check_choice(empty_cluster, "empty_cluster", EMPTY_CLUSTER_POLICIES)
-    check_init(init)
-    runs = resolve_n_init(n_init, init, "KMeans")
-    rng = make_rng(random_state)
+    n_clusters, init, max_iter, runs = params.n_clusters, params.init, params.max_iter, params.n_init
+    empty_cluster, verbose = params.empty_cluster, params.verbose
+    rng = make_rng(params.random_state)
 
     stats = engine.map_reduce(work.chunk_stats)
     check_n_clusters_vs_samples(n_clusters, stats.n_samples)
@@ -260,12 +261,10 @@ def fit_chunked(
     spread = engine.map_reduce(work.chunk_spread, shift).about_weighted_mean(stats.total_weight)
     if not math.isfinite(spread):
         raise squares_overflow(stats.dtype)
-    tol_abs = spread / (stats.total_weight * stats.n_features) * tol
+    tol_abs = spread / (stats.total_weight * stats.n_features) * params.tol
 
     if is_explicit_init(init):
-        from ._fit import check_centers_shape
-
-        explicit = check_centers_shape(np.asarray(work.to_numpy(init)), n_clusters, stats.n_features)
+        explicit = check_centers_shape(np.asarray(to_numpy(init)), n_clusters, stats.n_features)
         explicit = explicit.astype(stats.dtype) - shift
 
     def start(rng: np.random.Generator) -> np.ndarray:
@@ -294,4 +293,4 @@ def fit_chunked(
     return ChunkedFit(final, labelled.labels if keep_labels else None, labelled.inertia, n_iter, runs, stats)
 
 
-__all__ = ["AUTO_N_INIT", "ChunkEngine", "ChunkedFit", "fit_chunked", "chunked_lloyd", "chunked_kmeans_parallel"]
+__all__ = ["ChunkEngine", "ChunkedFit", "fit_chunked", "chunked_lloyd", "chunked_kmeans_parallel"]

@@ -13,11 +13,11 @@ the graph: one launch from Python per pass.
 from __future__ import annotations
 
 import functools
-import os
 import warnings
 from typing import Any, Callable
 
-from .agnostic import row_chunks
+from gkmeans import config
+from gkmeans._kernels.agnostic import row_chunks
 
 #: Launch shape of the row-argmin kernel: 8 warps, one row each.
 ROW_ARGMIN_THREADS = 256
@@ -104,7 +104,7 @@ def graph_chunk_rows(chunk_rows: int, n_clusters: int, itemsize: int, l2_bytes: 
     """Rows per chunk for the graph path: an L2-sized product block unless ``GKMEANS_GPU_CHUNK_BYTES``
     chose the chunk (then ``chunk_rows``, which already follows it), never more than ``chunk_rows``
     (the memory policy may have halved it)."""
-    if os.environ.get("GKMEANS_GPU_CHUNK_BYTES"):
+    if config.is_set("GKMEANS_GPU_CHUNK_BYTES"):
         return chunk_rows
     l2_rows = int(l2_bytes * L2_SHARE) // max(1, n_clusters * itemsize)
     return max(1, min(chunk_rows, max(MIN_GRAPH_CHUNK_ROWS, l2_rows)))
@@ -126,7 +126,7 @@ def cuda_argmin_rows(G: Any, c_sq: Any, block: Any, row_sq: Any, labels_out: Any
     """:class:`ChunkedGemmAssign`'s ``argmin_rows`` as one launch of the row-argmin kernel."""
     import numpy as np
 
-    from .cupy_ import cuda_kernel
+    from gkmeans._kernels.experimental.cuda_sources import cuda_kernel
 
     rows, k = G.shape
     grid = ((rows + ROWS_PER_ARGMIN_BLOCK - 1) // ROWS_PER_ARGMIN_BLOCK,)

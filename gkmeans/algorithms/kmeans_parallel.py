@@ -16,10 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from . import _kernels as kernels
-from ._random import weighted_index
-from .init import InitData, frame_rows, kmeans_plusplus
-from .lloyd import LloydData, lloyd
+from gkmeans import _kernels as kernels
+from gkmeans._random import weighted_index
+from gkmeans.algorithms.frame import LloydData, frame_rows
+from gkmeans.algorithms.init import InitData, kmeans_plusplus
+from gkmeans.algorithms.lloyd import lloyd
 
 #: Bahmani et al. found l = 2k and 5 rounds enough to match k-means++ (their section 5).
 DEFAULT_OVERSAMPLING = 2.0

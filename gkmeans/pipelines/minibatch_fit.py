@@ -1,0 +1,137 @@
+"""The mini-batch pipeline behind ``MiniBatchKMeans.fit`` and ``partial_fit``: validate, place,
+choose the start, run the steps (:mod:`gkmeans.algorithms.minibatch`), and bring the results back."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from gkmeans import _kernels as kernels
+from gkmeans._random import make_rng
+from gkmeans._validation import check_array, check_n_features
+from gkmeans.algorithms.init import InitData
+from gkmeans.algorithms.minibatch import (
+    MiniBatchState,
+    minibatch_loop,
+    minibatch_step,
+    reassign_now,
+)
+from gkmeans.algorithms.predict_rule import predict_labels
+from gkmeans.pipelines.in_memory import initialiser
+from gkmeans.pipelines.params import MiniBatchParams, resolve_n_init
+from gkmeans.pipelines.prepared import PreparedData, prepare_data
+
+
+@dataclass
+class MiniBatchFit:
+    """A mini-batch model after ``fit`` or a ``partial_fit`` step: the state the next
+    ``partial_fit`` goes on from, and the fitted attributes in the caller's namespace.
+    ``labels`` and ``inertia`` are None unless computed on the whole data."""
+
+    state: MiniBatchState
+    rng: np.random.Generator
+    centers: Any
+    device: str
+    n_features: int
+    labels: Any = None
+    inertia: float | None = None
+
+
+def initial_centers(params: MiniBatchParams, data: PreparedData, X: Any, rng: np.random.Generator) -> Any:
+    """The best of ``n_init`` starts (each on a random subset of ``init_size`` rows), judged on a
+    validation subset of as many rows."""
+    xp, k, init_size = data.xp, params.n_clusters, params.init_size
+    if isinstance(params.n_init, str) and params.n_init == "auto" and isinstance(params.init, str):
+        runs = 1 if params.init in ("k-means++", "k-means||") else 3
+    else:
+        runs = resolve_n_init(params.n_init, params.init, params.estimator_name, stacklevel=6)
+    n = data.X_dev.shape[0]
+    valid = xp.asarray(rng.integers(0, n, init_size).astype(np.int64), device=data.X_dev.device)
+    X_valid, w_valid = xp.take(data.X_dev, valid, axis=0), xp.take(data.weights, valid)
+    best, best_inertia = None, None
+    for run in range(runs):
+        picked = xp.asarray(rng.integers(0, n, init_size).astype(np.int64), device=data.X_dev.device)
+        subset = xp.take(data.X_dev, picked, axis=0)
+        w_subset = xp.take(data.weights, picked)
+        sub_mean = kernels.column_mean(subset, xp=xp)
+        shifted = subset - sub_mean
+        init_data = InitData(subset, xp.vecdot(shifted, shifted), w_subset,
+                             np.asarray(kernels.to_host(w_subset), dtype=np.float64), xp, shift=sub_mean)
+        start = initialiser(params.init, X, k, sub_mean, data.placement, data.X_dev.dtype)
+        centers = start(init_data, rng) + sub_mean
+        shift = kernels.column_mean(centers, xp=xp)
+        _, min_sq = kernels.assign(X_valid, centers - shift, xp=xp, shift=shift)
+        inertia = float(xp.sum(min_sq * w_valid))
+        if params.verbose:
+            print(f"Inertia for init {run + 1}/{runs}: {inertia}")
+        if best_inertia is None or inertia < best_inertia:
+            best, best_inertia = centers, inertia
+    return best
+
+
+def _published(data: PreparedData, state: MiniBatchState, rng: np.random.Generator,
+               compute_labels: bool) -> MiniBatchFit:
+    """The fitted attributes of ``state`` (and the labels and inertia of ``data`` when asked)."""
+    xp = data.xp
+    fit = MiniBatchFit(state, rng, data.placement.to_caller(state.centers), data.placement.name,
+                       int(data.X_dev.shape[1]))
+    if compute_labels:
+        labels, _ = predict_labels(data.X_dev, state.centers, xp)
+        fit.labels = data.placement.to_caller(xp.astype(labels, xp.int32))
+        fit.inertia = float(kernels.weighted_inertia(data.X_dev, state.centers, labels, data.weights, xp=xp))
+    return fit
+
+
+def fit_minibatch(X: Any, estimator: Any, sample_weight: Any, compute_labels: bool) -> tuple[MiniBatchFit, int]:
+    """Mini-batch steps over X with the parameters of ``estimator`` (a ``MiniBatchKMeans``);
+    returns the fit and the passes over the data it made (``n_iter_``)."""
+    X, caller_xp = check_array(X)
+    params = MiniBatchParams.check(estimator, X.shape[0])
+    k, batch_size = params.n_clusters, params.batch_size
+    rng = make_rng(params.random_state)
+    data = prepare_data(X, caller_xp, sample_weight, k, params.device)
+    xp, n = data.xp, X.shape[0]
+    tol = float(data.weights @ data.x_sq_norms) / (data.total_weight * X.shape[1]) * params.tol
+    centers = initial_centers(params, data, X, rng)
+    acc = kernels.accumulator_dtype(xp, data.X_dev.device)
+    state = MiniBatchState(centers, xp.zeros(k, dtype=acc, device=data.X_dev.device))
+    n_steps = max(1, (params.max_iter * n) // batch_size)
+    minibatch_loop(data.X_dev, data.weights_host, state, xp=xp, rng=rng, batch_size=batch_size, n_steps=n_steps,
+                   tol=tol, max_no_improvement=params.max_no_improvement,
+                   reassignment_ratio=params.reassignment_ratio, verbose=params.verbose)
+    fit = _published(data, state, rng, compute_labels)
+    if not compute_labels:
+        fit.inertia = float(state.ewa_inertia or 0.0) * n
+    return fit, int(math.ceil(state.n_steps * batch_size / n))
+
+
+def partial_fit_minibatch(X: Any, estimator: Any, sample_weight: Any, previous: MiniBatchFit | None,
+                          compute_labels: bool) -> MiniBatchFit:
+    """One mini-batch step on all of X, going on from ``previous`` (or initialising on X)."""
+    X, caller_xp = check_array(X)
+    if previous is not None:
+        check_n_features(X, previous.n_features, type(estimator).__name__)
+        params, k, rng = None, int(previous.state.centers.shape[0]), previous.rng
+    else:
+        params = MiniBatchParams.check(estimator, X.shape[0])
+        k, rng = params.n_clusters, make_rng(params.random_state)
+    data = prepare_data(X, caller_xp, sample_weight, k, estimator.device)
+    xp = data.xp
+    if previous is None:
+        centers = initial_centers(params, data, X, rng)
+        acc = kernels.accumulator_dtype(xp, data.X_dev.device)
+        state = MiniBatchState(centers, xp.zeros(k, dtype=acc, device=data.X_dev.device))
+    else:
+        state = previous.state
+    state.centers = xp.astype(data.placement.to_compute(state.centers), data.X_dev.dtype)
+    state.weight_sums = data.placement.to_compute(state.weight_sums)
+    new_centers, _ = minibatch_step(
+        data.X_dev, data.weights, state, xp=xp, rng=rng,
+        random_reassign=reassign_now(state, X.shape[0], k, xp), reassignment_ratio=estimator.reassignment_ratio,
+        verbose=bool(estimator.verbose))
+    state.centers = new_centers
+    state.n_steps += 1
+    return _published(data, state, rng, compute_labels)
