@@ -7,7 +7,7 @@ Usage (on a GPU machine)::
 On random float32 data on the GPU, median of 5 passes after one that compiles:
 
 * the floor: one ``X @ C.T`` of the iteration's shape (PyTorch, cuBLAS), exact and TF32;
-* the Triton assignment kernel (``gkmeans/_kernels/triton_assign.py``, labels and distances
+* the Triton assignment kernel (``gkmeans/_kernels/experimental/triton_assign.py``, labels and distances
   written) in its default launch configuration and a few neighbours, exact and TF32 — the
   defaults were chosen without a GPU, from the compiled kernel's resources, and the fastest
   here should replace them;

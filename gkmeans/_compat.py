@@ -105,3 +105,17 @@ def supports_float64(xp: ModuleType, device: Any) -> bool:
     except (AttributeError, TypeError, ValueError):
         return True
     return "float64" in dtypes
+
+
+def numpy_namespace() -> ModuleType:
+    """array-api-compat's NumPy namespace (where CPU computations on host data run)."""
+    import array_api_compat.numpy as numpy_xp
+
+    return numpy_xp
+
+
+def cupy_namespace() -> ModuleType:
+    """array-api-compat's CuPy namespace (imports CuPy: call it only once a GPU is chosen)."""
+    import array_api_compat.cupy as cupy_xp
+
+    return cupy_xp

@@ -14,8 +14,15 @@ class ProgressBar:
     Redraws at most ten times a second.
     """
 
-    def __init__(self, label: str, n_runs: int, *, stream: TextIO | None = None, enabled: bool = True,
-                 width: int = 30) -> None:
+    def __init__(
+        self,
+        label: str,
+        n_runs: int,
+        *,
+        stream: TextIO | None = None,
+        enabled: bool = True,
+        width: int = 30,
+    ) -> None:
         self.stream = sys.stderr if stream is None else stream
         self.enabled = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
         self.label, self.n_runs, self.width = label, max(1, n_runs), width
@@ -31,7 +38,9 @@ class ProgressBar:
         done = (run + min(iteration, max_iter) / max(1, max_iter)) / self.n_runs
         filled = int(round(done * self.width))
         bar = "#" * filled + "." * (self.width - filled)
-        self.stream.write(f"\r{self.label} [{bar}] run {run + 1}/{self.n_runs}, iteration {iteration}")
+        self.stream.write(
+            f"\r{self.label} [{bar}] run {run + 1}/{self.n_runs}, iteration {iteration}"
+        )
         self.stream.flush()
 
     def close(self) -> None:

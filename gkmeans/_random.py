@@ -28,10 +28,16 @@ def make_rng(random_state: RandomStateLike) -> np.random.Generator:
         return np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
     if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
         if random_state < 0:
-            msg = f"random_state={random_state} must be a non-negative int, a Generator, a RandomState or None"
+            msg = (
+                f"random_state={random_state} must be a non-negative int, a Generator, a "
+                "RandomState or None"
+            )
             raise ValueError(msg)
         return np.random.default_rng(int(random_state))
-    msg = f"random_state={random_state!r} must be None, an int, a numpy.random.Generator or a RandomState"
+    msg = (
+        f"random_state={random_state!r} must be None, an int, a numpy.random.Generator or a "
+        "RandomState"
+    )
     raise ValueError(msg)
 
 

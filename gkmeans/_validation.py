@@ -38,9 +38,9 @@ def _densify(x: Any, name: str) -> np.ndarray:
     available = host_available_bytes()
     if available is not None and dense_bytes > SPARSE_DENSIFY_SHARE * available:
         msg = (
-            f"Sparse input {name} of shape {x.shape} would take {dense_bytes / 2**30:.1f} GiB as a dense array, "
-            f"more than {SPARSE_DENSIFY_SHARE:.0%} of the {available / 2**30:.1f} GiB available; "
-            "gkmeans works on dense arrays only"
+            f"Sparse input {name} of shape {x.shape} would take {dense_bytes / 2**30:.1f} GiB as a "
+            f"dense array, more than {SPARSE_DENSIFY_SHARE:.0%} of the {available / 2**30:.1f} GiB "
+            "available; gkmeans works on dense arrays only"
         )
         raise MemoryError(msg)
     return np.asarray(x.toarray())
@@ -93,7 +93,7 @@ def all_finite(x: Any, xp: ModuleType) -> bool:
     finite = None
     n = x.shape[0]
     for start in range(0, n, rows):
-        block_finite = xp.all(xp.isfinite(x[start:min(start + rows, n), ...]))
+        block_finite = xp.all(xp.isfinite(x[start : min(start + rows, n), ...]))
         finite = block_finite if finite is None else xp.logical_and(finite, block_finite)
     return True if finite is None else bool(finite)
 
@@ -126,10 +126,16 @@ def check_array(
     if ensure_2d:
         n_samples, n_features = x.shape
         if n_samples == 0:
-            msg = f"Found array with 0 sample(s) (shape={tuple(x.shape)}) while a minimum of 1 is required for {name}."
+            msg = (
+                f"Found array with 0 sample(s) (shape={tuple(x.shape)}) while a minimum of 1 is "
+                f"required for {name}."
+            )
             raise ValueError(msg)
         if n_features == 0:
-            msg = f"Found array with 0 feature(s) (shape={tuple(x.shape)}) while a minimum of 1 is required for {name}."
+            msg = (
+                f"Found array with 0 feature(s) (shape={tuple(x.shape)}) while a minimum of 1 is "
+                f"required for {name}."
+            )
             raise ValueError(msg)
     if ensure_finite and not all_finite(x, xp):
         kind = "NaN" if bool(xp.any(xp.isnan(x))) else "infinity"
@@ -154,10 +160,14 @@ def check_sample_weight(
             sample_weight = np.full(n_samples, float(sample_weight))
         host = np.array(to_numpy(as_array(sample_weight, "sample_weight")[0]), dtype=np.float64)
     if host.ndim != 1 or host.shape[0] != n_samples:
-        msg = f"sample_weight has shape {host.shape}; expected ({n_samples},), one weight per sample"
+        msg = (
+            f"sample_weight has shape {host.shape}; expected ({n_samples},), one weight per sample"
+        )
         raise ValueError(msg)
     if not np.all(np.isfinite(host)):
-        raise ValueError("sample_weight contains NaN or infinity; expected finite non-negative weights")
+        raise ValueError(
+            "sample_weight contains NaN or infinity; expected finite non-negative weights"
+        )
     if np.any(host < 0):
         msg = f"sample_weight has negative values (min {host.min()}); expected weights >= 0"
         raise ValueError(msg)
@@ -214,7 +224,10 @@ def check_n_clusters_vs_samples(n_clusters: int, n_samples: int) -> None:
 def check_n_features(x: Any, expected: int, estimator: str) -> None:
     """A fitted model only accepts data with the number of features it saw in fit."""
     if x.shape[1] != expected:
-        msg = f"X has {x.shape[1]} features, but {estimator} is expecting {expected} features as input."
+        msg = (
+            f"X has {x.shape[1]} features, but {estimator} is expecting {expected} features as "
+            "input."
+        )
         raise ValueError(msg)
 
 
@@ -226,14 +239,17 @@ def squares_overflow(dtype: Any) -> FloatingPointError:
     sum of them) beyond ``dtype``'s range: raised before a fit starts, by every fit path."""
     limit = float(np.finfo(dtype_name(dtype)).max)
     return FloatingPointError(
-        f"squared distances overflow {dtype_name(dtype)}: the rows of X, centred on the mean, have squared norms "
-        f"(or a sum of them) beyond {limit:.3g}, the dtype's largest value; {_RESCALE}"
-        + (", or use float64" if limit < 1e300 else ""))
+        f"squared distances overflow {dtype_name(dtype)}: the rows of X, centred on the mean, have "
+        f"squared norms (or a sum of them) beyond {limit:.3g}, the dtype's largest value; "
+        f"{_RESCALE}" + (", or use float64" if limit < 1e300 else "")
+    )
 
 
 def inertia_overflow(inertia: Any, dtype: Any) -> FloatingPointError:
     """The error for an inertia that overflowed although every row's square did not."""
-    return FloatingPointError(f"inertia became {inertia}; the data overflow {dtype_name(dtype)}: {_RESCALE}")
+    return FloatingPointError(
+        f"inertia became {inertia}; the data overflow {dtype_name(dtype)}: {_RESCALE}"
+    )
 
 
 def feature_names(X: Any) -> np.ndarray | None:
@@ -252,11 +268,18 @@ def check_feature_names(fitted: np.ndarray | None, X: Any, estimator_name: str) 
     a warning when only one of the two had names, an error when they differ."""
     given = feature_names(X)
     if fitted is None and given is not None:
-        warnings.warn(f"X has feature names, but {estimator_name} was fitted without feature names", UserWarning,
-                      stacklevel=4)
+        warnings.warn(
+            f"X has feature names, but {estimator_name} was fitted without feature names",
+            UserWarning,
+            stacklevel=4,
+        )
     elif fitted is not None and given is None:
-        warnings.warn(f"X does not have valid feature names, but {estimator_name} was fitted with feature names",
-                      UserWarning, stacklevel=4)
+        warnings.warn(
+            f"X does not have valid feature names, but {estimator_name} was fitted with feature "
+            "names",
+            UserWarning,
+            stacklevel=4,
+        )
     elif fitted is not None and (len(fitted) != len(given) or np.any(fitted != given)):
         msg = (
             "The feature names should match those that were passed during fit. "
@@ -265,7 +288,9 @@ def check_feature_names(fitted: np.ndarray | None, X: Any, estimator_name: str) 
         raise ValueError(msg)
 
 
-def check_same_namespace(fitted: Any, X: Any, xp: ModuleType, estimator_name: str, method: str) -> None:
+def check_same_namespace(
+    fitted: Any, X: Any, xp: ModuleType, estimator_name: str, method: str
+) -> None:
     """Under scikit-learn's ``array_api_dispatch=True`` X must share the namespace and device of the
     fitted centres ``fitted``.
 

@@ -32,13 +32,17 @@ def _labels_host(y: Any, n: int, name: str = "y_val") -> np.ndarray:
         msg = f"{name} has shape {y_host.shape}; expected ({n},), one label per sample"
         raise ValueError(msg)
     if not np.all(np.isin(y_host, (0, 1))):
-        msg = f"{name} must hold 0 (normal) and 1 (anomaly) only; got values {np.unique(y_host)[:5].tolist()}"
+        msg = (
+            f"{name} must hold 0 (normal) and 1 (anomaly) only; got values "
+            f"{np.unique(y_host)[:5].tolist()}"
+        )
         raise ValueError(msg)
     return y_host.astype(bool)
 
 
 def select_threshold(y_val: Any, p_val: Any, *, n_steps: int = 1000) -> tuple[float, float]:
-    """The threshold epsilon with the best F1 on a labelled validation set (the course's ``selectThreshold``).
+    """The threshold epsilon with the best F1 on a labelled validation set (the course's
+    ``selectThreshold``).
 
     Candidates are ``n_steps`` evenly spaced values between the smallest and largest
     score; a sample is flagged as an anomaly when its score is below epsilon.
@@ -67,7 +71,9 @@ def select_threshold(y_val: Any, p_val: Any, *, n_steps: int = 1000) -> tuple[fl
     if p.ndim != 1:
         raise ValueError(f"p_val has shape {p.shape}; expected one score per sample")
     if not np.all(np.isfinite(p)):
-        raise ValueError("p_val contains NaN or infinity; use log-densities for very small densities")
+        raise ValueError(
+            "p_val contains NaN or infinity; use log-densities for very small densities"
+        )
     y = _labels_host(y_val, p.shape[0])
     if not y.any():
         raise ValueError("y_val has no anomaly (no 1): F1 is undefined")
@@ -86,7 +92,8 @@ def select_threshold(y_val: Any, p_val: Any, *, n_steps: int = 1000) -> tuple[fl
 
 
 class _ThresholdedDetector:
-    """Shared thresholding: ``score_samples`` (higher = more normal) below ``threshold_`` is an anomaly."""
+    """Shared thresholding: ``score_samples`` (higher = more normal) below ``threshold_`` is an
+    anomaly."""
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "n_features_in_"):
@@ -100,10 +107,14 @@ class _ThresholdedDetector:
         return self
 
     def predict(self, X: Any) -> Any:
-        """1 where a sample is an anomaly (score below ``threshold_``), 0 elsewhere; X's namespace."""
+        """1 where a sample is an anomaly (score below ``threshold_``), 0 elsewhere; X's
+        namespace."""
         self._check_fitted()
         if getattr(self, "threshold_", None) is None:
-            msg = f"{type(self).__name__} has no threshold: call fit_threshold(X_val, y_val) or set one in fit"
+            msg = (
+                f"{type(self).__name__} has no threshold: call fit_threshold(X_val, y_val) or set "
+                "one in fit"
+            )
             raise sklearn_compatible(NotFittedError)(msg)
         scores = self.score_samples(X)
         xp = array_namespace(scores)
@@ -144,7 +155,9 @@ class GaussianAnomalyDetector(_ThresholdedDetector):
     [0, 1]
     """
 
-    def __init__(self, covariance: str = "diag", *, reg_covar: float = 1e-9, epsilon: float | None = None) -> None:
+    def __init__(
+        self, covariance: str = "diag", *, reg_covar: float = 1e-9, epsilon: float | None = None
+    ) -> None:
         self.covariance = covariance
         self.reg_covar = reg_covar
         self.epsilon = epsilon
@@ -160,7 +173,9 @@ class GaussianAnomalyDetector(_ThresholdedDetector):
         reg = check_float(self.reg_covar, "reg_covar", 0.0)
         X, xp = check_array(X)
         if X.shape[0] < 2:
-            raise ValueError(f"n_samples={X.shape[0]} is too few to estimate a variance; need at least 2")
+            raise ValueError(
+                f"n_samples={X.shape[0]} is too few to estimate a variance; need at least 2"
+            )
         self.mu_ = xp.mean(X, axis=0)
         centred = X - self.mu_
         if self.covariance == "diag":
@@ -170,12 +185,16 @@ class GaussianAnomalyDetector(_ThresholdedDetector):
             self.covariance_ = cov + reg * xp.eye(X.shape[1], dtype=X.dtype, device=X.device)
             sign, logdet = xp.linalg.slogdet(self.covariance_)
             if float(sign) <= 0:
-                raise ValueError("the covariance matrix is singular; increase reg_covar or use covariance='diag'")
+                raise ValueError(
+                    "the covariance matrix is singular; increase reg_covar or use covariance='diag'"
+                )
             self._precision = xp.linalg.inv(self.covariance_)
             self._log_det = float(logdet)
         self.n_features_in_ = int(X.shape[1])
         if self.epsilon is not None:
-            self.threshold_ = math.log(check_float(self.epsilon, "epsilon", 0.0) or np.finfo(float).tiny)
+            self.threshold_ = math.log(
+                check_float(self.epsilon, "epsilon", 0.0) or np.finfo(float).tiny
+            )
         else:
             self.threshold_ = None
         return self
@@ -223,12 +242,21 @@ class KMeansAnomalyDetector(_ThresholdedDetector):
     >>> import numpy as np
     >>> from gkmeans.anomaly import KMeansAnomalyDetector
     >>> normal = np.random.default_rng(0).normal(size=(500, 2))
-    >>> KMeansAnomalyDetector(3, random_state=0).fit(normal).predict(np.array([[0.0, 0.0], [8.0, 8.0]])).tolist()
+    >>> KMeansAnomalyDetector(3, random_state=0).fit(normal).predict(
+    ...     np.array([[0.0, 0.0], [8.0, 8.0]])
+    ... ).tolist()
     [0, 1]
     """
 
-    def __init__(self, n_clusters: int = 8, *, contamination: float = 0.01, random_state: Any = None,
-                 device: str | None = None, n_init: int | str = "auto") -> None:
+    def __init__(
+        self,
+        n_clusters: int = 8,
+        *,
+        contamination: float = 0.01,
+        random_state: Any = None,
+        device: str | None = None,
+        n_init: int | str = "auto",
+    ) -> None:
         self.n_clusters = n_clusters
         self.contamination = contamination
         self.random_state = random_state
@@ -240,8 +268,9 @@ class KMeansAnomalyDetector(_ThresholdedDetector):
         contamination = check_float(self.contamination, "contamination", 0.0)
         if contamination >= 0.5:
             raise ValueError(f"contamination={contamination} must be < 0.5")
-        self.kmeans_ = KMeans(self.n_clusters, random_state=self.random_state, device=self.device,
-                              n_init=self.n_init).fit(X)
+        self.kmeans_ = KMeans(
+            self.n_clusters, random_state=self.random_state, device=self.device, n_init=self.n_init
+        ).fit(X)
         self.n_features_in_ = self.kmeans_.n_features_in_
         if contamination > 0:
             scores = np.asarray(to_numpy(self.score_samples(X)), dtype=np.float64)

@@ -70,7 +70,8 @@ def k_means(
         Any Array API array or array-like.
     n_clusters : int
         Number of clusters.
-    sample_weight, init, n_init, max_iter, verbose, tol, random_state, copy_x, algorithm, device, empty_cluster, batch_restarts, precision
+    sample_weight, init, n_init, max_iter, verbose, tol, random_state, copy_x, algorithm, \
+        device, empty_cluster, batch_restarts, precision
         As for :class:`gkmeans.KMeans`.
     return_n_iter : bool, default False
         Also return the number of iterations of the best run.
@@ -93,9 +94,19 @@ def k_means(
     [1.0, 10.0]
     """
     params = KMeansParams.check(
-        n_clusters=n_clusters, init=init, n_init=n_init, max_iter=max_iter, tol=tol, verbose=verbose,
-        random_state=random_state, algorithm=algorithm, device=device, empty_cluster=empty_cluster,
-        batch_restarts=batch_restarts, precision=precision, copy_x=copy_x,
+        n_clusters=n_clusters,
+        init=init,
+        n_init=n_init,
+        max_iter=max_iter,
+        tol=tol,
+        verbose=verbose,
+        random_state=random_state,
+        algorithm=algorithm,
+        device=device,
+        empty_cluster=empty_cluster,
+        batch_restarts=batch_restarts,
+        precision=precision,
+        copy_x=copy_x,
     )
     fit = fit_kmeans(X, params, sample_weight=sample_weight)
     if return_n_iter:
@@ -145,22 +156,30 @@ def kmeans_plusplus(
     True
     """
     n_clusters = check_int(n_clusters, "n_clusters", 1)
-    if n_local_trials is not None and (isinstance(n_local_trials, bool) or not isinstance(n_local_trials, int)
-                                       or n_local_trials < 1):
-        msg = f"n_local_trials is set to {n_local_trials} but should be an integer value greater than zero."
+    if n_local_trials is not None and (
+        isinstance(n_local_trials, bool)
+        or not isinstance(n_local_trials, int)
+        or n_local_trials < 1
+    ):
+        msg = (
+            f"n_local_trials is set to {n_local_trials} but should be an integer value greater "
+            "than zero."
+        )
         raise ValueError(msg)
     X, caller_xp = check_array(X)
     n_samples = X.shape[0]
     check_n_clusters_vs_samples(n_clusters, n_samples)
-    data = prepare_data(X, caller_xp, sample_weight, n_clusters, device, shifted_copy=x_squared_norms is None)
+    data = prepare_data(
+        X, caller_xp, sample_weight, n_clusters, device, shifted_copy=x_squared_norms is None
+    )
     xp, placement = data.xp, data.placement
     init_data = data.init_data
     if x_squared_norms is not None:
         norms, _ = check_array(x_squared_norms, name="x_squared_norms", ensure_2d=False, dtype=None)
         if norms.ndim != 1 or norms.shape[0] != n_samples:
             msg = (
-                f"The length of x_squared_norms {norms.shape[0] if norms.ndim else 0} should be equal to "
-                f"the length of n_samples {n_samples}."
+                f"The length of x_squared_norms {norms.shape[0] if norms.ndim else 0} should be "
+                f"equal to the length of n_samples {n_samples}."
             )
             raise ValueError(msg)
         # Norms of the uncentred rows: work on the uncentred data they belong to.
@@ -216,8 +235,13 @@ def kmeans_parallel(
     X, caller_xp = check_array(X)
     check_n_clusters_vs_samples(n_clusters, X.shape[0])
     data = prepare_data(X, caller_xp, sample_weight, n_clusters, device, shifted_copy=True)
-    centers = parallel_centers(data.init_data, n_clusters, make_rng(random_state),
-                               oversampling_factor=oversampling_factor, n_rounds=n_rounds)
+    centers = parallel_centers(
+        data.init_data,
+        n_clusters,
+        make_rng(random_state),
+        oversampling_factor=oversampling_factor,
+        n_rounds=n_rounds,
+    )
     return data.placement.to_caller(centers + data.mean)
 
 
@@ -238,7 +262,9 @@ def find_closest_centroids(X: Any, centroids: Any) -> Any:
     --------
     >>> import numpy as np
     >>> from gkmeans import find_closest_centroids
-    >>> find_closest_centroids(np.array([[0.0, 0.0], [5.0, 5.0]]), np.array([[4.0, 4.0], [0.0, 1.0]])).tolist()
+    >>> find_closest_centroids(
+    ...     np.array([[0.0, 0.0], [5.0, 5.0]]), np.array([[4.0, 4.0], [0.0, 1.0]])
+    ... ).tolist()
     [1, 0]
     """
     X, xp = check_array(X)
@@ -287,7 +313,8 @@ def compute_centroids(X: Any, idx: Any, K: int) -> Any:
 
 
 def kmeans_init_centroids(X: Any, K: int, random_state: Any = None) -> Any:
-    """K distinct examples chosen at random as initial centroids (the course's ``kMeansInitCentroids``).
+    """K distinct examples chosen at random as initial centroids (the course's
+    ``kMeansInitCentroids``).
 
     Examples
     --------
@@ -361,7 +388,9 @@ def cost(X: Any, idx: Any, centroids: Any) -> float:
 def _centroids_like(centroids: Any, X: Any, xp: Any) -> Any:
     centroids, c_xp = check_array(centroids, name="centroids")
     if centroids.shape[1] != X.shape[1]:
-        msg = f"centroids have {centroids.shape[1]} features but X has {X.shape[1]}; they must match"
+        msg = (
+            f"centroids have {centroids.shape[1]} features but X has {X.shape[1]}; they must match"
+        )
         raise ValueError(msg)
     if c_xp is not xp:
         centroids = xp.asarray(to_numpy(centroids), device=X.device)
@@ -371,7 +400,9 @@ def _centroids_like(centroids: Any, X: Any, xp: Any) -> Any:
 def _labels_like(idx: Any, X: Any, xp: Any, K: int) -> Any:
     labels, l_xp = as_array(idx, "idx")
     if labels.ndim != 1 or labels.shape[0] != X.shape[0]:
-        msg = f"idx has shape {tuple(labels.shape)}; expected ({X.shape[0]},), one index per example"
+        msg = (
+            f"idx has shape {tuple(labels.shape)}; expected ({X.shape[0]},), one index per example"
+        )
         raise ValueError(msg)
     if not l_xp.isdtype(labels.dtype, "integral"):
         msg = f"idx has dtype {labels.dtype}; expected integer cluster indices"
@@ -381,6 +412,8 @@ def _labels_like(idx: Any, X: Any, xp: Any, K: int) -> Any:
     labels = xp.astype(labels, xp.int64)
     low, high = int(xp.min(labels)), int(xp.max(labels))
     if low < 0 or high >= K:
-        msg = f"idx has values in [{low}, {high}]; expected cluster indices in [0, {K - 1}] for K={K}"
+        msg = (
+            f"idx has values in [{low}, {high}]; expected cluster indices in [0, {K - 1}] for K={K}"
+        )
         raise ValueError(msg)
     return labels

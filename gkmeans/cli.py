@@ -19,12 +19,28 @@ from gkmeans._progress import ProgressBar
 from gkmeans._version import __version__
 from gkmeans.datasets import make_blobs
 from gkmeans.device import devices
-from gkmeans.estimator import KMeans
+from gkmeans.estimator import KMeans, fit_with_progress
 from gkmeans.exceptions import EmptyClusterError, GPUUnavailableError, NotFittedError
+from gkmeans.image import compress, decompress, read_image, sample_image, write_image
+from gkmeans.io import read_data
+from gkmeans.persistence import load_model
+from gkmeans.pipelines.params import resolve_n_init
+from gkmeans.plot import plot_elbow
+from gkmeans.selection import elbow
+from gkmeans.streaming import chunked
 
 #: Exceptions that mean "the user asked for something that cannot be done", not a bug.
-USER_ERRORS = (ValueError, TypeError, GPUUnavailableError, FileNotFoundError, ImportError, EmptyClusterError,
-               NotFittedError, IsADirectoryError, PermissionError)
+USER_ERRORS = (
+    ValueError,
+    TypeError,
+    GPUUnavailableError,
+    FileNotFoundError,
+    ImportError,
+    EmptyClusterError,
+    NotFittedError,
+    IsADirectoryError,
+    PermissionError,
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,24 +61,32 @@ def _summary(model: KMeans, elapsed: float, n_samples: int) -> None:
 
 
 def _fit_with_progress(model: KMeans, X: Any, quiet: bool) -> float:
-    from gkmeans.pipelines.params import resolve_n_init
-
-    bar = ProgressBar("k-means", resolve_n_init(model.n_init, model.init, "KMeans"), enabled=not quiet)
+    bar = ProgressBar(
+        "k-means", resolve_n_init(model.n_init, model.init, "KMeans"), enabled=not quiet
+    )
     start = time.perf_counter()
     try:
-        model._fit(X, progress=bar)
+        fit_with_progress(model, X, bar)
     finally:
         bar.close()
     return time.perf_counter() - start
 
 
 def _demo(args: argparse.Namespace) -> int:
-    X, _, _ = make_blobs(args.n_samples, args.n_features, args.n_clusters, cluster_std=args.cluster_std,
-                         dtype=np.dtype(args.dtype), random_state=args.seed)
+    X, _, _ = make_blobs(
+        args.n_samples,
+        args.n_features,
+        args.n_clusters,
+        cluster_std=args.cluster_std,
+        dtype=np.dtype(args.dtype),
+        random_state=args.seed,
+    )
     model = KMeans(args.n_clusters, n_init=args.n_init, random_state=args.seed, device=args.device)
     elapsed = _fit_with_progress(model, X, args.quiet)
-    print(f"gkmeans {__version__} demo: {args.n_samples} x {args.n_features} {args.dtype} Gaussian blobs, "
-          f"{args.n_clusters} true clusters (seed {args.seed})")
+    print(
+        f"gkmeans {__version__} demo: {args.n_samples} x {args.n_features} {args.dtype} Gaussian "
+        f"blobs, {args.n_clusters} true clusters (seed {args.seed})"
+    )
     _summary(model, elapsed, args.n_samples)
     return 0
 
@@ -74,23 +98,30 @@ def _devices(args: argparse.Namespace) -> int:
 
 
 def _data(args: argparse.Namespace) -> Any:
-    """The data file: read whole, or (``--stream``, .npy only) wrapped to be read one chunk at a time."""
-    from gkmeans.io import read_data
-
+    """The data file: read whole, or (``--stream``, .npy only) wrapped to be read one chunk at a
+    time."""
     if not getattr(args, "stream", False):
         return read_data(args.data)
     if not str(args.data).endswith(".npy"):
-        raise ValueError(f"--stream reads .npy files; {args.data!r} is not one (convert it with numpy.save)")
-    from gkmeans.streaming import chunked
+        raise ValueError(
+            f"--stream reads .npy files; {args.data!r} is not one (convert it with numpy.save)"
+        )
 
     return chunked(args.data, chunk_rows=args.chunk_rows)
 
 
 def _fit(args: argparse.Namespace) -> int:
     X = _data(args)
-    model = KMeans(args.k, init=args.init, n_init=args.n_init if args.n_init == "auto" else int(args.n_init),
-                   max_iter=args.max_iter, tol=args.tol, random_state=args.seed, device=args.device,
-                   empty_cluster=args.empty_cluster)
+    model = KMeans(
+        args.k,
+        init=args.init,
+        n_init=args.n_init if args.n_init == "auto" else int(args.n_init),
+        max_iter=args.max_iter,
+        tol=args.tol,
+        random_state=args.seed,
+        device=args.device,
+        empty_cluster=args.empty_cluster,
+    )
     elapsed = _fit_with_progress(model, X, args.quiet)
     _summary(model, elapsed, int(model.labels_.shape[0]))
     model.save(args.out)
@@ -102,8 +133,6 @@ def _fit(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from gkmeans.persistence import load_model
-
     model = load_model(args.model)
     if args.device is not None:
         model.set_params(device=args.device)
@@ -119,10 +148,17 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _stream_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--stream", action="store_true",
-                        help="read the .npy file one chunk at a time (data larger than memory)")
-    parser.add_argument("--chunk-rows", type=_positive_int, default=None,
-                        help="rows per chunk with --stream (default: about 64 MiB)")
+    parser.add_argument(
+        "--stream",
+        action="store_true",
+        help="read the .npy file one chunk at a time (data larger than memory)",
+    )
+    parser.add_argument(
+        "--chunk-rows",
+        type=_positive_int,
+        default=None,
+        help="rows per chunk with --stream (default: about 64 MiB)",
+    )
 
 
 def _k_range(text: str) -> range:
@@ -134,18 +170,23 @@ def _k_range(text: str) -> range:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a range like 2:12") from None
     if low < 1 or high - low < 2:
-        raise argparse.ArgumentTypeError(f"{text!r} must be LOW:HIGH with 1 <= LOW and at least 3 values")
+        raise argparse.ArgumentTypeError(
+            f"{text!r} must be LOW:HIGH with 1 <= LOW and at least 3 values"
+        )
     return range(low, high + 1)
 
 
 def _elbow(args: argparse.Namespace) -> int:
-    from gkmeans.io import read_data
-    from gkmeans.selection import elbow
-
     X = read_data(args.data)
     scores = tuple(name for name in args.scores.split(",") if name) if args.scores else ()
-    result = elbow(X, args.k, n_init=args.n_init if args.n_init == "auto" else int(args.n_init),
-                   random_state=args.seed, device=args.device, scores=scores)
+    result = elbow(
+        X,
+        args.k,
+        n_init=args.n_init if args.n_init == "auto" else int(args.n_init),
+        random_state=args.seed,
+        device=args.device,
+        scores=scores,
+    )
     print(result)
     for name in scores:
         print(f"best k by {name}: {result.best_k(name)}")
@@ -153,7 +194,6 @@ def _elbow(args: argparse.Namespace) -> int:
         import matplotlib
 
         matplotlib.use("Agg")
-        from gkmeans.plot import plot_elbow
 
         plot_elbow(result, path=args.plot)
         print(f"plot        {args.plot}")
@@ -161,12 +201,15 @@ def _elbow(args: argparse.Namespace) -> int:
 
 
 def _compress_image(args: argparse.Namespace) -> int:
-    from gkmeans.image import compress, decompress, read_image, write_image
-
     picture = read_image(args.input)
     start = time.perf_counter()
-    packed = compress(picture, args.colors, device=args.device, random_state=args.seed,
-                      max_fit_pixels=None if args.max_fit_pixels == 0 else args.max_fit_pixels)
+    packed = compress(
+        picture,
+        args.colors,
+        device=args.device,
+        random_state=args.seed,
+        max_fit_pixels=None if args.max_fit_pixels == 0 else args.max_fit_pixels,
+    )
     elapsed = time.perf_counter() - start
     write_image(args.output, decompress(packed))
     height, width, _ = packed.shape
@@ -180,12 +223,12 @@ def _compress_image(args: argparse.Namespace) -> int:
 
 
 def _sample_image(args: argparse.Namespace) -> int:
-    from gkmeans.image import sample_image, write_image
-
     try:
         height, width = (int(part) for part in args.size.lower().split("x"))
     except ValueError:
-        raise ValueError(f"--size {args.size!r} must look like HEIGHTxWIDTH, e.g. 384x512") from None
+        raise ValueError(
+            f"--size {args.size!r} must look like HEIGHTxWIDTH, e.g. 384x512"
+        ) from None
     write_image(args.output, sample_image((height, width), random_state=args.seed))
     print(f"written     {args.output} ({width} x {height})")
     return 0
@@ -208,7 +251,9 @@ def _n_init(text: str) -> str:
 
 
 def _common(parser: argparse.ArgumentParser, *, quiet: bool = True) -> None:
-    parser.add_argument("--device", default=None, help="auto, cpu, gpu or cuda:N (default: $GKMEANS_DEVICE or auto)")
+    parser.add_argument(
+        "--device", default=None, help="auto, cpu, gpu or cuda:N (default: $GKMEANS_DEVICE or auto)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     if quiet:
         parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
@@ -229,17 +274,27 @@ def build_parser() -> argparse.ArgumentParser:
     _common(demo)
     demo.set_defaults(run=_demo)
 
-    listing = commands.add_parser("devices", help="list the devices gkmeans can use, and why others are not usable")
+    listing = commands.add_parser(
+        "devices", help="list the devices gkmeans can use, and why others are not usable"
+    )
     listing.set_defaults(run=_devices)
 
-    fit = commands.add_parser("fit", help="cluster DATA (.npy, .csv or .parquet); save the model and labels")
+    fit = commands.add_parser(
+        "fit", help="cluster DATA (.npy, .csv or .parquet); save the model and labels"
+    )
     fit.add_argument("data")
     fit.add_argument("-k", "--n-clusters", dest="k", type=_positive_int, required=True)
-    fit.add_argument("--init", default="k-means++", choices=["k-means++", "k-means||", "random", "random-box", "farthest-first"])
+    fit.add_argument(
+        "--init",
+        default="k-means++",
+        choices=["k-means++", "k-means||", "random", "random-box", "farthest-first"],
+    )
     fit.add_argument("--n-init", type=_n_init, default="auto")
     fit.add_argument("--max-iter", type=_positive_int, default=300)
     fit.add_argument("--tol", type=float, default=1e-4)
-    fit.add_argument("--empty-cluster", default="relocate", choices=["relocate", "random", "drop", "error"])
+    fit.add_argument(
+        "--empty-cluster", default="relocate", choices=["relocate", "random", "drop", "error"]
+    )
     fit.add_argument("--out", default="model.npz", help="model file (default model.npz)")
     fit.add_argument("--labels", default=None, help="labels file (default: <model>-labels.npy)")
     _stream_options(fit)
@@ -256,18 +311,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     elbow = commands.add_parser("elbow", help="inertia for a range of k, and the knee")
     elbow.add_argument("data")
-    elbow.add_argument("-k", type=_k_range, default=range(1, 11), help="range LOW:HIGH (default 1:10)")
+    elbow.add_argument(
+        "-k", type=_k_range, default=range(1, 11), help="range LOW:HIGH (default 1:10)"
+    )
     elbow.add_argument("--n-init", type=_n_init, default="auto")
-    elbow.add_argument("--scores", default="", help="comma-separated: silhouette,calinski_harabasz,davies_bouldin")
-    elbow.add_argument("--plot", default=None, help="write the elbow plot to this PNG (needs matplotlib)")
+    elbow.add_argument(
+        "--scores", default="", help="comma-separated: silhouette,calinski_harabasz,davies_bouldin"
+    )
+    elbow.add_argument(
+        "--plot", default=None, help="write the elbow plot to this PNG (needs matplotlib)"
+    )
     _common(elbow, quiet=False)
     elbow.set_defaults(run=_elbow)
 
-    image = commands.add_parser("compress-image", help="quantise an image to --colors colours with k-means")
+    image = commands.add_parser(
+        "compress-image", help="quantise an image to --colors colours with k-means"
+    )
     image.add_argument("input")
     image.add_argument("output")
     image.add_argument("--colors", "--colours", type=_positive_int, default=16)
-    image.add_argument("--max-fit-pixels", type=int, default=250_000, help="fit on at most this many pixels (0: all)")
+    image.add_argument(
+        "--max-fit-pixels",
+        type=int,
+        default=250_000,
+        help="fit on at most this many pixels (0: all)",
+    )
     _common(image, quiet=False)
     image.set_defaults(run=_compress_image)
 

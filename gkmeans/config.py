@@ -146,7 +146,8 @@ SETTINGS: dict[str, Setting] = {
         ),
         Setting(
             "GKMEANS_AUTO_GPU_MIN_WORK",
-            "n_samples * n_features * n_clusters from which device='auto' moves NumPy data to a GPU",
+            "n_samples * n_features * n_clusters from which device='auto' moves NumPy data to a "
+            "GPU",
             "a number >= 0 (inf: never)",
             AUTO_GPU_MIN_WORK,
             _work_threshold,

@@ -61,4 +61,8 @@ def make_blobs(
     labels = np.arange(n_samples) % centers
     rng.shuffle(labels)
     X = true_centers[labels] + rng.normal(scale=cluster_std, size=(n_samples, n_features))
-    return X.astype(dtype, copy=False), labels.astype(np.int64), true_centers.astype(dtype, copy=False)
+    return (
+        X.astype(dtype, copy=False),
+        labels.astype(np.int64),
+        true_centers.astype(dtype, copy=False),
+    )

@@ -27,24 +27,34 @@ from gkmeans import config
 from gkmeans._compat import (
     array_device,
     array_namespace,
+    cupy_namespace,
     is_cupy_array,
     is_numpy_array,
     is_torch_array,
     move,
+    numpy_namespace,
 )
 from gkmeans.exceptions import GPUUnavailableError
 
-__all__ = ["devices", "DeviceStatus", "Placement", "resolve_placement", "parse_device", "AUTO_GPU_MIN_WORK",
-           "auto_gpu_min_work"]
+__all__ = [
+    "devices",
+    "DeviceStatus",
+    "Placement",
+    "resolve_placement",
+    "parse_device",
+    "AUTO_GPU_MIN_WORK",
+    "auto_gpu_min_work",
+]
 
 #: Re-exported from :mod:`gkmeans.config`, which owns every ``GKMEANS_*`` default.
 AUTO_GPU_MIN_WORK = config.AUTO_GPU_MIN_WORK
 
 
 def auto_gpu_min_work() -> float:
-    """The work from which ``device="auto"`` moves a NumPy array to a GPU: ``GKMEANS_AUTO_GPU_MIN_WORK``
-    where set (the crossover depends on the machine: a laptop's two cores against a workstation's
-    sixty-four, a PCIe 3 bus against NVLink), else :data:`AUTO_GPU_MIN_WORK`.
+    """The work from which ``device="auto"`` moves a NumPy array to a GPU:
+    ``GKMEANS_AUTO_GPU_MIN_WORK`` where set (the crossover depends on the machine: a laptop's two
+    cores against a workstation's sixty-four, a PCIe 3 bus against NVLink), else
+    :data:`AUTO_GPU_MIN_WORK`.
 
     Returns
     -------
@@ -148,11 +158,15 @@ def devices() -> list[DeviceStatus]:
     >>> gkmeans.devices()[0].name
     'cpu'
     """
-    cpu = DeviceStatus("cpu", True, f"{platform.machine() or 'CPU'}, {os.cpu_count()} cores (NumPy)")
+    cpu = DeviceStatus(
+        "cpu", True, f"{platform.machine() or 'CPU'}, {os.cpu_count()} cores (NumPy)"
+    )
     cupy, count, reason = _cupy_cuda()
     if count == 0:
         return [cpu, DeviceStatus("cuda", False, "CUDA GPU (CuPy)", reason)]
-    return [cpu] + [DeviceStatus(f"cuda:{i}", True, f"{_gpu_name(cupy, i)} (CuPy)") for i in range(count)]
+    return [cpu] + [
+        DeviceStatus(f"cuda:{i}", True, f"{_gpu_name(cupy, i)} (CuPy)") for i in range(count)
+    ]
 
 
 @dataclass(frozen=True)
@@ -194,18 +208,23 @@ def _cupy_placement(index: int, caller_xp: ModuleType, caller_device: Any) -> Pl
     if count == 0:
         raise GPUUnavailableError(f"a GPU was requested but none is usable: {reason}")
     if index >= count:
-        msg = f"device='cuda:{index}' does not exist: {count} CUDA device(s) found (cuda:0..cuda:{count - 1})"
+        msg = (
+            f"device='cuda:{index}' does not exist: {count} CUDA device(s) found "
+            f"(cuda:0..cuda:{count - 1})"
+        )
         raise GPUUnavailableError(msg)
-    import array_api_compat.cupy as cupy_xp
-
-    return Placement(cupy_xp, cupy.cuda.Device(index), caller_xp, caller_device, f"cuda:{index}")
+    return Placement(
+        cupy_namespace(), cupy.cuda.Device(index), caller_xp, caller_device, f"cuda:{index}"
+    )
 
 
 def _torch_cuda_placement(x: Any, index: int, xp: ModuleType) -> Placement:
     import torch
 
     if not torch.cuda.is_available():
-        raise GPUUnavailableError("a GPU was requested for a PyTorch tensor but torch.cuda.is_available() is False")
+        raise GPUUnavailableError(
+            "a GPU was requested for a PyTorch tensor but torch.cuda.is_available() is False"
+        )
     count = torch.cuda.device_count()
     if index >= count:
         msg = f"device='cuda:{index}' does not exist: PyTorch sees {count} CUDA device(s)"
@@ -213,7 +232,9 @@ def _torch_cuda_placement(x: Any, index: int, xp: ModuleType) -> Placement:
     return Placement(xp, torch.device(f"cuda:{index}"), xp, array_device(x), f"cuda:{index}")
 
 
-def resolve_placement(x: Any, xp: ModuleType, device: str | None = None, work: int = 0) -> Placement:
+def resolve_placement(
+    x: Any, xp: ModuleType, device: str | None = None, work: int = 0
+) -> Placement:
     """Decide where to compute on ``x`` (already validated, namespace ``xp``).
 
     Parameters
@@ -242,9 +263,7 @@ def resolve_placement(x: Any, xp: ModuleType, device: str | None = None, work: i
             import torch
 
             return Placement(xp, torch.device("cpu"), xp, caller_device, "cpu")
-        import array_api_compat.numpy as numpy_xp
-
-        return Placement(numpy_xp, "cpu", xp, caller_device, "cpu")
+        return Placement(numpy_namespace(), "cpu", xp, caller_device, "cpu")
     target = request.index if request.index is not None else (index if kind == "cuda" else 0)
     if is_torch_array(x):
         return _torch_cuda_placement(x, target, xp)

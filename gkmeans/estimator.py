@@ -1,4 +1,5 @@
-"""``KMeans`` and ``MiniBatchKMeans``: drop-ins for scikit-learn's estimators on any Array API backend.
+"""``KMeans`` and ``MiniBatchKMeans``: drop-ins for scikit-learn's estimators on any Array API
+backend.
 
 The estimators hold parameters and fitted attributes and follow scikit-learn's contract; the
 work goes through one router (:func:`gkmeans.pipelines.router.route`) to the pipeline that
@@ -32,7 +33,8 @@ class KMeans:
     ----------
     n_clusters : int, default 8
         Number of clusters.
-    init : {"k-means++", "random", "random-box", "farthest-first"}, callable or array of shape (n_clusters, n_features)
+    init : {"k-means++", "random", "random-box", "farthest-first"}, callable or array of shape \
+        (n_clusters, n_features)
         "k-means++": greedy k-means++ (``2 + int(ln k)`` local trials).
         "random": ``n_clusters`` distinct data points (weighted draw).
         "random-box": uniform points in the data's bounding box.
@@ -158,7 +160,10 @@ class KMeans:
         valid = self._get_param_names()
         for name, value in params.items():
             if name not in valid:
-                msg = f"Invalid parameter {name!r} for estimator {type(self).__name__}(). Valid parameters are: {valid!r}."
+                msg = (
+                    f"Invalid parameter {name!r} for estimator {type(self).__name__}(). Valid "
+                    f"parameters are: {valid!r}."
+                )
                 raise ValueError(msg)
             setattr(self, name, value)
         return self
@@ -168,13 +173,17 @@ class KMeans:
         changed = []
         for name in self._get_param_names():
             value, default = getattr(self, name), defaults[name].default
-            same = type(value) is type(default) and (value is default or (isinstance(value, (str, int, float, bool)) and value == default))
+            same = type(value) is type(default) and (
+                value is default
+                or (isinstance(value, (str, int, float, bool)) and value == default)
+            )
             if not same or value is None and default is not None:
                 changed.append(f"{name}={value!r}")
         return f"{type(self).__name__}({', '.join(changed)})"
 
     def __sklearn_tags__(self) -> Any:
-        """Estimator tags for scikit-learn's tooling (imports scikit-learn, which asked for them)."""
+        """Estimator tags for scikit-learn's tooling (imports scikit-learn, which asked for
+        them)."""
         from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
 
         return Tags(
@@ -208,15 +217,28 @@ class KMeans:
         return self._fit(X, sample_weight)
 
     def _fit(self, X: Any, sample_weight: Any = None, progress: Any = None) -> KMeans:
-        """``fit``, with an optional ``progress(run, iteration, max_iter)`` callback (the CLI's bar)."""
+        """``fit``, with an optional ``progress(run, iteration, max_iter)`` callback (the CLI's
+        bar)."""
         params = KMeansParams.check(
-            n_clusters=self.n_clusters, init=self.init, n_init=self.n_init, max_iter=self.max_iter, tol=self.tol,
-            verbose=self.verbose, random_state=self.random_state, algorithm=self.algorithm, device=self.device,
-            empty_cluster=self.empty_cluster, batch_restarts=self.batch_restarts, precision=self.precision,
-            copy_x=self.copy_x, estimator_name=type(self).__name__,
+            n_clusters=self.n_clusters,
+            init=self.init,
+            n_init=self.n_init,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            verbose=self.verbose,
+            random_state=self.random_state,
+            algorithm=self.algorithm,
+            device=self.device,
+            empty_cluster=self.empty_cluster,
+            batch_restarts=self.batch_restarts,
+            precision=self.precision,
+            copy_x=self.copy_x,
+            estimator_name=type(self).__name__,
         )
         names = feature_names(X)
-        result = route(X, sample_weight, params.device, params.n_clusters, "fit").fit(params, progress)
+        result = route(X, sample_weight, params.device, params.n_clusters, "fit").fit(
+            params, progress
+        )
         return self._set_fitted(result, names)
 
     def _set_fitted(self, result: KMeansFit, names: Any) -> KMeans:
@@ -234,7 +256,6 @@ class KMeans:
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
         return self
-
 
     def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> Any:
         """Fit, then return the labels of the training data (``labels_``)."""
@@ -267,7 +288,6 @@ class KMeans:
             device=self.device,
             estimator_name=type(self).__name__,
         )
-
 
     def predict(self, X: Any) -> Any:
         """Index of the closest cluster centre for each sample.
@@ -311,11 +331,18 @@ class KMeans:
         recomputed on centred data, and every sample takes part.
         """
         n_centroids = self.n_clusters if n_centroids is None else n_centroids
-        return initial_centers(X, n_centroids, init, random_state=random_state, sample_weight=sample_weight,
-                               device=self.device)
+        return initial_centers(
+            X,
+            n_centroids,
+            init,
+            random_state=random_state,
+            sample_weight=sample_weight,
+            device=self.device,
+        )
 
     def save(self, path: Any) -> None:
-        """Save the fitted model to ``path`` (``.npz`` with a JSON header; see :func:`gkmeans.load`).
+        """Save the fitted model to ``path`` (``.npz`` with a JSON header; see
+        :func:`gkmeans.load`).
 
         Arrays are stored as NumPy, so a model fitted on a GPU loads anywhere.
         Parameters that cannot be stored (a callable ``init``, a Generator
@@ -328,11 +355,14 @@ class KMeans:
         """Output names of ``transform``: ``kmeans0``, ``kmeans1``, ..."""
         self._check_fitted()
         prefix = type(self).__name__.lower()
-        return np.asarray([f"{prefix}{i}" for i in range(self.cluster_centers_.shape[0])], dtype=object)
+        return np.asarray(
+            [f"{prefix}{i}" for i in range(self.cluster_centers_.shape[0])], dtype=object
+        )
 
 
 class MiniBatchKMeans(KMeans):
-    """Mini-batch k-means: a drop-in for ``sklearn.cluster.MiniBatchKMeans`` on any Array API backend.
+    """Mini-batch k-means: a drop-in for ``sklearn.cluster.MiniBatchKMeans`` on any Array API
+    backend.
 
     Each step draws ``batch_size`` samples (with replacement, proportionally to
     ``sample_weight``), assigns them and moves each centre towards its batch points
@@ -426,14 +456,20 @@ class MiniBatchKMeans(KMeans):
     def partial_fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> MiniBatchKMeans:
         """Update the model with one mini-batch X (initialising on it at the first call)."""
         previous = getattr(self, "_fit_state", None)
-        self._publish(partial_fit_minibatch(X, self, sample_weight, previous, bool(self.compute_labels)))
+        self._publish(
+            partial_fit_minibatch(X, self, sample_weight, previous, bool(self.compute_labels))
+        )
         return self
 
     def _route_in_memory(self, X: Any, method: str) -> None:
-        """Mini-batch steps draw rows at random from an in-memory array: chunked and Dask data are refused."""
+        """Mini-batch steps draw rows at random from an in-memory array: chunked and Dask data are
+        refused."""
         if not in_memory(X):
-            msg = (f"MiniBatchKMeans.{method} takes an in-memory array, not {type(X).__name__}: give the chunks "
-                   "one by one to partial_fit, or fit KMeans, which streams chunked data and runs on Dask arrays")
+            msg = (
+                f"MiniBatchKMeans.{method} takes an in-memory array, not {type(X).__name__}: give "
+                "the chunks one by one to partial_fit, or fit KMeans, which streams chunked data "
+                "and runs on Dask arrays"
+            )
             raise TypeError(msg)
 
     def _publish(self, fit: Any) -> None:
@@ -447,6 +483,25 @@ class MiniBatchKMeans(KMeans):
         if fit.labels is not None:
             self.labels_ = fit.labels
             self.inertia_ = fit.inertia
+
+
+def fit_with_progress(model: KMeans, X: Any, progress: Any, sample_weight: Any = None) -> KMeans:
+    """``model.fit(X, sample_weight=sample_weight)``, calling ``progress(run, iteration, max_iter)``
+    after every Lloyd iteration (the command line's progress bar).
+
+    Parameters
+    ----------
+    model : KMeans
+    X : array of shape (n_samples, n_features)
+    progress : callable
+    sample_weight : array of shape (n_samples,), optional
+
+    Returns
+    -------
+    model : KMeans
+        Fitted.
+    """
+    return model._fit(X, sample_weight, progress)
 
 
 persistence.register_estimator(KMeans)

@@ -20,8 +20,15 @@ from gkmeans._random import make_rng
 from gkmeans._validation import as_array, check_int
 from gkmeans.estimator import KMeans
 
-__all__ = ["CompressedImage", "compress", "decompress", "compression_ratio", "read_image", "write_image",
-           "sample_image"]
+__all__ = [
+    "CompressedImage",
+    "compress",
+    "decompress",
+    "compression_ratio",
+    "read_image",
+    "write_image",
+    "sample_image",
+]
 
 
 @dataclass(frozen=True)
@@ -50,7 +57,8 @@ class CompressedImage:
 
     @property
     def ratio(self) -> float:
-        """Original size over compressed size (24 bits per pixel against index bits plus palette)."""
+        """Original size over compressed size (24 bits per pixel against index bits plus
+        palette)."""
         return compression_ratio(self.shape[0] * self.shape[1], self.palette.shape[0])
 
 
@@ -71,7 +79,10 @@ def compression_ratio(n_pixels: int, n_colors: int) -> float:
 def _pixels(image: Any) -> tuple[Any, Any, tuple[int, int]]:
     image, xp = as_array(image, "image")
     if image.ndim != 3 or image.shape[2] not in (3, 4):
-        msg = f"image has shape {tuple(image.shape)}; expected (height, width, 3) RGB or (height, width, 4) RGBA"
+        msg = (
+            f"image has shape {tuple(image.shape)}; expected (height, width, 3) RGB or (height, "
+            "width, 4) RGBA"
+        )
         raise ValueError(msg)
     height, width = int(image.shape[0]), int(image.shape[1])
     rgb = image[:, :, :3]
@@ -80,7 +91,9 @@ def _pixels(image: Any) -> tuple[Any, Any, tuple[int, int]]:
     elif xp.isdtype(rgb.dtype, "real floating"):
         scaled = xp.astype(rgb, xp.float32)
         if float(xp.min(scaled)) < 0 or float(xp.max(scaled)) > 1:
-            raise ValueError("a float image must have values in [0, 1]; integer images are read as 0..255")
+            raise ValueError(
+                "a float image must have values in [0, 1]; integer images are read as 0..255"
+            )
     else:
         msg = f"image has dtype {rgb.dtype}; expected uint8 (0..255) or float (0..1)"
         raise TypeError(msg)
@@ -154,7 +167,10 @@ def compress(
 def decompress(compressed: CompressedImage) -> Any:
     """The quantised RGB image (uint8, shape (height, width, 3)) from a palette and indices."""
     if not isinstance(compressed, CompressedImage):
-        msg = f"decompress expects a CompressedImage from gkmeans.image.compress; got {type(compressed).__name__}"
+        msg = (
+            "decompress expects a CompressedImage from gkmeans.image.compress; got "
+            f"{type(compressed).__name__}"
+        )
         raise TypeError(msg)
     xp = array_namespace(compressed.indices)
     flat = xp.reshape(xp.astype(compressed.indices, xp.int64), (-1,))
@@ -165,7 +181,9 @@ def _pillow() -> Any:
     try:
         from PIL import Image
     except ImportError as exc:
-        raise ImportError("reading and writing images needs Pillow: pip install 'gkmeans[image]'") from exc
+        raise ImportError(
+            "reading and writing images needs Pillow: pip install 'gkmeans[image]'"
+        ) from exc
     return Image
 
 
@@ -186,7 +204,10 @@ def write_image(path: str | os.PathLike, image: Any) -> None:
     Image = _pillow()
     pixels = np.asarray(to_numpy(as_array(image, "image")[0]))
     if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.dtype != np.uint8:
-        msg = f"write_image expects uint8 RGB of shape (height, width, 3); got {pixels.dtype} {pixels.shape}"
+        msg = (
+            f"write_image expects uint8 RGB of shape (height, width, 3); got {pixels.dtype} "
+            f"{pixels.shape}"
+        )
         raise ValueError(msg)
     try:
         Image.fromarray(pixels, mode="RGB").save(path)

@@ -1,4 +1,5 @@
-"""Reading data files for the command line: ``.npy``, ``.csv`` (header auto-detected), ``.parquet``."""
+"""Reading data files for the command line: ``.npy``, ``.csv`` (header auto-detected),
+``.parquet``."""
 
 from __future__ import annotations
 
@@ -27,25 +28,43 @@ def _read_csv(path: Path) -> np.ndarray:
             dialect = csv.Sniffer().sniff(sample, delimiters=",;\t ")
         except csv.Error:
             dialect = csv.excel
-        rows = [row for row in csv.reader(handle, dialect) if row and any(field.strip() for field in row)]
+        rows = [
+            row
+            for row in csv.reader(handle, dialect)
+            if row and any(field.strip() for field in row)
+        ]
     if not rows:
         raise ValueError(f"{path} has no rows")
     # A first row with any non-numeric field is a header.
-    header = None if all(_is_number(field) for field in rows[0]) else [field.strip() for field in rows[0]]
+    header = (
+        None
+        if all(_is_number(field) for field in rows[0])
+        else [field.strip() for field in rows[0]]
+    )
     body = rows[1:] if header is not None else rows
     if not body:
         raise ValueError(f"{path} has a header but no data rows")
     width = len(body[0])
-    names = header if header is not None and len(header) == width else [f"column {j + 1}" for j in range(width)]
+    names = (
+        header
+        if header is not None and len(header) == width
+        else [f"column {j + 1}" for j in range(width)]
+    )
     data = np.empty((len(body), width))
     for i, row in enumerate(body):
         if len(row) != width:
-            raise ValueError(f"{path}: row {i + 1 + (header is not None)} has {len(row)} fields; expected {width}")
+            raise ValueError(
+                f"{path}: row {i + 1 + (header is not None)} has {len(row)} fields; expected "
+                f"{width}"
+            )
         for j, field in enumerate(row):
             try:
                 data[i, j] = float(field)
             except ValueError:
-                msg = f"{path}: column {names[j]!r} is not numeric (row {i + 1 + (header is not None)}: {field!r})"
+                msg = (
+                    f"{path}: column {names[j]!r} is not numeric (row "
+                    f"{i + 1 + (header is not None)}: {field!r})"
+                )
                 raise ValueError(msg) from None
     return data
 
@@ -87,9 +106,13 @@ def read_data(path: str | os.PathLike) -> np.ndarray:
     elif suffix == ".parquet":
         data = _read_parquet(path)
     else:
-        raise ValueError(f"{path}: unknown data format {suffix!r}; expected one of {', '.join(SUFFIXES)}")
+        raise ValueError(
+            f"{path}: unknown data format {suffix!r}; expected one of {', '.join(SUFFIXES)}"
+        )
     if data.ndim != 2:
-        raise ValueError(f"{path}: expected a 2-D array (samples x features); got shape {data.shape}")
+        raise ValueError(
+            f"{path}: expected a 2-D array (samples x features); got shape {data.shape}"
+        )
     if data.dtype.kind not in "biuf":
         raise ValueError(f"{path}: expected numbers; got dtype {data.dtype}")
     return data

@@ -91,19 +91,29 @@ def _centroids(data: _Labelled, weights: Any = None) -> Any:
 def _given_centers(data: _Labelled, labels: Any, centers: Any) -> tuple[Any, Any]:
     """Caller's centres on the compute device, and the raw labels as indices into them (checked)."""
     xp = data.xp
-    centers_dev = xp.astype(data.placement.to_compute(check_array(centers, name="centers")[0]), data.X.dtype)
+    centers_dev = xp.astype(
+        data.placement.to_compute(check_array(centers, name="centers")[0]), data.X.dtype
+    )
     if centers_dev.shape[1] != data.X.shape[1]:
-        msg = f"centers have {centers_dev.shape[1]} features but X has {data.X.shape[1]}; they must match"
+        msg = (
+            f"centers have {centers_dev.shape[1]} features but X has {data.X.shape[1]}; they must "
+            "match"
+        )
         raise ValueError(msg)
     codes = xp.astype(data.placement.to_compute(as_array(labels, "labels")[0]), xp.int64)
     low, high = int(xp.min(codes)), int(xp.max(codes))
     if low < 0 or high >= centers_dev.shape[0]:
-        msg = f"labels have values in [{low}, {high}]; expected indices into the {centers_dev.shape[0]} centers"
+        msg = (
+            f"labels have values in [{low}, {high}]; expected indices into the "
+            f"{centers_dev.shape[0]} centers"
+        )
         raise ValueError(msg)
     return centers_dev, codes
 
 
-def inertia(X: Any, labels: Any, centers: Any = None, *, sample_weight: Any = None, device: Any = None) -> float:
+def inertia(
+    X: Any, labels: Any, centers: Any = None, *, sample_weight: Any = None, device: Any = None
+) -> float:
     """Within-cluster sum of squares (WCSS): ``sum_i w_i ||x_i - c_{label_i}||^2``.
 
     Parameters
@@ -124,7 +134,9 @@ def inertia(X: Any, labels: Any, centers: Any = None, *, sample_weight: Any = No
     """
     data = _prepare(X, labels, device)
     xp = data.xp
-    weights, _ = check_sample_weight(sample_weight, data.X.shape[0], xp, data.X.dtype, data.X.device)
+    weights, _ = check_sample_weight(
+        sample_weight, data.X.shape[0], xp, data.X.dtype, data.X.device
+    )
     if centers is None:
         centers_dev, codes = _centroids(data, weights), data.codes
     else:
@@ -132,7 +144,9 @@ def inertia(X: Any, labels: Any, centers: Any = None, *, sample_weight: Any = No
     return float(kernels.weighted_inertia(data.X, centers_dev, codes, weights, xp=xp))
 
 
-def cost(X: Any, labels: Any, centers: Any = None, *, sample_weight: Any = None, device: Any = None) -> float:
+def cost(
+    X: Any, labels: Any, centers: Any = None, *, sample_weight: Any = None, device: Any = None
+) -> float:
     """The cost J = inertia / (total weight): the mean squared distance to the centres.
 
     Examples
@@ -143,8 +157,14 @@ def cost(X: Any, labels: Any, centers: Any = None, *, sample_weight: Any = None,
     0.6666666666666666
     """
     X_checked, xp = check_array(X)
-    total = X_checked.shape[0] if sample_weight is None else float(
-        check_sample_weight(sample_weight, X_checked.shape[0], xp, X_checked.dtype, X_checked.device)[1].sum()
+    total = (
+        X_checked.shape[0]
+        if sample_weight is None
+        else float(
+            check_sample_weight(
+                sample_weight, X_checked.shape[0], xp, X_checked.dtype, X_checked.device
+            )[1].sum()
+        )
     )
     return inertia(X_checked, labels, centers, sample_weight=sample_weight, device=device) / total
 
@@ -211,7 +231,12 @@ def silhouette_samples(X: Any, labels: Any, *, device: Any = None) -> Any:
 
 
 def silhouette_score(
-    X: Any, labels: Any, *, sample_size: int | None = None, random_state: Any = None, device: Any = None
+    X: Any,
+    labels: Any,
+    *,
+    sample_size: int | None = None,
+    random_state: Any = None,
+    device: Any = None,
 ) -> float:
     """Mean silhouette coefficient over all samples (or a random subset of ``sample_size``).
 
@@ -290,7 +315,9 @@ def davies_bouldin_score(X: Any, labels: Any, *, device: Any = None) -> float:
     ones = xp.ones(data.X.shape[0], dtype=data.X.dtype, device=data.X.device)
     sums, counts = kernels.segment_sum(dist[:, None], data.codes, ones, data.n_clusters, xp=xp)
     intra = to_numpy(sums[:, 0] / counts).astype(np.float64)
-    between = np.sqrt(to_numpy(kernels.pairwise_sq_distances(centers, centers, xp=xp)).astype(np.float64))
+    between = np.sqrt(
+        to_numpy(kernels.pairwise_sq_distances(centers, centers, xp=xp)).astype(np.float64)
+    )
     if np.allclose(intra, 0) or np.allclose(between, 0):
         return 0.0
     between[between == 0] = np.inf
@@ -337,7 +364,9 @@ class IntraClusterDistances:
     max: Any
 
 
-def intra_cluster_distances(X: Any, labels: Any, centers: Any = None, *, device: Any = None) -> IntraClusterDistances:
+def intra_cluster_distances(
+    X: Any, labels: Any, centers: Any = None, *, device: Any = None
+) -> IntraClusterDistances:
     """Per cluster: the number of members and their mean and max Euclidean distance to the centre.
 
     Parameters
@@ -376,13 +405,18 @@ def intra_cluster_distances(X: Any, labels: Any, centers: Any = None, *, device:
     mean = xp.where(sizes > 0, sums[:, 0] / xp.where(sizes > 0, sizes, 1), nan)
     cluster_ids = xp.arange(k, dtype=xp.int64, device=data.X.device)
     largest = xp.full(k, -1.0, dtype=data.X.dtype, device=data.X.device)
-    for start, stop in row_chunks(data.X.shape[0], kernels.chunk_rows_for(data.X.shape[0], 16 * k, xp, data.X.device)):
+    for start, stop in row_chunks(
+        data.X.shape[0], kernels.chunk_rows_for(data.X.shape[0], 16 * k, xp, data.X.device)
+    ):
         member = codes[start:stop, None] == cluster_ids[None, :]
-        largest = xp.maximum(largest, xp.max(xp.where(member, dist[start:stop, None], -1.0), axis=0))
+        largest = xp.maximum(
+            largest, xp.max(xp.where(member, dist[start:stop, None], -1.0), axis=0)
+        )
     largest = xp.where(sizes > 0, xp.astype(largest, sums.dtype), nan)
     to_caller = data.placement.to_caller
-    return IntraClusterDistances(sizes=to_caller(xp.astype(sizes, xp.int64)), mean=to_caller(mean),
-                                 max=to_caller(largest))
+    return IntraClusterDistances(
+        sizes=to_caller(xp.astype(sizes, xp.int64)), mean=to_caller(mean), max=to_caller(largest)
+    )
 
 
 @dataclass(frozen=True)
@@ -415,4 +449,6 @@ def inter_cluster_distances(centers: Any) -> InterClusterDistances:
     off_diagonal = host + np.diag(np.full(k, np.inf))
     i, j = np.unravel_index(int(np.argmin(off_diagonal)), off_diagonal.shape)
     pair = (int(min(i, j)), int(max(i, j)))
-    return InterClusterDistances(matrix=matrix, closest_pair=pair, min_distance=float(off_diagonal[i, j]))
+    return InterClusterDistances(
+        matrix=matrix, closest_pair=pair, min_distance=float(off_diagonal[i, j])
+    )

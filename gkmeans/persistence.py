@@ -39,7 +39,8 @@ ESTIMATORS: dict[str, type] = {}
 
 
 def register_estimator(cls: type) -> type:
-    """Let :func:`load_model` rebuild models of class ``cls`` (the estimators register themselves)."""
+    """Let :func:`load_model` rebuild models of class ``cls`` (the estimators register
+    themselves)."""
     ESTIMATORS[cls.__name__] = cls
     return cls
 
@@ -47,7 +48,9 @@ def register_estimator(cls: type) -> type:
 def save_model(model: Any, path: str | os.PathLike) -> None:
     """Write a fitted KMeans to ``path`` (``.npz``)."""
     if not model.__sklearn_is_fitted__():
-        raise sklearn_compatible(NotFittedError)(f"This {type(model).__name__} instance is not fitted yet.")
+        raise sklearn_compatible(NotFittedError)(
+            f"This {type(model).__name__} instance is not fitted yet."
+        )
     params = model.get_params()
     arrays = {
         "cluster_centers": np.asarray(to_numpy(model.cluster_centers_)),
@@ -55,21 +58,26 @@ def save_model(model: Any, path: str | os.PathLike) -> None:
     }
     init = params["init"]
     if not isinstance(init, str) and not callable(init):
-        arrays["init"] = np.asarray(to_numpy(init) if hasattr(init, "__array_namespace__") else init, dtype=np.float64)
+        arrays["init"] = np.asarray(
+            to_numpy(init) if hasattr(init, "__array_namespace__") else init, dtype=np.float64
+        )
     header = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         "gkmeans_version": __version__,
         "estimator": type(model).__name__,
         "params": {name: _json_param(value) for name, value in params.items()},
-        "unsaved_params": sorted(n for n, v in params.items() if v is not None and _json_param(v) is None and n != "init"),
+        "unsaved_params": sorted(
+            n for n, v in params.items() if v is not None and _json_param(v) is None and n != "init"
+        ),
         "dtype": str(arrays["cluster_centers"].dtype),
         "n_features_in": int(model.n_features_in_),
         "inertia": float(model.inertia_),
         "n_iter": int(model.n_iter_),
         "fitted_on": getattr(model, "device_", "cpu"),
         "precision": getattr(model, "precision_", "exact"),
-        "feature_names_in": None if getattr(model, "feature_names_in_", None) is None
+        "feature_names_in": None
+        if getattr(model, "feature_names_in_", None) is None
         else [str(name) for name in model.feature_names_in_],
     }
     arrays[_HEADER_KEY] = np.asarray(json.dumps(header))

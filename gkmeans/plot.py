@@ -51,7 +51,10 @@ def plot_elbow(result: ElbowResult, *, ax: Any = None, path: Any = None) -> Any:
     >>> ax = plot_elbow(elbow(X, range(1, 11)), path="elbow.png")  # doctest: +SKIP
     """
     if not isinstance(result, ElbowResult):
-        msg = f"plot_elbow expects the ElbowResult of gkmeans.selection.elbow; got {type(result).__name__}"
+        msg = (
+            "plot_elbow expects the ElbowResult of gkmeans.selection.elbow; got "
+            f"{type(result).__name__}"
+        )
         raise TypeError(msg)
     ax = _axes(ax)
     ax.plot(result.ks, result.inertias, "o-", color="C0", label="inertia (WCSS)")
@@ -59,8 +62,17 @@ def plot_elbow(result: ElbowResult, *, ax: Any = None, path: Any = None) -> Any:
     if knee.x is not None:
         y = result.inertias[result.ks.index(int(knee.x))]
         style = dict(color="C3") if knee.clear else dict(color="0.5", linestyle="--")
-        ax.axvline(knee.x, **style, label=f"knee k={knee.x:g}" + ("" if knee.clear else " (not clear)"))
-        ax.plot([knee.x], [y], "o", markersize=10, markerfacecolor="none", markeredgecolor=style["color"])
+        ax.axvline(
+            knee.x, **style, label=f"knee k={knee.x:g}" + ("" if knee.clear else " (not clear)")
+        )
+        ax.plot(
+            [knee.x],
+            [y],
+            "o",
+            markersize=10,
+            markerfacecolor="none",
+            markeredgecolor=style["color"],
+        )
     ax.set_xlabel("number of clusters k")
     ax.set_ylabel("inertia")
     ax.set_yscale("log")
@@ -85,7 +97,13 @@ def plot_silhouette(X: Any, labels: Any, *, ax: Any = None, path: Any = None) ->
     bottom = 0
     for cluster in range(int(codes.max()) + 1):
         members = np.sort(values[codes == cluster])
-        ax.fill_betweenx(np.arange(bottom, bottom + members.size), 0, members, color=f"C{cluster % 10}", alpha=0.8)
+        ax.fill_betweenx(
+            np.arange(bottom, bottom + members.size),
+            0,
+            members,
+            color=f"C{cluster % 10}",
+            alpha=0.8,
+        )
         ax.text(-0.05, bottom + members.size / 2, str(cluster), va="center", ha="right", fontsize=8)
         bottom += members.size + 10
     mean = float(values.mean())
@@ -99,8 +117,16 @@ def plot_silhouette(X: Any, labels: Any, *, ax: Any = None, path: Any = None) ->
     return _finish(ax, path)
 
 
-def plot_clusters(X: Any, labels: Any, centers: Any = None, *, ax: Any = None, path: Any = None,
-                  max_points: int = 20_000, random_state: Any = 0) -> Any:
+def plot_clusters(
+    X: Any,
+    labels: Any,
+    centers: Any = None,
+    *,
+    ax: Any = None,
+    path: Any = None,
+    max_points: int = 20_000,
+    random_state: Any = 0,
+) -> Any:
     """Points coloured by cluster, with the centres; a PCA projection to 2-D when d > 2.
 
     At most ``max_points`` points are drawn (a random subset), to keep the file small.
@@ -108,7 +134,9 @@ def plot_clusters(X: Any, labels: Any, centers: Any = None, *, ax: Any = None, p
     Examples
     --------
     >>> from gkmeans.plot import plot_clusters
-    >>> ax = plot_clusters(X, model.labels_, model.cluster_centers_, path="clusters.png")  # doctest: +SKIP
+    >>> ax = plot_clusters(  # doctest: +SKIP
+    ...     X, model.labels_, model.cluster_centers_, path="clusters.png"
+    ... )
     """
     points = np.asarray(to_numpy(check_array(X)[0]), dtype=np.float64)
     codes = np.asarray(to_numpy(labels))
@@ -125,7 +153,9 @@ def plot_clusters(X: Any, labels: Any, centers: Any = None, *, ax: Any = None, p
         axes_ = np.eye(points.shape[1], 2) if points.shape[1] == 2 else np.array([[1.0, 0.0]])
         xlabel, ylabel = "x0", "x1" if points.shape[1] == 2 else ""
     if points.shape[0] > max_points:
-        keep = np.random.default_rng(random_state).choice(points.shape[0], max_points, replace=False)
+        keep = np.random.default_rng(random_state).choice(
+            points.shape[0], max_points, replace=False
+        )
         points, codes = points[keep], codes[keep]
     shown = (points - mean) @ axes_
     ax = _axes(ax)
@@ -135,7 +165,9 @@ def plot_clusters(X: Any, labels: Any, centers: Any = None, *, ax: Any = None, p
     if centers is not None:
         c = np.asarray(to_numpy(check_array(centers, name="centers")[0]), dtype=np.float64)
         c_shown = (c - mean) @ axes_
-        ax.scatter(c_shown[:, 0], c_shown[:, 1], marker="X", s=120, c="k", edgecolors="w", label="centres")
+        ax.scatter(
+            c_shown[:, 0], c_shown[:, 1], marker="X", s=120, c="k", edgecolors="w", label="centres"
+        )
         ax.legend(loc="best")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)

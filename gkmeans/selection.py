@@ -96,7 +96,9 @@ def find_knee(x: Iterable[float], y: Iterable[float], *, sensitivity: float = 1.
     x_arr, y_arr = np.asarray(list(x), dtype=np.float64), np.asarray(list(y), dtype=np.float64)
     check_float(sensitivity, "sensitivity", 0.0)
     if x_arr.shape != y_arr.shape or x_arr.ndim != 1 or x_arr.size < 3:
-        msg = f"find_knee needs x and y of the same length >= 3; got {x_arr.shape} and {y_arr.shape}"
+        msg = (
+            f"find_knee needs x and y of the same length >= 3; got {x_arr.shape} and {y_arr.shape}"
+        )
         raise ValueError(msg)
     if np.any(np.diff(x_arr) <= 0):
         raise ValueError("find_knee needs strictly increasing x")
@@ -108,17 +110,30 @@ def find_knee(x: Iterable[float], y: Iterable[float], *, sensitivity: float = 1.
     # curve gave 6); on the log scale the fall into the true k stands out.
     index = _kneedle_index(x_arr, np.log(y_arr), sensitivity)
     if index is None:
-        return Knee(None, None, False, "no knee: the curve has no point that stands out from its chord")
+        return Knee(
+            None, None, False, "no knee: the curve has no point that stands out from its chord"
+        )
     if index + 1 >= y_arr.size:
-        return Knee(index, float(x_arr[index]), False, "knee at the edge of the range: widen the range to confirm it")
+        return Knee(
+            index,
+            float(x_arr[index]),
+            False,
+            "knee at the edge of the range: widen the range to confirm it",
+        )
     drop_in = math.log(y_arr[index - 1] / y_arr[index])
     drop_out = math.log(y_arr[index] / y_arr[index + 1])
     sharpness = drop_in / drop_out if drop_out > 0 else float("inf")
     if sharpness >= CLEAR_KNEE_RATIO:
-        return Knee(index, float(x_arr[index]), True, f"clear knee (sharpness {sharpness:.1f})", sharpness)
-    return Knee(index, float(x_arr[index]), False,
-                f"no clear knee: the curve bends smoothly (sharpness {sharpness:.1f} < {CLEAR_KNEE_RATIO})",
-                sharpness)
+        return Knee(
+            index, float(x_arr[index]), True, f"clear knee (sharpness {sharpness:.1f})", sharpness
+        )
+    return Knee(
+        index,
+        float(x_arr[index]),
+        False,
+        f"no clear knee: the curve bends smoothly (sharpness {sharpness:.1f} < {CLEAR_KNEE_RATIO})",
+        sharpness,
+    )
 
 
 @dataclass(frozen=True)
@@ -148,12 +163,19 @@ class ElbowResult:
         return choose(pairs, key=lambda pair: pair[1])[0]
 
     def __str__(self) -> str:
-        lines = [f"{'k':>4} {'inertia':>14} {'time s':>8}" + "".join(f" {name:>18}" for name in self.scores)]
+        lines = [
+            f"{'k':>4} {'inertia':>14} {'time s':>8}"
+            + "".join(f" {name:>18}" for name in self.scores)
+        ]
         for i, k in enumerate(self.ks):
             row = f"{k:>4} {self.inertias[i]:>14.6g} {self.fit_times[i]:>8.3f}"
             row += "".join(f" {self.scores[name][i]:>18.6g}" for name in self.scores)
             lines.append(row)
-        lines.append(f"knee: k={self.knee.x:g} — {self.knee.reason}" if self.knee.x is not None else f"knee: {self.knee.reason}")
+        lines.append(
+            f"knee: k={self.knee.x:g} — {self.knee.reason}"
+            if self.knee.x is not None
+            else f"knee: {self.knee.reason}"
+        )
         return "\n".join(lines)
 
 
@@ -220,12 +242,16 @@ def elbow(
     X_dev = placement.to_compute(X)  # moved once, reused for every k
     weights = None
     if sample_weight is not None:
-        weights, _ = check_sample_weight(sample_weight, X.shape[0], placement.xp, X_dev.dtype, X_dev.device)
+        weights, _ = check_sample_weight(
+            sample_weight, X.shape[0], placement.xp, X_dev.dtype, X_dev.device
+        )
     rng = make_rng(random_state)
     inertias, times, iters = [], [], []
     score_values: dict[str, list[float]] = {name: [] for name in scores}
     for k in ks:
-        model = KMeans(k, init=init, n_init=n_init, max_iter=max_iter, tol=tol, random_state=rng, device="auto")
+        model = KMeans(
+            k, init=init, n_init=n_init, max_iter=max_iter, tol=tol, random_state=rng, device="auto"
+        )
         start = time.perf_counter()
         model.fit(X_dev, sample_weight=weights)
         times.append(time.perf_counter() - start)
@@ -233,8 +259,12 @@ def elbow(
         iters.append(model.n_iter_)
         for name in scores:
             n_found = int(array_namespace(model.labels_).unique_values(model.labels_).shape[0])
-            score_values[name].append(SCORES[name][0](X_dev, model.labels_) if n_found >= 2 else float("nan"))
-    return ElbowResult(ks, inertias, times, iters, _sweep_knee(ks, inertias, sensitivity), score_values)
+            score_values[name].append(
+                SCORES[name][0](X_dev, model.labels_) if n_found >= 2 else float("nan")
+            )
+    return ElbowResult(
+        ks, inertias, times, iters, _sweep_knee(ks, inertias, sensitivity), score_values
+    )
 
 
 def _sweep_knee(ks: list[int], inertias: list[float], sensitivity: float) -> Knee:
@@ -245,8 +275,14 @@ def _sweep_knee(ks: list[int], inertias: list[float], sensitivity: float) -> Kne
     if first_zero is None:
         return find_knee(ks, inertias, sensitivity=sensitivity)
     k = ks[first_zero]
-    return Knee(first_zero, float(k), True, f"inertia is 0 from k={k} on: every point sits on a centre (the data "
-                f"hold at most {k} distinct point{'' if k == 1 else 's'})", float("inf"))
+    return Knee(
+        first_zero,
+        float(k),
+        True,
+        f"inertia is 0 from k={k} on: every point sits on a centre (the data "
+        f"hold at most {k} distinct point{'' if k == 1 else 's'})",
+        float("inf"),
+    )
 
 
 @dataclass(frozen=True)
@@ -304,7 +340,11 @@ def gap_statistic(
     # The reference box is built on the host: d x d linear algebra and uniform draws.
     host = np.asarray(to_numpy(X), dtype=np.float64)
     centred = host - host.mean(0)
-    rotation = np.linalg.svd(centred, full_matrices=False)[2].T if reference == "pca" else np.eye(host.shape[1])
+    rotation = (
+        np.linalg.svd(centred, full_matrices=False)[2].T
+        if reference == "pca"
+        else np.eye(host.shape[1])
+    )
     projected = centred @ rotation
     low, high = projected.min(0), projected.max(0)
 
@@ -320,7 +360,15 @@ def gap_statistic(
         ref_logs[b] = [log_w(sample_dev, k) for k in ks]
     gaps = ref_logs.mean(0) - np.asarray(observed)
     errors = ref_logs.std(0) * math.sqrt(1 + 1 / n_references)
-    chosen = next((ks[i] for i in range(len(ks) - 1) if gaps[i] >= gaps[i + 1] - errors[i + 1]), None)
-    return GapResult(ks, gaps.tolist(), errors.tolist(), observed, ref_logs.mean(0).tolist(), chosen,
-                     ks[int(np.argmax(gaps))])
-
+    chosen = next(
+        (ks[i] for i in range(len(ks) - 1) if gaps[i] >= gaps[i + 1] - errors[i + 1]), None
+    )
+    return GapResult(
+        ks,
+        gaps.tolist(),
+        errors.tolist(),
+        observed,
+        ref_logs.mean(0).tolist(),
+        chosen,
+        ks[int(np.argmax(gaps))],
+    )

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Callable
 
 import numpy as np
+from numpy.lib import format as npy
 
 from gkmeans._compat import array_namespace, is_array_api_obj, to_numpy
 from gkmeans._validation import check_int, float_dtype
@@ -33,8 +34,6 @@ class NpyRows:
     """
 
     def __init__(self, path: str) -> None:
-        from numpy.lib import format as npy
-
         self.path = path
         with open(path, "rb") as handle:
             version = npy.read_magic(handle)
@@ -44,7 +43,9 @@ class NpyRows:
         if len(shape) != 2:
             raise ValueError(f"chunked() needs a 2-D array; {path!r} holds shape {shape}")
         if fortran_order:
-            raise ValueError(f"{path!r} is stored in Fortran (column) order; rows cannot be streamed from it")
+            raise ValueError(
+                f"{path!r} is stored in Fortran (column) order; rows cannot be streamed from it"
+            )
         if dtype.hasobject:
             raise ValueError(f"{path!r} holds Python objects ({dtype}); expected numbers")
         self.shape, self.dtype, self.ndim = shape, dtype, 2
@@ -54,12 +55,18 @@ class NpyRows:
         if stop <= start:
             return np.empty((0, self.shape[1]), dtype=self.dtype)
         row_bytes = self.shape[1] * self.dtype.itemsize
-        return np.memmap(self.path, dtype=self.dtype, mode="r", offset=self.data_offset + start * row_bytes,
-                         shape=(stop - start, self.shape[1]))
+        return np.memmap(
+            self.path,
+            dtype=self.dtype,
+            mode="r",
+            offset=self.data_offset + start * row_bytes,
+            shape=(stop - start, self.shape[1]),
+        )
 
 
 def _as_float_chunk(x: Any) -> Any:
-    """A chunk as an array: float32/float64 kept as they are (a memmap slice is not copied), others to float64."""
+    """A chunk as an array: float32/float64 kept as they are (a memmap slice is not copied), others
+    to float64."""
     if not is_array_api_obj(x):
         x = np.asarray(x)
     xp = array_namespace(x)
@@ -93,7 +100,9 @@ class ChunkedData:
     [[0.0, 0.0], [10.0, 10.0]]
     """
 
-    def __init__(self, source: Any, *, sample_weight: Any = None, chunk_rows: int | None = None) -> None:
+    def __init__(
+        self, source: Any, *, sample_weight: Any = None, chunk_rows: int | None = None
+    ) -> None:
         if chunk_rows is not None:
             chunk_rows = check_int(chunk_rows, "chunk_rows", 1)
         self.chunk_rows = chunk_rows
@@ -103,17 +112,27 @@ class ChunkedData:
         if isinstance(source, (str, os.PathLike)):
             path = os.fspath(source)
             if not path.endswith(".npy"):
-                raise ValueError(f"chunked() reads .npy files; got {path!r} (load other formats and pass an array)")
+                raise ValueError(
+                    f"chunked() reads .npy files; got {path!r} (load other formats and pass an "
+                    "array)"
+                )
             self._array = NpyRows(path)
         elif isinstance(source, Iterator):
-            msg = ("an iterator can be read only once, and a fit reads the data once per iteration: pass a function "
-                   "that returns a new iterator, e.g. chunked(lambda: read_chunks(path))")
+            msg = (
+                "an iterator can be read only once, and a fit reads the data once per iteration: "
+                "pass a function that returns a new iterator, "
+                "e.g. chunked(lambda: read_chunks(path))"
+            )
             raise TypeError(msg)
         elif callable(source):
             self._factory = source
-        elif isinstance(source, Sequence) and not isinstance(source, (str, bytes)) and len(source) > 0 and all(
-            is_array_api_obj(c) or isinstance(c, (tuple, np.ndarray)) for c in source
-        ) and not _is_matrix(source):
+        elif (
+            isinstance(source, Sequence)
+            and not isinstance(source, (str, bytes))
+            and len(source) > 0
+            and all(is_array_api_obj(c) or isinstance(c, (tuple, np.ndarray)) for c in source)
+            and not _is_matrix(source)
+        ):
             chunks = list(source)
             self._factory = lambda: iter(chunks)
         else:
@@ -121,9 +140,15 @@ class ChunkedData:
             self._array = array
         if self._array is not None and getattr(self._array, "ndim", 0) != 2:
             raise ValueError(f"chunked() needs 2-D data; got shape {tuple(self._array.shape)}")
-        if self._array is not None and self.sample_weight is not None and \
-                self.sample_weight.shape != (self._array.shape[0],):
-            msg = f"sample_weight.shape={self.sample_weight.shape} must be ({self._array.shape[0]},), one per row"
+        if (
+            self._array is not None
+            and self.sample_weight is not None
+            and self.sample_weight.shape != (self._array.shape[0],)
+        ):
+            msg = (
+                f"sample_weight.shape={self.sample_weight.shape} must be "
+                f"({self._array.shape[0]},), one per row"
+            )
             raise ValueError(msg)
 
     @property
@@ -149,20 +174,34 @@ class ChunkedData:
         offset = 0
         produced = self._factory()
         if isinstance(produced, (str, bytes)) or not isinstance(produced, Iterable):
-            raise TypeError(f"the chunk function must return an iterable of chunks; it returned {type(produced)!r}")
+            raise TypeError(
+                "the chunk function must return an iterable of chunks; it returned "
+                f"{type(produced)!r}"
+            )
         for item in produced:
             if isinstance(item, tuple):
                 if len(item) != 2:
-                    raise ValueError(f"a chunk given as a tuple must be (X_chunk, weight_chunk); got {len(item)} items")
+                    raise ValueError(
+                        "a chunk given as a tuple must be (X_chunk, weight_chunk); got "
+                        f"{len(item)} items"
+                    )
                 X, w = item
                 if self.sample_weight is not None:
-                    raise ValueError("give weights either as sample_weight or in the chunks, not both")
+                    raise ValueError(
+                        "give weights either as sample_weight or in the chunks, not both"
+                    )
             else:
                 X = item
-                w = None if self.sample_weight is None else self.sample_weight[offset: offset + len(item)]
+                w = (
+                    None
+                    if self.sample_weight is None
+                    else self.sample_weight[offset : offset + len(item)]
+                )
             X = _as_float_chunk(X)
             if getattr(X, "ndim", 0) != 2:
-                raise ValueError(f"every chunk must be 2-D; the chunk at row {offset} has shape {tuple(X.shape)}")
+                raise ValueError(
+                    f"every chunk must be 2-D; the chunk at row {offset} has shape {tuple(X.shape)}"
+                )
             yield offset, X, None if w is None else to_numpy(w)
             offset += int(X.shape[0])
 
@@ -180,11 +219,15 @@ class ChunkedData:
 def _is_matrix(source: Sequence[Any]) -> bool:
     """A list of 1-D rows (a plain nested list) is one array, not a list of chunks."""
     first = source[0]
-    return not isinstance(first, tuple) and getattr(np.asarray(first) if not is_array_api_obj(first) else first,
-                                                    "ndim", 0) < 2
+    return (
+        not isinstance(first, tuple)
+        and getattr(np.asarray(first) if not is_array_api_obj(first) else first, "ndim", 0) < 2
+    )
 
 
-def chunked(source: Any, *, sample_weight: Any = None, chunk_rows: int | None = None) -> ChunkedData:
+def chunked(
+    source: Any, *, sample_weight: Any = None, chunk_rows: int | None = None
+) -> ChunkedData:
     """Wrap data that a fit should stream chunk by chunk (see :class:`ChunkedData`).
 
     Examples

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-# The Triton kernel (gkmeans/_kernels/triton_assign.py) runs under Triton's interpreter on machines
+# The Triton kernel (gkmeans/_kernels/experimental/triton_assign.py) runs under Triton's interpreter on machines
 # without an NVIDIA GPU. The variable must be set before Triton is first imported: Triton makes its
 # standard functions (tl.min, tl.argmin, ...) interpreted or compiled when it is imported.
 if "TRITON_INTERPRET" not in os.environ and not os.path.exists("/dev/nvidiactl"):

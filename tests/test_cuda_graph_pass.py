@@ -17,7 +17,7 @@ import gkmeans
 from gkmeans import config
 from gkmeans._kernels import agnostic, cupy_
 from gkmeans._kernels.experimental import selection
-from gkmeans._kernels.experimental import cuda_graph as cupy_graph
+from gkmeans._kernels.experimental import cuda_graph
 from gkmeans._kernels.experimental.cuda_graph import ChunkedGemmAssign, graph_chunk_rows
 from gkmeans.datasets import make_blobs
 
@@ -125,14 +125,14 @@ def test_graph_chunks_are_l2_sized_unless_chosen(monkeypatch):
     # half the L2 for a (rows x 1024) float32 block
     assert graph_chunk_rows(10**6, 1024, 4, l2) == int(l2 * 0.5) // 4096
     assert graph_chunk_rows(500, 1024, 4, l2) == 500  # the memory policy's (halved) chunk is a ceiling
-    assert graph_chunk_rows(10**6, 10**6, 8, l2) == cupy_graph.MIN_GRAPH_CHUNK_ROWS
+    assert graph_chunk_rows(10**6, 10**6, 8, l2) == cuda_graph.MIN_GRAPH_CHUNK_ROWS
     monkeypatch.setenv("GKMEANS_GPU_CHUNK_BYTES", str(2**27))
     assert graph_chunk_rows(32768, 1024, 4, l2) == 32768
 
 
 def test_graph_method_routes_to_the_graph_pass(monkeypatch):
     calls = []
-    monkeypatch.setattr(cupy_graph, "graph_assign", lambda X, centers, **kw: calls.append(kw) or ("l", "d"))
+    monkeypatch.setattr(cuda_graph, "graph_assign", lambda X, centers, **kw: calls.append(kw) or ("l", "d"))
     monkeypatch.setenv("GKMEANS_CUDA_ASSIGN", "graph")
     X = np.ones((10, 2), dtype=np.float32)
     assert selection.cupy_assign(X, X[:2], xp=np, chunk_rows=4, x_sq_norms=None, shift=None, method="graph") == (

@@ -299,7 +299,7 @@ def test_row_argmin_kernel_equals_the_array_path(cupy, dtype, rows, k, d, with_n
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_graph_replayed_fit_equals_the_array_path(cupy, monkeypatch, dtype):
     """GKMEANS_CUDA_ASSIGN=graph: captured once, replayed every iteration after, the same fit."""
-    from gkmeans._kernels.experimental import cuda_graph as cupy_graph
+    from gkmeans._kernels.experimental import cuda_graph
 
     X = cupy.asarray(make_blobs(60_000, 32, 40, cluster_std=2.0, random_state=8, dtype=dtype)[0])
     init = X[:40]
@@ -307,14 +307,14 @@ def test_graph_replayed_fit_equals_the_array_path(cupy, monkeypatch, dtype):
     monkeypatch.setenv("GKMEANS_GPU_CHUNK_BYTES", str(2**20))
     reference = gkmeans.KMeans(40, init=init, n_init=1, max_iter=30, tol=0).fit(X)
     launches = []
-    original = cupy_graph._CapturedPass.__call__
+    original = cuda_graph._CapturedPass.__call__
 
     def counting(self, *args):
         result = original(self, *args)
         launches.append(self.graph is not None)
         return result
 
-    monkeypatch.setattr(cupy_graph._CapturedPass, "__call__", counting)
+    monkeypatch.setattr(cuda_graph._CapturedPass, "__call__", counting)
     monkeypatch.setenv("GKMEANS_CUDA_ASSIGN", "graph")
     graphed = gkmeans.KMeans(40, init=init, n_init=1, max_iter=30, tol=0).fit(X)
     assert launches and all(launches), "the pass was not replayed as a CUDA graph"
@@ -322,7 +322,7 @@ def test_graph_replayed_fit_equals_the_array_path(cupy, monkeypatch, dtype):
     assert graphed.n_iter_ == reference.n_iter_
     cupy.testing.assert_array_equal(graphed.labels_, reference.labels_)
     assert graphed.inertia_ == pytest.approx(reference.inertia_, rel=1e-6)
-    assert not cupy_graph._CACHE, "the fit must release its captured pass"
+    assert not cuda_graph._CACHE, "the fit must release its captured pass"
     cupy.testing.assert_array_equal(graphed.predict(X), graphed.labels_)
 
 

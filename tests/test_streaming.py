@@ -140,9 +140,9 @@ def test_named_inits_on_small_data_equal_in_memory(init):
 
 
 def test_init_on_a_sample_when_data_exceed_it(monkeypatch):
-    from gkmeans.pipelines import out_of_core as chunked_fit
+    from gkmeans.pipelines import out_of_core
 
-    monkeypatch.setattr(chunked_fit, "INIT_SAMPLE_ROWS", 500)
+    monkeypatch.setattr(out_of_core, "INIT_SAMPLE_ROWS", 500)
     X = _blobs(n=8000, k=5)
     fitted = KMeans(5, random_state=0).fit(chunked(X, chunk_rows=1000))
     best = min(KMeans(5, random_state=s).fit(X).inertia_ for s in range(3))
@@ -255,7 +255,7 @@ def test_host_arrays_bound_for_a_gpu_they_would_not_fit_are_streamed(monkeypatch
     reaches a GPU chunk by chunk; on the CPU arrays are fitted in place."""
     from gkmeans import _kernels as kernels
     from gkmeans.pipelines import stream_engine
-    from gkmeans.pipelines import router as _engines
+    from gkmeans.pipelines import router
     from gkmeans.pipelines.router import should_stream
 
     X = _blobs(n=4000)
@@ -275,7 +275,7 @@ def test_host_arrays_bound_for_a_gpu_they_would_not_fit_are_streamed(monkeypatch
     from types import SimpleNamespace
 
     fake_gpu = SimpleNamespace(xp=None, device=None)
-    monkeypatch.setattr(_engines, "host_array_to_gpu", lambda X, device, k: fake_gpu)
+    monkeypatch.setattr(router, "host_array_to_gpu", lambda X, device, k: fake_gpu)
     monkeypatch.setattr(kernels, "free_bytes", lambda xp, device: X.nbytes)
     init = _start(X, 6)
     streamed = KMeans(6, init=init, n_init=1).fit(X)

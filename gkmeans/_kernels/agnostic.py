@@ -10,6 +10,8 @@ import contextlib
 from types import ModuleType
 from typing import Any, Callable
 
+from gkmeans._compat import array_namespace, move
+
 
 def row_chunks(n_rows: int, chunk_rows: int):
     """Yield ``(start, stop)`` pairs covering ``range(n_rows)`` in blocks of ``chunk_rows``."""
@@ -95,7 +97,9 @@ def segment_sum(
     weight_sums : array of shape (n_clusters,), dtype ``acc_dtype``
     """
     if n_clusters >= SORTED_SEGMENT_MIN_CLUSTERS:
-        return sorted_segment_sum(X, labels, weights, n_clusters, xp=xp, acc_dtype=acc_dtype, chunk_rows=chunk_rows)
+        return sorted_segment_sum(
+            X, labels, weights, n_clusters, xp=xp, acc_dtype=acc_dtype, chunk_rows=chunk_rows
+        )
     n, d = X.shape
     dev = X.device
     cluster_ids = xp.arange(n_clusters, dtype=labels.dtype, device=dev)
@@ -103,7 +107,9 @@ def segment_sum(
     weight_sums = xp.zeros(n_clusters, dtype=acc_dtype, device=dev)
     for start, stop in row_chunks(n, chunk_rows):
         w = xp.astype(weights[start:stop], acc_dtype)
-        one_hot = xp.astype(labels[start:stop, None] == cluster_ids[None, :], acc_dtype) * w[:, None]
+        one_hot = (
+            xp.astype(labels[start:stop, None] == cluster_ids[None, :], acc_dtype) * w[:, None]
+        )
         sums = sums + xp.permute_dims(one_hot, (1, 0)) @ xp.astype(X[start:stop, :], acc_dtype)
         weight_sums = weight_sums + xp.sum(one_hot, axis=0)
     return sums, weight_sums
@@ -120,8 +126,8 @@ def sorted_segment_sum(
     chunk_rows: int,
 ) -> tuple[Any, Any]:
     """Cluster sums by sorting: per block, rows ordered by label, prefix sums, differences at the
-    cluster boundaries (found by ``searchsorted``). No atomics and no k-wide temporaries; prefix sums
-    run over one block at a time in ``acc_dtype``, which keeps their cancellation small."""
+    cluster boundaries (found by ``searchsorted``). No atomics and no k-wide temporaries; prefix
+    sums run over one block at a time in ``acc_dtype``, which keeps their cancellation small."""
     n, d = X.shape
     dev = X.device
     sums = xp.zeros((n_clusters, d), dtype=acc_dtype, device=dev)
@@ -135,8 +141,12 @@ def sorted_segment_sum(
         row_prefix = xp.cumulative_sum(rows, axis=0, include_initial=True)
         weight_prefix = xp.cumulative_sum(w, include_initial=True)
         edges = xp.searchsorted(xp.take(block_labels, order), boundaries)
-        sums = sums + (xp.take(row_prefix, edges[1:], axis=0) - xp.take(row_prefix, edges[:-1], axis=0))
-        weight_sums = weight_sums + (xp.take(weight_prefix, edges[1:]) - xp.take(weight_prefix, edges[:-1]))
+        sums = sums + (
+            xp.take(row_prefix, edges[1:], axis=0) - xp.take(row_prefix, edges[:-1], axis=0)
+        )
+        weight_sums = weight_sums + (
+            xp.take(weight_prefix, edges[1:]) - xp.take(weight_prefix, edges[:-1])
+        )
     return sums, weight_sums
 
 
@@ -153,14 +163,25 @@ def sq_distances_to_rows(
     out = xp.empty((rows.shape[0], n), dtype=X.dtype, device=X.device)
     for start, stop in row_chunks(n, chunk_rows):
         block = X[start:stop, :] if shift is None else X[start:stop, :] - shift
-        dist = r_sq[:, None] - 2 * (rows @ xp.permute_dims(block, (1, 0))) + x_sq_norms[None, start:stop]
+        dist = (
+            r_sq[:, None]
+            - 2 * (rows @ xp.permute_dims(block, (1, 0)))
+            + x_sq_norms[None, start:stop]
+        )
         out[:, start:stop] = xp.clip(dist, min=0)
     return out
 
 
 def closer_distances(
-    X: Any, x_sq_norms: Any, rows: Any, closest: Any, weights: Any, *, xp: ModuleType, chunk_rows: int,
-    shift: Any | None = None
+    X: Any,
+    x_sq_norms: Any,
+    rows: Any,
+    closest: Any,
+    weights: Any,
+    *,
+    xp: ModuleType,
+    chunk_rows: int,
+    shift: Any | None = None,
 ) -> tuple[Any, Any]:
     """The k-means++ candidates' step: for each of ``rows`` (m, d, shifted frame), the squared
     distance of every row of ``X - shift`` to its nearest centre were that row added,
@@ -178,9 +199,17 @@ def distinct_labels(labels: Any, n_clusters: int, *, xp: ModuleType) -> int:
     return int(xp.unique_values(labels).shape[0])
 
 
-def weighted_column_sums(X: Any, weights: Any, *, xp: ModuleType, acc_dtype: Any, chunk_rows: int,
-                         shift: Any | None = None) -> Any:
-    """``sum_i w_i (x_i - shift)``, shape (n_features,), in ``acc_dtype``, a block of rows at a time."""
+def weighted_column_sums(
+    X: Any,
+    weights: Any,
+    *,
+    xp: ModuleType,
+    acc_dtype: Any,
+    chunk_rows: int,
+    shift: Any | None = None,
+) -> Any:
+    """``sum_i w_i (x_i - shift)``, shape (n_features,), in ``acc_dtype``, a block of rows at a
+    time."""
     total = xp.zeros(X.shape[1], dtype=acc_dtype, device=X.device)
     for start, stop in row_chunks(X.shape[0], chunk_rows):
         block = X[start:stop, :] if shift is None else X[start:stop, :] - shift
@@ -203,7 +232,14 @@ def row_sq_norms(X: Any, *, xp: ModuleType, chunk_rows: int, shift: Any | None =
 
 
 def weighted_inertia(
-    X: Any, centers: Any, labels: Any, weights: Any, *, xp: ModuleType, acc_dtype: Any, chunk_rows: int
+    X: Any,
+    centers: Any,
+    labels: Any,
+    weights: Any,
+    *,
+    xp: ModuleType,
+    acc_dtype: Any,
+    chunk_rows: int,
 ) -> Any:
     """Sum of ``w_i * ||x_i - c_{label_i}||^2`` computed from differences (no cancellation).
 
@@ -217,7 +253,9 @@ def weighted_inertia(
     return total
 
 
-def sq_distances_to_assigned(X: Any, centers: Any, labels: Any, *, xp: ModuleType, chunk_rows: int) -> Any:
+def sq_distances_to_assigned(
+    X: Any, centers: Any, labels: Any, *, xp: ModuleType, chunk_rows: int
+) -> Any:
     """``||x_i - c_{label_i}||^2`` for every row, from differences (exact, no cancellation)."""
     out = xp.empty(X.shape[0], dtype=X.dtype, device=X.device)
     for start, stop in row_chunks(X.shape[0], chunk_rows):
@@ -233,8 +271,9 @@ def sq_distances_to_assigned(X: Any, centers: Any, labels: Any, *, xp: ModuleTyp
 CANCELLATION_SHARE = 1e-4
 
 
-def pairwise_sq_distances(X: Any, centers: Any, *, xp: ModuleType, chunk_rows: int, acc_dtype: Any,
-                          root: bool = False) -> Any:
+def pairwise_sq_distances(
+    X: Any, centers: Any, *, xp: ModuleType, chunk_rows: int, acc_dtype: Any, root: bool = False
+) -> Any:
     """Squared distances from every row to every centre, shape (n, k), in X's dtype (with
     ``root``, the distances themselves, the square root taken before rounding to X's dtype).
 
@@ -265,7 +304,8 @@ class CentredCenters:
         self.neg2_centred_t = -2 * xp.permute_dims(self.centred, (1, 0))
 
     def sq_distances(self, rows: Any, chunk_rows: int, root: bool = False) -> Any:
-        """The block's (rows x k) squared distances (``root``: distances), in the dtype of ``rows``."""
+        """The block's (rows x k) squared distances (``root``: distances), in the dtype of
+        ``rows``."""
         xp = self.xp
         block = xp.astype(rows, self.acc_dtype) - self.shift
         scale = xp.sum(block * block, axis=1)[:, None] + self.c_sq[None, :]
@@ -286,7 +326,9 @@ def _differences(block: Any, centers: Any, xp: ModuleType, sub_rows: int) -> Any
     return out
 
 
-def cluster_distance_sums(X: Any, x_sq_norms: Any, one_hot: Any, *, xp: ModuleType, chunk_rows: int) -> Any:
+def cluster_distance_sums(
+    X: Any, x_sq_norms: Any, one_hot: Any, *, xp: ModuleType, chunk_rows: int
+) -> Any:
     """For every row, the sum of its Euclidean distances to the members of each cluster.
 
     ``one_hot`` (n, k) marks cluster membership; ``x_sq_norms`` are the squared row
@@ -308,8 +350,6 @@ def stream_to_device(batches: Any, *, xp: ModuleType, device: Any) -> Any:
     The reference for backends without an overlapped copy: each batch is copied when
     it is asked for, so a copy and the work on the previous batch do not overlap.
     """
-    from gkmeans._compat import array_namespace, move
-
     for batch in batches:
         yield tuple(None if a is None else move(a, array_namespace(a), xp, device) for a in batch)
 
@@ -367,7 +407,10 @@ def assign_and_sum_batched(
             best = xp.min(partial, axis=2)
         min_sq[start:stop, :] = xp.clip(best + block_sq[:, None], min=0)
         w = weights[start:stop]
-        one_hot = xp.reshape(xp.astype(nearest[:, :, None] == cluster_ids, X.dtype), (rows, runs * k)) * w[:, None]
+        one_hot = (
+            xp.reshape(xp.astype(nearest[:, :, None] == cluster_ids, X.dtype), (rows, runs * k))
+            * w[:, None]
+        )
         with exact():
             sums = sums + xp.astype(xp.permute_dims(one_hot, (1, 0)) @ block, acc_dtype)
         weight_sums = weight_sums + xp.sum(xp.astype(one_hot, acc_dtype), axis=0)

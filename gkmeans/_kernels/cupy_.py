@@ -8,8 +8,12 @@ a GPU live in :mod:`gkmeans._kernels.experimental`.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
+import numpy as np
+
+from gkmeans._compat import array_namespace, move
 from gkmeans._kernels.agnostic import row_chunks
 
 
@@ -59,9 +63,6 @@ def stream_to_device(batches: Any, *, xp: Any, device: Any) -> Any:
     """
     import cupy
     import cupyx
-    import numpy as np
-
-    from gkmeans._compat import array_namespace, move
 
     copy_stream = cupy.cuda.Stream(non_blocking=True)
     pinned: list[dict[int, Any]] = [{}, {}]
@@ -99,7 +100,9 @@ def stream_to_device(batches: Any, *, xp: Any, device: Any) -> Any:
             yield current
             done = cupy.cuda.get_current_stream().record()
             if in_use is not None:
-                in_use[1].synchronize()  # the batch before: its kernels are finished, its memory can go
+                in_use[
+                    1
+                ].synchronize()  # the batch before: its kernels are finished, its memory can go
             in_use = (current, done)
             current, ready = stage(batch, slot)
             slot = 1 - slot
@@ -118,20 +121,22 @@ def release_cached_memory(device: Any) -> None:
 def compute_types(linalg: Any) -> dict[str, int]:
     """``precision=`` as CuPy's cuBLAS compute types for float32 products (``linalg``: CuPy's
     ``cupy._core._routines_linalg``); the default one is plain float32 (exact)."""
-    return {"exact": linalg.COMPUTE_TYPE_DEFAULT, "tf32": linalg.COMPUTE_TYPE_TF32, "bf16": linalg.COMPUTE_TYPE_BF16}
+    return {
+        "exact": linalg.COMPUTE_TYPE_DEFAULT,
+        "tf32": linalg.COMPUTE_TYPE_TF32,
+        "bf16": linalg.COMPUTE_TYPE_BF16,
+    }
 
 
 def matmul_precision(precision: str, device: Any) -> Any:
-    """Context in which CuPy's float32 products run in ``precision``: "exact" (cuBLAS's plain float32,
-    even where ``CUPY_TF32=1`` made TF32 the default), or on tensor cores in "tf32" or "bf16".
+    """Context in which CuPy's float32 products run in ``precision``: "exact" (cuBLAS's plain
+    float32, even where ``CUPY_TF32=1`` made TF32 the default), or on tensor cores in "tf32" or
+    "bf16".
 
     CuPy keeps one process-wide compute type per dtype (``CUPY_TF32`` sets it at start);
     it is set for the duration of the context and restored after. Yields the precision in
     force: "exact" on GPUs older than compute capability 8.0, which have no reduced mode.
     """
-    import contextlib
-
-    import numpy as np
     from cupy._core import _routines_linalg as linalg
 
     @contextlib.contextmanager

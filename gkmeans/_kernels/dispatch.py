@@ -34,10 +34,16 @@ def native_module(xp: ModuleType) -> ModuleType | None:
 
 def experimental(xp: ModuleType, primitive: str, X: Any) -> Callable[..., Any] | None:
     """The experimental kernel the configuration chooses for ``primitive`` on ``X``, or None."""
-    if X is None or backend_name(xp) not in ("cupy", "torch") or not config.experimental_kernels_chosen():
+    if (
+        X is None
+        or backend_name(xp) not in ("cupy", "torch")
+        or not config.experimental_kernels_chosen()
+    ):
         return None
     selection = importlib.import_module(EXPERIMENTAL)
-    return selection.choose(backend_name(xp), primitive, X, config.cuda_assign(), config.cuda_update())
+    return selection.choose(
+        backend_name(xp), primitive, X, config.cuda_assign(), config.cuda_update()
+    )
 
 
 def native(xp: ModuleType, primitive: str, X: Any = None) -> Callable[..., Any] | None:
@@ -76,7 +82,8 @@ def on_gpu(xp: ModuleType, device: Any) -> bool:
 
 
 def free_bytes(xp: ModuleType, device: Any) -> int | None:
-    """Free memory on ``device`` (the host's available memory for CPU namespaces), or None if unknown."""
+    """Free memory on ``device`` (the host's available memory for CPU namespaces), or None if
+    unknown."""
     module = native_module(xp)
     if module is not None and hasattr(module, "free_memory"):
         return module.free_memory(device)
@@ -103,7 +110,12 @@ def release_cached_memory(xp: ModuleType, device: Any) -> None:
 
 
 def out_of_memory_errors(xp: ModuleType) -> tuple[type[BaseException], ...]:
-    """Exceptions that mean "this chunk did not fit" for ``xp``'s backend (CuPy's is a MemoryError)."""
+    """Exceptions that mean "this chunk did not fit" for ``xp``'s backend (CuPy's is a
+    MemoryError)."""
     module = native_module(xp)
-    extra = module.out_of_memory_errors() if module is not None and hasattr(module, "out_of_memory_errors") else ()
+    extra = (
+        module.out_of_memory_errors()
+        if module is not None and hasattr(module, "out_of_memory_errors")
+        else ()
+    )
     return (MemoryError, *extra)

@@ -34,9 +34,17 @@ def kernels() -> Any:
             return numba.njit(nogil=True)(function)
 
     @jit
-    def nearest_of_block(products: Any, c_sq: Any, block_sq: Any, best: Any, nearest: Any,
-                         labels_out: Any, min_sq_out: Any) -> None:
-        """Labels and squared distances of one block; ``best`` / ``nearest`` are per-thread scratch."""
+    def nearest_of_block(
+        products: Any,
+        c_sq: Any,
+        block_sq: Any,
+        best: Any,
+        nearest: Any,
+        labels_out: Any,
+        min_sq_out: Any,
+    ) -> None:
+        """Labels and squared distances of one block; ``best`` / ``nearest`` are per-thread
+        scratch."""
         k, rows = products.shape
         for i in range(rows):
             best[i] = products[0, i] + c_sq[0]
@@ -55,7 +63,9 @@ def kernels() -> Any:
             min_sq_out[i] = distance if distance > 0 else 0
 
     @jit
-    def nearest_of_rows(products: Any, c_sq: Any, block_sq: Any, labels_out: Any, min_sq_out: Any) -> None:
+    def nearest_of_rows(
+        products: Any, c_sq: Any, block_sq: Any, labels_out: Any, min_sq_out: Any
+    ) -> None:
         """Labels and squared distances of one block from row-major products (rows x k), a row at
         a time: the NumPy pass's ``P + c_sq``, first minimum, ``+ ||x||^2`` clamped at 0."""
         rows, k = products.shape
@@ -73,7 +83,8 @@ def kernels() -> Any:
 
     @jit
     def add_to_clusters(block: Any, weights: Any, labels: Any, sums: Any, weight_sums: Any) -> None:
-        """``sums[label] += w * row`` and ``weight_sums[label] += w`` for the rows of a block, in float64."""
+        """``sums[label] += w * row`` and ``weight_sums[label] += w`` for the rows of a block, in
+        float64."""
         rows, d = block.shape
         for i in range(rows):
             label = labels[i]
@@ -97,8 +108,15 @@ def kernels() -> Any:
         return total
 
     @jit
-    def closer_of_block(products: Any, r_sq: Any, x_sq: Any, closest: Any, weights: Any, closer_out: Any,
-                        potential: Any) -> None:
+    def closer_of_block(
+        products: Any,
+        r_sq: Any,
+        x_sq: Any,
+        closest: Any,
+        weights: Any,
+        closer_out: Any,
+        potential: Any,
+    ) -> None:
         """The k-means++ candidates' step on one block, from its products ``rows @ block.T``:
         the array path's ``max(r_sq - 2 p + ||x||^2, 0)`` in X's dtype (``p + p`` is its exact
         ``2 p``), then the minimum with ``closest`` and the weighted potential in float64."""
@@ -120,23 +138,61 @@ def kernels() -> Any:
     # cost falls on loading, not on the first pass.
     for dtype in (np.float32, np.float64):
         one = np.ones(1, dtype=dtype)
-        nearest_of_block(np.ones((1, 1), dtype=dtype), one, one, one.copy(), np.zeros(1, dtype=np.int32),
-                         np.zeros(1, dtype=np.int64), one.copy())
-        nearest_of_rows(np.ones((1, 1), dtype=dtype), one, one, np.zeros(1, dtype=np.int64), one.copy())
-        add_to_clusters(np.ones((1, 1), dtype=dtype), one, np.zeros(1, dtype=np.int64), np.zeros((1, 1)), np.zeros(1))
-        weighted_inertia(np.ones((1, 1), dtype=dtype), np.ones((1, 1), dtype=dtype), np.zeros(1, dtype=np.int64), one)
-        closer_of_block(np.ones((1, 1), dtype=dtype), one, one, np.ones(1), np.ones(1),
-                        np.zeros((1, 2))[:, :1], np.zeros(1))  # a column block of the (m, n) result
-    return _Kernels(nearest_of_block=nearest_of_block, nearest_of_rows=nearest_of_rows,
-                    add_to_clusters=add_to_clusters, weighted_inertia=weighted_inertia,
-                    closer_of_block=closer_of_block)
+        nearest_of_block(
+            np.ones((1, 1), dtype=dtype),
+            one,
+            one,
+            one.copy(),
+            np.zeros(1, dtype=np.int32),
+            np.zeros(1, dtype=np.int64),
+            one.copy(),
+        )
+        nearest_of_rows(
+            np.ones((1, 1), dtype=dtype), one, one, np.zeros(1, dtype=np.int64), one.copy()
+        )
+        add_to_clusters(
+            np.ones((1, 1), dtype=dtype),
+            one,
+            np.zeros(1, dtype=np.int64),
+            np.zeros((1, 1)),
+            np.zeros(1),
+        )
+        weighted_inertia(
+            np.ones((1, 1), dtype=dtype),
+            np.ones((1, 1), dtype=dtype),
+            np.zeros(1, dtype=np.int64),
+            one,
+        )
+        closer_of_block(
+            np.ones((1, 1), dtype=dtype),
+            one,
+            one,
+            np.ones(1),
+            np.ones(1),
+            np.zeros((1, 2))[:, :1],
+            np.zeros(1),
+        )  # a column block of the (m, n) result
+    return _Kernels(
+        nearest_of_block=nearest_of_block,
+        nearest_of_rows=nearest_of_rows,
+        add_to_clusters=add_to_clusters,
+        weighted_inertia=weighted_inertia,
+        closer_of_block=closer_of_block,
+    )
 
 
 class _Kernels:
     """The compiled kernels by name (every one of them: callers need no checks)."""
 
-    def __init__(self, *, nearest_of_block: Any, nearest_of_rows: Any, add_to_clusters: Any,
-                 weighted_inertia: Any, closer_of_block: Any) -> None:
+    def __init__(
+        self,
+        *,
+        nearest_of_block: Any,
+        nearest_of_rows: Any,
+        add_to_clusters: Any,
+        weighted_inertia: Any,
+        closer_of_block: Any,
+    ) -> None:
         self.nearest_of_block = nearest_of_block
         self.nearest_of_rows = nearest_of_rows
         self.add_to_clusters = add_to_clusters

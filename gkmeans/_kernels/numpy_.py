@@ -9,17 +9,22 @@ import os
 from typing import Any, Callable
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from gkmeans import config
-from gkmeans._kernels.agnostic import row_chunks
+from gkmeans._kernels import agnostic
+from gkmeans._kernels.agnostic import CentredCenters, row_chunks
+from gkmeans.host_memory import host_available_bytes
 
 
-def _in_threads(n_rows: int, chunk_rows: int, work: Callable[[list[tuple[int, int]]], Any]) -> list[Any]:
+def _in_threads(
+    n_rows: int, chunk_rows: int, work: Callable[[list[tuple[int, int]]], Any]
+) -> list[Any]:
     """Share the row blocks among the CPU threads (interleaved) and run ``work`` on each share.
 
     BLAS is held to one thread meanwhile, so the threads do not oversubscribe the
-    cores; without threadpoolctl (a dependency, missing only from an install made with ``--no-deps``)
-    everything runs in one thread.
+    cores; without threadpoolctl (a dependency, missing only from an install made with
+    ``--no-deps``) everything runs in one thread.
     """
     blocks = list(row_chunks(n_rows, chunk_rows))
     # Without threadpoolctl BLAS cannot be held to one thread, and our threads plus
@@ -46,9 +51,6 @@ def _in_threads(n_rows: int, chunk_rows: int, work: Callable[[list[tuple[int, in
 class _RowShifter:
     """Writes blocks of rows of ``X - shift`` into per-thread buffers reused from block to block
     (X's own rows when there is no shift): the subtraction every blocked pass starts with.
-
-    (Subtracting a tiled copy of the shift as one flat array was tried: 3-10x faster on narrow
-    blocks alone, but within noise, 0.95-1.04x, on whole passes; not kept.)
     """
 
     def __init__(self, X: np.ndarray, shift: np.ndarray | None, block_rows: int) -> None:
@@ -57,7 +59,11 @@ class _RowShifter:
 
     def buffer(self) -> np.ndarray | None:
         """A thread's own (block x d) buffer (None without a shift)."""
-        return None if self.shift is None else np.empty((self.block_rows, self.X.shape[1]), dtype=self.X.dtype)
+        return (
+            None
+            if self.shift is None
+            else np.empty((self.block_rows, self.X.shape[1]), dtype=self.X.dtype)
+        )
 
     def __call__(self, start: int, stop: int, buffer: np.ndarray | None) -> np.ndarray:
         """Rows ``start:stop`` (at most ``block_rows`` of them) of ``X - shift``."""
@@ -73,8 +79,15 @@ class _BlockLabeller:
     arithmetic, in the same order, as :func:`.agnostic.assign`, so the same labels).
     """
 
-    def __init__(self, X: np.ndarray, centers: np.ndarray, xp: Any, x_sq_norms: Any, shift: Any,
-                 block_rows: int) -> None:
+    def __init__(
+        self,
+        X: np.ndarray,
+        centers: np.ndarray,
+        xp: Any,
+        x_sq_norms: Any,
+        shift: Any,
+        block_rows: int,
+    ) -> None:
         self.X, self.xp, self.x_sq_norms = X, xp, x_sq_norms
         self.shifter = _RowShifter(X, shift, block_rows)
         self.c_sq = np.sum(centers * centers, axis=1)
@@ -83,16 +96,25 @@ class _BlockLabeller:
         self.min_sq = np.empty(X.shape[0], dtype=X.dtype)
 
     def buffers(self) -> tuple[np.ndarray, np.ndarray | None]:
-        """A thread's own (block x k) distance buffer and (block x d) shifted-rows buffer (None without a shift)."""
-        return (np.empty((self.shifter.block_rows, self.c_sq.shape[0]), dtype=self.X.dtype), self.shifter.buffer())
+        """A thread's own (block x k) distance buffer and (block x d) shifted-rows buffer (None
+        without a shift)."""
+        return (
+            np.empty((self.shifter.block_rows, self.c_sq.shape[0]), dtype=self.X.dtype),
+            self.shifter.buffer(),
+        )
 
-    def _shifted_block(self, start: int, stop: int, shifted: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    def _shifted_block(
+        self, start: int, stop: int, shifted: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         block = self.shifter(start, stop, shifted)
-        block_sq = self.xp.vecdot(block, block) if self.x_sq_norms is None else self.x_sq_norms[start:stop]
+        block_sq = (
+            self.xp.vecdot(block, block) if self.x_sq_norms is None else self.x_sq_norms[start:stop]
+        )
         return block, block_sq
 
     def label(self, start: int, stop: int, scratch: Any) -> tuple[np.ndarray, np.ndarray]:
-        """Label rows ``start:stop``; returns the shifted block and its labels (scratch[0] holds the distances)."""
+        """Label rows ``start:stop``; returns the shifted block and its labels (scratch[0] holds the
+        distances)."""
         partial, shifted = scratch[0][: stop - start], scratch[1]
         block, block_sq = self._shifted_block(start, stop, shifted)
         np.matmul(block, self.centers_t_neg2, out=partial)
@@ -103,15 +125,17 @@ class _BlockLabeller:
         np.add(best, block_sq, out=self.min_sq[start:stop])
         return block, nearest
 
-    def label_and_sum(self, start: int, stop: int, scratch: Any, weights: np.ndarray, sums: np.ndarray,
-                      weight_sums: np.ndarray) -> None:
+    def label_and_sum(
+        self,
+        start: int,
+        stop: int,
+        scratch: Any,
+        weights: np.ndarray,
+        sums: np.ndarray,
+        weight_sums: np.ndarray,
+    ) -> None:
         """:meth:`label`, then add the block's weighted rows to ``sums`` through a one-hot product
-        built in the distance buffer while it is still in cache.
-
-        (Sorting the block's rows by label and summing the runs with ``add.reduceat`` was tried
-        from k = 64: 1.5-8x faster per block alone, but 1.02-1.4x slower per iteration in fits
-        at n = 10^4-10^5, k = 64-256, its many small calls per block contending for the GIL;
-        faster only at n = 10^4, k = 1,024 in float64. Not kept.)"""
+        built in the distance buffer while it is still in cache."""
         rows = stop - start
         block, nearest = self.label(start, stop, scratch)
         partial = scratch[0][:rows]
@@ -129,13 +153,14 @@ class _BlockLabeller:
 #: Up to this many clusters the compiled pass forms the products row-major, ``block @ (-2 C).T``
 #: (the NumPy pass's own call: its labels bit for bit at equal blocks), and finds each row's
 #: minimum in turn: OpenBLAS forms that layout about 2x faster than the transposed one for so
-#: few centres, which more than pays for the row-at-a-time argmin (measured, one thread, per 10^5 rows of d = 32:
-#: k = 8, 1.9 against 2.6 ms; k = 16, 2.3 against 2.8; k = 32, 4.8 against 4.2).
+#: few centres, which more than pays for the row-at-a-time argmin (measured, one thread, per 10^5
+#: rows of d = 32: k = 8, 1.9 against 2.6 ms; k = 16, 2.3 against 2.8; k = 32, 4.8 against 4.2).
 ROW_MAJOR_MAX_CLUSTERS = 16
 
 
 class _CompiledBlockLabeller(_BlockLabeller):
-    """:class:`_BlockLabeller` whose argmin and cluster sums are compiled loops (:mod:`.numba_pass`).
+    """:class:`_BlockLabeller` whose argmin and cluster sums are compiled loops
+    (:mod:`.numba_pass`).
 
     Above :data:`ROW_MAJOR_MAX_CLUSTERS` the products are computed transposed,
     ``(-2 C) @ block.T`` (k x rows), so that the compiled argmin compares whole rows of points
@@ -144,8 +169,16 @@ class _CompiledBlockLabeller(_BlockLabeller):
     differently. Up to it, the products are the NumPy path's.
     """
 
-    def __init__(self, X: np.ndarray, centers: np.ndarray, xp: Any, x_sq_norms: Any, shift: Any,
-                 block_rows: int, compiled: Any) -> None:
+    def __init__(
+        self,
+        X: np.ndarray,
+        centers: np.ndarray,
+        xp: Any,
+        x_sq_norms: Any,
+        shift: Any,
+        block_rows: int,
+        compiled: Any,
+    ) -> None:
         super().__init__(X, centers, xp, x_sq_norms, shift, block_rows)
         self.compiled = compiled
         self.row_major = centers.shape[0] <= ROW_MAJOR_MAX_CLUSTERS
@@ -171,16 +204,32 @@ class _CompiledBlockLabeller(_BlockLabeller):
         if self.row_major:
             products = flat[: rows * k].reshape(rows, k)
             np.matmul(block, self.centers_t_neg2, out=products)
-            self.compiled.nearest_of_rows(products, self.c_sq, block_sq, labels, self.min_sq[start:stop])
+            self.compiled.nearest_of_rows(
+                products, self.c_sq, block_sq, labels, self.min_sq[start:stop]
+            )
             return block, labels
         products = flat[: k * rows].reshape(k, rows)
         np.matmul(self.neg2_centers, block.T, out=products)
-        self.compiled.nearest_of_block(products, self.c_sq, block_sq, best[:rows], nearest[:rows], labels,
-                                       self.min_sq[start:stop])
+        self.compiled.nearest_of_block(
+            products,
+            self.c_sq,
+            block_sq,
+            best[:rows],
+            nearest[:rows],
+            labels,
+            self.min_sq[start:stop],
+        )
         return block, labels
 
-    def label_and_sum(self, start: int, stop: int, scratch: Any, weights: np.ndarray, sums: np.ndarray,
-                      weight_sums: np.ndarray) -> None:
+    def label_and_sum(
+        self,
+        start: int,
+        stop: int,
+        scratch: Any,
+        weights: np.ndarray,
+        sums: np.ndarray,
+        weight_sums: np.ndarray,
+    ) -> None:
         block, labels = self.label(start, stop, scratch)
         self.compiled.add_to_clusters(block, weights[start:stop], labels, sums, weight_sums)
 
@@ -203,7 +252,8 @@ COMPILED_MAX_ROWS = 16384
 
 def compiled_block_rows(n_clusters: int, itemsize: int, chunk_rows: int) -> int:
     """Rows per block of the compiled pass; ``chunk_rows`` (the memory policy's chunk) caps it
-    when it is below :data:`COMPILED_MIN_ROWS` (it is sized for the NumPy pass's larger temporaries)."""
+    when it is below :data:`COMPILED_MIN_ROWS` (it is sized for the NumPy pass's larger
+    temporaries)."""
     rows = COMPILED_BLOCK_BYTES // max(1, n_clusters * itemsize)
     rows = min(COMPILED_MAX_ROWS, max(COMPILED_MIN_ROWS, rows))
     return max(1, min(rows, max(chunk_rows, COMPILED_MIN_ROWS)))
@@ -235,15 +285,21 @@ def compiled_pass(work: int = COMPILED_MIN_WORK, dtype: Any = np.float64) -> Any
         return None
     from gkmeans._kernels import numba_pass
 
-    if (choice == "auto" and work < COMPILED_MIN_WORK and not numba_pass.loaded()
-            and _plain_pass_work[0] < COMPILED_CUMULATIVE_WORK):
+    if (
+        choice == "auto"
+        and work < COMPILED_MIN_WORK
+        and not numba_pass.loaded()
+        and _plain_pass_work[0] < COMPILED_CUMULATIVE_WORK
+    ):
         _plain_pass_work[0] += work
         return None
     try:
         return numba_pass.kernels()
     except ImportError:
         if choice == "numba":
-            raise ImportError("GKMEANS_CPU_PASS=numba needs Numba: pip install 'gkmeans[fast]'") from None
+            raise ImportError(
+                "GKMEANS_CPU_PASS=numba needs Numba: pip install 'gkmeans[fast]'"
+            ) from None
         return None
     except (OSError, MemoryError):  # LLVM could not be loaded (an address-space limit, say)
         if choice == "numba":
@@ -251,14 +307,17 @@ def compiled_pass(work: int = COMPILED_MIN_WORK, dtype: Any = np.float64) -> Any
         return None
 
 
-def _labeller(X: np.ndarray, centers: np.ndarray, xp: Any, x_sq_norms: Any, shift: Any,
-              chunk_rows: int) -> tuple[_BlockLabeller, int]:
+def _labeller(
+    X: np.ndarray, centers: np.ndarray, xp: Any, x_sq_norms: Any, shift: Any, chunk_rows: int
+) -> tuple[_BlockLabeller, int]:
     """The labeller for this pass and its block size."""
     compiled = compiled_pass(X.shape[0] * centers.shape[0], X.dtype)
     if compiled is None:
         return _BlockLabeller(X, centers, xp, x_sq_norms, shift, chunk_rows), chunk_rows
     block_rows = compiled_block_rows(centers.shape[0], X.dtype.itemsize, chunk_rows)
-    return _CompiledBlockLabeller(X, centers, xp, x_sq_norms, shift, block_rows, compiled), block_rows
+    return _CompiledBlockLabeller(
+        X, centers, xp, x_sq_norms, shift, block_rows, compiled
+    ), block_rows
 
 
 def assign(
@@ -317,28 +376,42 @@ def assign_and_sum(
 
     results = _in_threads(X.shape[0], chunk_rows, work)
     labels, min_sq = labeller.finish()
-    return labels, min_sq, np.sum([r[0] for r in results], axis=0), np.sum([r[1] for r in results], axis=0)
+    return (
+        labels,
+        min_sq,
+        np.sum([r[0] for r in results], axis=0),
+        np.sum([r[1] for r in results], axis=0),
+    )
 
 
 def weighted_inertia(
-    X: np.ndarray, centers: np.ndarray, labels: np.ndarray, weights: np.ndarray, *, xp: Any, acc_dtype: Any,
-    chunk_rows: int
+    X: np.ndarray,
+    centers: np.ndarray,
+    labels: np.ndarray,
+    weights: np.ndarray,
+    *,
+    xp: Any,
+    acc_dtype: Any,
+    chunk_rows: int,
 ) -> np.ndarray:
     """:func:`.agnostic.weighted_inertia`; with the compiled pass, one float64 pass over X shared
     among the CPU threads (no (rows x d) temporaries)."""
     compiled = compiled_pass(X.shape[0] * centers.shape[0], X.dtype)
     if compiled is None:
-        from gkmeans._kernels import agnostic
-
-        return agnostic.weighted_inertia(X, centers, labels, weights, xp=xp, acc_dtype=acc_dtype,
-                                         chunk_rows=chunk_rows)
+        return agnostic.weighted_inertia(
+            X, centers, labels, weights, xp=xp, acc_dtype=acc_dtype, chunk_rows=chunk_rows
+        )
     centers = np.ascontiguousarray(centers, dtype=X.dtype)
     labels = np.ascontiguousarray(labels, dtype=np.int64)
     weights = np.ascontiguousarray(weights, dtype=X.dtype)
 
     def work(share: list[tuple[int, int]]) -> float:
-        return sum(compiled.weighted_inertia(X[start:stop], centers, labels[start:stop], weights[start:stop])
-                   for start, stop in share)
+        return sum(
+            compiled.weighted_inertia(
+                X[start:stop], centers, labels[start:stop], weights[start:stop]
+            )
+            for start, stop in share
+        )
 
     # Shares of whole blocks: per-thread sums added in a fixed order, so the result does not
     # depend on thread timing.
@@ -346,8 +419,15 @@ def weighted_inertia(
 
 
 def closer_distances(
-    X: np.ndarray, x_sq_norms: np.ndarray, rows: np.ndarray, closest: np.ndarray, weights: np.ndarray, *,
-    xp: Any, chunk_rows: int, shift: np.ndarray | None = None
+    X: np.ndarray,
+    x_sq_norms: np.ndarray,
+    rows: np.ndarray,
+    closest: np.ndarray,
+    weights: np.ndarray,
+    *,
+    xp: Any,
+    chunk_rows: int,
+    shift: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`.agnostic.closer_distances` block by block, in place, the blocks shared among the
     CPU threads: each block's (m x rows) distances are formed, clamped and compared while they
@@ -374,8 +454,15 @@ def closer_distances(
             dist = products_flat[: m * size].reshape(m, size)
             np.matmul(rows, block.T, out=dist)
             if compiled is not None:
-                compiled.closer_of_block(dist, r_sq[:, 0], x_sq_norms[start:stop], closest[start:stop],
-                                         weights[start:stop], closer[:, start:stop], potential)
+                compiled.closer_of_block(
+                    dist,
+                    r_sq[:, 0],
+                    x_sq_norms[start:stop],
+                    closest[start:stop],
+                    weights[start:stop],
+                    closer[:, start:stop],
+                    potential,
+                )
                 continue
             # r_sq - 2 (rows @ block.T) + ||x||^2, clamped at 0: the array path's order
             np.multiply(dist, 2, out=dist)
@@ -398,7 +485,9 @@ def column_mean(X: np.ndarray, *, xp: Any) -> np.ndarray:
     return np.mean(X, axis=0)
 
 
-def row_sq_norms(X: np.ndarray, *, xp: Any, chunk_rows: int, shift: np.ndarray | None = None) -> np.ndarray:
+def row_sq_norms(
+    X: np.ndarray, *, xp: Any, chunk_rows: int, shift: np.ndarray | None = None
+) -> np.ndarray:
     """:func:`.agnostic.row_sq_norms` with the blocks shared among the CPU threads, each shifted
     into a reused buffer (the same ``vecdot``, so the same norms)."""
     n = X.shape[0]
@@ -415,12 +504,17 @@ def row_sq_norms(X: np.ndarray, *, xp: Any, chunk_rows: int, shift: np.ndarray |
     return out
 
 
-def pairwise_sq_distances(X: np.ndarray, centers: np.ndarray, *, xp: Any, chunk_rows: int,
-                          acc_dtype: Any, root: bool = False) -> np.ndarray:
+def pairwise_sq_distances(
+    X: np.ndarray,
+    centers: np.ndarray,
+    *,
+    xp: Any,
+    chunk_rows: int,
+    acc_dtype: Any,
+    root: bool = False,
+) -> np.ndarray:
     """:func:`.agnostic.pairwise_sq_distances` with the blocks shared among the CPU threads (each
     block computed by the array path's own code, so the same distances)."""
-    from gkmeans._kernels.agnostic import CentredCenters
-
     frame = CentredCenters(centers, xp, acc_dtype)
     out = np.empty((X.shape[0], centers.shape[0]), dtype=X.dtype)
 
@@ -433,7 +527,8 @@ def pairwise_sq_distances(X: np.ndarray, centers: np.ndarray, *, xp: Any, chunk_
 
 
 def distinct_labels(labels: np.ndarray, n_clusters: int, *, xp: Any) -> int:
-    """:func:`.agnostic.distinct_labels` by counting (a hash-based ``unique`` took 17x longer at n = 10^5)."""
+    """:func:`.agnostic.distinct_labels` by counting (a hash-based ``unique`` took 17x longer
+    at n = 10^5)."""
     return int(np.count_nonzero(np.bincount(labels, minlength=n_clusters)))
 
 
@@ -455,10 +550,6 @@ def _pool(n_threads: int) -> concurrent.futures.ThreadPoolExecutor:
 
 @functools.lru_cache(maxsize=1)
 def _blas_controller() -> Any:
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:
-        return None
     return ThreadpoolController()
 
 
@@ -474,7 +565,14 @@ def _one_blas_thread():
 
 
 def segment_sum(
-    X: np.ndarray, labels: np.ndarray, weights: np.ndarray, n_clusters: int, *, xp: Any, acc_dtype: Any, chunk_rows: int
+    X: np.ndarray,
+    labels: np.ndarray,
+    weights: np.ndarray,
+    n_clusters: int,
+    *,
+    xp: Any,
+    acc_dtype: Any,
+    chunk_rows: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cluster sums through one ``bincount`` over (label, feature) pairs per block.
 
@@ -490,7 +588,9 @@ def segment_sum(
         flat_index = (block_labels[:, None] * d + feature_offsets).ravel()
         weighted = X[start:stop] * weights[start:stop, None]
         sums += np.bincount(flat_index, weights=weighted.ravel(), minlength=n_clusters * d)
-    weight_sums = np.bincount(labels, weights=weights, minlength=n_clusters).astype(np.float64, copy=False)
+    weight_sums = np.bincount(labels, weights=weights, minlength=n_clusters).astype(
+        np.float64, copy=False
+    )
     return sums.reshape(n_clusters, d), weight_sums
 
 
@@ -515,6 +615,4 @@ def cluster_distance_sums(
 
 def free_memory(device: Any) -> int | None:
     """Host memory available now, in bytes (None where the OS does not say)."""
-    from gkmeans.host_memory import host_available_bytes
-
     return host_available_bytes()

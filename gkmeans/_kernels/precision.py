@@ -23,7 +23,12 @@ def matmul_precision(xp: ModuleType, device: Any, dtype: Any, precision: str) ->
     ``set_float32_matmul_precision`` can make TF32 the process's default for float32 products.
     """
     native = native_module(xp)
-    if dtype != xp.float32 or not on_gpu(xp, device) or native is None or not hasattr(native, "matmul_precision"):
+    if (
+        dtype != xp.float32
+        or not on_gpu(xp, device)
+        or native is None
+        or not hasattr(native, "matmul_precision")
+    ):
         yield "exact"
         return
     with native.matmul_precision(precision, device) as effective:

@@ -13,25 +13,41 @@ from gkmeans._kernels.precision import exact_products
 from gkmeans._kernels.workspace import accumulator_dtype, chunk_rows_for, run_in_chunks
 
 
-def assign(X: Any, centers: Any, *, xp: ModuleType, x_sq_norms: Any = None, shift: Any = None) -> tuple[Any, Any]:
+def assign(
+    X: Any, centers: Any, *, xp: ModuleType, x_sq_norms: Any = None, shift: Any = None
+) -> tuple[Any, Any]:
     """Labels and squared distances to the nearest centre, for ``X - shift`` against centres
     in that shifted frame (see :func:`.agnostic.assign`)."""
     k = centers.shape[0]
     # The n x k block, its argmin and min, and a product temporary.
-    chunk = chunk_rows_for(X.shape[0], k * (xp.finfo(X.dtype).bits // 8), xp, X.device, cache_sized=True)
+    chunk = chunk_rows_for(
+        X.shape[0], k * (xp.finfo(X.dtype).bits // 8), xp, X.device, cache_sized=True
+    )
     impl = pick(xp, "assign", X)
-    return run_in_chunks("assign", xp, X, chunk, lambda rows: impl(X, centers, xp=xp, chunk_rows=rows,
-                                                             x_sq_norms=x_sq_norms, shift=shift))
+    return run_in_chunks(
+        "assign",
+        xp,
+        X,
+        chunk,
+        lambda rows: impl(X, centers, xp=xp, chunk_rows=rows, x_sq_norms=x_sq_norms, shift=shift),
+    )
 
 
-def segment_sum(X: Any, labels: Any, weights: Any, n_clusters: int, *, xp: ModuleType) -> tuple[Any, Any]:
+def segment_sum(
+    X: Any, labels: Any, weights: Any, n_clusters: int, *, xp: ModuleType
+) -> tuple[Any, Any]:
     """Per-cluster weighted sums of rows and per-cluster weights, in the accumulator dtype."""
     acc = accumulator_dtype(xp, X.device)
     row_bytes = (n_clusters + 2 * X.shape[1]) * 8
     chunk = chunk_rows_for(X.shape[0], row_bytes, xp, X.device)
     impl = pick(xp, "segment_sum", X)
-    return run_in_chunks("segment_sum", xp, X, chunk, lambda rows: impl(X, labels, weights, n_clusters, xp=xp,
-                                                                  acc_dtype=acc, chunk_rows=rows))
+    return run_in_chunks(
+        "segment_sum",
+        xp,
+        X,
+        chunk,
+        lambda rows: impl(X, labels, weights, n_clusters, xp=xp, acc_dtype=acc, chunk_rows=rows),
+    )
 
 
 def weighted_inertia(X: Any, centers: Any, labels: Any, weights: Any, *, xp: ModuleType) -> Any:
@@ -39,8 +55,13 @@ def weighted_inertia(X: Any, centers: Any, labels: Any, weights: Any, *, xp: Mod
     acc = accumulator_dtype(xp, X.device)
     chunk = chunk_rows_for(X.shape[0], 3 * X.shape[1] * 8, xp, X.device)
     impl = pick(xp, "weighted_inertia", X)
-    return run_in_chunks("weighted_inertia", xp, X, chunk, lambda rows: impl(X, centers, labels, weights, xp=xp,
-                                                                       acc_dtype=acc, chunk_rows=rows))
+    return run_in_chunks(
+        "weighted_inertia",
+        xp,
+        X,
+        chunk,
+        lambda rows: impl(X, centers, labels, weights, xp=xp, acc_dtype=acc, chunk_rows=rows),
+    )
 
 
 def weighted_column_sums(X: Any, weights: Any, *, xp: ModuleType, shift: Any = None) -> Any:
@@ -48,47 +69,88 @@ def weighted_column_sums(X: Any, weights: Any, *, xp: ModuleType, shift: Any = N
     acc = accumulator_dtype(xp, X.device)
     chunk = chunk_rows_for(X.shape[0], 2 * X.shape[1] * 8, xp, X.device)
     impl = agnostic.weighted_column_sums
-    return run_in_chunks("weighted_column_sums", xp, X, chunk, lambda rows: impl(X, weights, xp=xp, acc_dtype=acc,
-                                                                            chunk_rows=rows, shift=shift))
+    return run_in_chunks(
+        "weighted_column_sums",
+        xp,
+        X,
+        chunk,
+        lambda rows: impl(X, weights, xp=xp, acc_dtype=acc, chunk_rows=rows, shift=shift),
+    )
 
 
 def spread_about_weighted_mean(spread: float, column_sums: Any, total_weight: float) -> float:
-    """``sum_i w_i ||x_i - m_w||^2`` from ``spread`` = ``sum_i w_i ||x_i - s||^2`` and ``column_sums``
-    = ``sum_i w_i (x_i - s)`` about any shift s: the scale of the convergence tolerance. About the
-    weighted mean m_w, integer weights give the repeated rows' tolerance (so the same stopping
-    iteration). An overflowed spread is returned as it is, for the caller to report."""
+    """``sum_i w_i ||x_i - m_w||^2`` from ``spread`` = ``sum_i w_i ||x_i - s||^2`` and
+    ``column_sums`` = ``sum_i w_i (x_i - s)`` about any shift s: the scale of the convergence
+    tolerance. About the weighted mean m_w, integer weights give the repeated rows' tolerance (so
+    the same stopping iteration). An overflowed spread is returned as it is, for the caller to
+    report."""
     if not math.isfinite(spread):
         return spread
     return max(0.0, spread - float(column_sums @ column_sums) / total_weight)
 
 
-def weighted_spread(X: Any, x_sq_norms: Any, weights: Any, total_weight: float, *, xp: ModuleType,
-                    shift: Any = None, uniform_weights: bool = False) -> float:
-    """:func:`spread_about_weighted_mean` of ``X - shift`` whose rows' squared norms are ``x_sq_norms``;
-    with uneven weights the rows' sums take one pass more (with even ones the weighted mean is the mean)."""
+def weighted_spread(
+    X: Any,
+    x_sq_norms: Any,
+    weights: Any,
+    total_weight: float,
+    *,
+    xp: ModuleType,
+    shift: Any = None,
+    uniform_weights: bool = False,
+) -> float:
+    """:func:`spread_about_weighted_mean` of ``X - shift`` whose rows' squared norms are
+    ``x_sq_norms``; with uneven weights the rows' sums take one pass more (with even ones the
+    weighted mean is the mean)."""
     spread = float(weights @ x_sq_norms)
     if uniform_weights:
         return spread
-    return spread_about_weighted_mean(spread, weighted_column_sums(X, weights, xp=xp, shift=shift), total_weight)
+    return spread_about_weighted_mean(
+        spread, weighted_column_sums(X, weights, xp=xp, shift=shift), total_weight
+    )
 
 
-def sq_distances_to_rows(X: Any, x_sq_norms: Any, rows: Any, *, xp: ModuleType, shift: Any = None) -> Any:
-    """Squared distances from a few rows (shifted frame) to every row of ``X - shift``, shape (m, n)."""
+def sq_distances_to_rows(
+    X: Any, x_sq_norms: Any, rows: Any, *, xp: ModuleType, shift: Any = None
+) -> Any:
+    """Squared distances from a few rows (shifted frame) to every row of ``X - shift``,
+    shape (m, n)."""
     chunk = chunk_rows_for(X.shape[0], 2 * (rows.shape[0] + X.shape[1]) * 8, xp, X.device)
     impl = pick(xp, "sq_distances_to_rows", X)
-    return run_in_chunks("sq_distances_to_rows", xp, X, chunk, lambda n_rows: impl(X, x_sq_norms, rows, xp=xp,
-                                                                              chunk_rows=n_rows, shift=shift))
+    return run_in_chunks(
+        "sq_distances_to_rows",
+        xp,
+        X,
+        chunk,
+        lambda n_rows: impl(X, x_sq_norms, rows, xp=xp, chunk_rows=n_rows, shift=shift),
+    )
 
 
-def closer_distances(X: Any, x_sq_norms: Any, rows: Any, closest: Any, weights: Any, *, xp: ModuleType,
-                     shift: Any = None) -> tuple[Any, Any]:
+def closer_distances(
+    X: Any,
+    x_sq_norms: Any,
+    rows: Any,
+    closest: Any,
+    weights: Any,
+    *,
+    xp: ModuleType,
+    shift: Any = None,
+) -> tuple[Any, Any]:
     """For each candidate row: every sample's squared distance to its nearest centre were the
-    candidate added, (m, n), and the weighted potential, (m,) (see :func:`.agnostic.closer_distances`)."""
+    candidate added, (m, n), and the weighted potential, (m,) (see
+    :func:`.agnostic.closer_distances`)."""
     row_bytes = 2 * (rows.shape[0] + X.shape[1]) * 8
     chunk = chunk_rows_for(X.shape[0], row_bytes, xp, X.device, cache_sized=True)
     impl = pick(xp, "closer_distances", X)
-    return run_in_chunks("closer_distances", xp, X, chunk, lambda n_rows: impl(
-        X, x_sq_norms, rows, closest, weights, xp=xp, chunk_rows=n_rows, shift=shift))
+    return run_in_chunks(
+        "closer_distances",
+        xp,
+        X,
+        chunk,
+        lambda n_rows: impl(
+            X, x_sq_norms, rows, closest, weights, xp=xp, chunk_rows=n_rows, shift=shift
+        ),
+    )
 
 
 def row_sq_norms(X: Any, *, xp: ModuleType, shift: Any = None) -> Any:
@@ -97,7 +159,9 @@ def row_sq_norms(X: Any, *, xp: ModuleType, shift: Any = None) -> Any:
     impl = pick(xp, "row_sq_norms", X)
     # Exact in a reduced-precision fit too: the array path's vecdot is a (batched) matrix product.
     with exact_products(xp, X.device):
-        return run_in_chunks("row_sq_norms", xp, X, chunk, lambda rows: impl(X, xp=xp, chunk_rows=rows, shift=shift))
+        return run_in_chunks(
+            "row_sq_norms", xp, X, chunk, lambda rows: impl(X, xp=xp, chunk_rows=rows, shift=shift)
+        )
 
 
 def column_mean(X: Any, *, xp: ModuleType) -> Any:
@@ -124,9 +188,18 @@ def assign_and_sum(
     k = centers.shape[0]
     fused = native(xp, "assign_and_sum", X)
     if fused is not None:
-        chunk = chunk_rows_for(X.shape[0], k * (xp.finfo(X.dtype).bits // 8), xp, X.device, cache_sized=True)
-        return run_in_chunks("assign_and_sum", xp, X, chunk, lambda rows: fused(
-            X, centers, weights, xp=xp, chunk_rows=rows, x_sq_norms=x_sq_norms, shift=shift))
+        chunk = chunk_rows_for(
+            X.shape[0], k * (xp.finfo(X.dtype).bits // 8), xp, X.device, cache_sized=True
+        )
+        return run_in_chunks(
+            "assign_and_sum",
+            xp,
+            X,
+            chunk,
+            lambda rows: fused(
+                X, centers, weights, xp=xp, chunk_rows=rows, x_sq_norms=x_sq_norms, shift=shift
+            ),
+        )
     labels, min_sq = assign(X, centers, xp=xp, x_sq_norms=x_sq_norms, shift=shift)
     sums, weight_sums = segment_sum(X, labels, weights, k, xp=xp)
     if shift is not None:
@@ -134,21 +207,35 @@ def assign_and_sum(
     return labels, min_sq, sums, weight_sums
 
 
-
 def assign_and_sum_batched(
     X: Any, centers: Any, weights: Any, *, xp: ModuleType, x_sq_norms: Any = None, shift: Any = None
 ) -> tuple[Any, Any, Any, Any]:
     """One Lloyd pass for several runs at once (centres of shape (r, k, d), shifted frame):
-    labels and distances of shape (n, r), sums (r, k, d) and weights (r, k) in the accumulator dtype."""
+    labels and distances of shape (n, r), sums (r, k, d) and weights (r, k) in the accumulator
+    dtype."""
     runs, k, _ = centers.shape
     acc = accumulator_dtype(xp, X.device)
     # The n x (r k) product block, its one-hot twin and the comparison mask.
     row_bytes = 3 * runs * k * (xp.finfo(X.dtype).bits // 8)
     chunk = chunk_rows_for(X.shape[0], row_bytes, xp, X.device, cache_sized=True)
     impl = pick(xp, "assign_and_sum_batched", X)
-    return run_in_chunks("assign_and_sum_batched", xp, X, chunk, lambda rows: impl(
-        X, centers, weights, xp=xp, acc_dtype=acc, chunk_rows=rows, x_sq_norms=x_sq_norms, shift=shift,
-        exact=lambda: exact_products(xp, X.device)))
+    return run_in_chunks(
+        "assign_and_sum_batched",
+        xp,
+        X,
+        chunk,
+        lambda rows: impl(
+            X,
+            centers,
+            weights,
+            xp=xp,
+            acc_dtype=acc,
+            chunk_rows=rows,
+            x_sq_norms=x_sq_norms,
+            shift=shift,
+            exact=lambda: exact_products(xp, X.device),
+        ),
+    )
 
 
 def stream_to_device(batches: Any, *, xp: ModuleType, device: Any) -> Any:
@@ -161,8 +248,13 @@ def sq_distances_to_assigned(X: Any, centers: Any, labels: Any, *, xp: ModuleTyp
     """Exact squared distance of every row to its assigned centre, shape (n,)."""
     chunk = chunk_rows_for(X.shape[0], 3 * X.shape[1] * 8, xp, X.device)
     impl = pick(xp, "sq_distances_to_assigned", X)
-    return run_in_chunks("sq_distances_to_assigned", xp, X, chunk,
-                    lambda rows: impl(X, centers, labels, xp=xp, chunk_rows=rows))
+    return run_in_chunks(
+        "sq_distances_to_assigned",
+        xp,
+        X,
+        chunk,
+        lambda rows: impl(X, centers, labels, xp=xp, chunk_rows=rows),
+    )
 
 
 def pairwise_sq_distances(X: Any, centers: Any, *, xp: ModuleType, root: bool = False) -> Any:
@@ -173,8 +265,13 @@ def pairwise_sq_distances(X: Any, centers: Any, *, xp: ModuleType, root: bool = 
     chunk = chunk_rows_for(X.shape[0], row_bytes, xp, X.device)
     acc = accumulator_dtype(xp, X.device)
     impl = pick(xp, "pairwise_sq_distances", X)
-    return run_in_chunks("pairwise_sq_distances", xp, X, chunk, lambda rows: impl(X, centers, xp=xp, chunk_rows=rows,
-                                                                             acc_dtype=acc, root=root))
+    return run_in_chunks(
+        "pairwise_sq_distances",
+        xp,
+        X,
+        chunk,
+        lambda rows: impl(X, centers, xp=xp, chunk_rows=rows, acc_dtype=acc, root=root),
+    )
 
 
 def cluster_distance_sums(X: Any, x_sq_norms: Any, one_hot: Any, *, xp: ModuleType) -> Any:
@@ -182,5 +279,10 @@ def cluster_distance_sums(X: Any, x_sq_norms: Any, one_hot: Any, *, xp: ModuleTy
     row_bytes = 2 * X.shape[0] * (xp.finfo(X.dtype).bits // 8)
     chunk = chunk_rows_for(X.shape[0], row_bytes, xp, X.device)
     impl = pick(xp, "cluster_distance_sums", X)
-    return run_in_chunks("cluster_distance_sums", xp, X, chunk,
-                    lambda rows: impl(X, x_sq_norms, one_hot, xp=xp, chunk_rows=rows))
+    return run_in_chunks(
+        "cluster_distance_sums",
+        xp,
+        X,
+        chunk,
+        lambda rows: impl(X, x_sq_norms, one_hot, xp=xp, chunk_rows=rows),
+    )

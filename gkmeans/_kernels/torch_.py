@@ -10,15 +10,29 @@ experimental Triton kernel, :mod:`gkmeans._kernels.experimental`).
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Callable
 
+import numpy as np
+
+from gkmeans import _compat
+from gkmeans._kernels import numpy_
 from gkmeans._kernels.agnostic import row_chunks
+from gkmeans.host_memory import host_available_bytes
 
 #: Primitives whose CPU-tensor calls run the NumPy kernel of the same name. Measured at
 #: n = 10^6, d = 32, k = 64 (2 cores): a torch Lloyd iteration took 2.6-2.8x NumPy's through
 #: the Array API (separate matmul, argmin, gather and index_add_ passes over every block).
-NUMPY_TWINS = ("assign", "assign_and_sum", "weighted_inertia", "closer_distances", "cluster_distance_sums",
-               "pairwise_sq_distances", "row_sq_norms", "column_mean")
+NUMPY_TWINS = (
+    "assign",
+    "assign_and_sum",
+    "weighted_inertia",
+    "closer_distances",
+    "cluster_distance_sums",
+    "pairwise_sq_distances",
+    "row_sq_norms",
+    "column_mean",
+)
 
 
 def handles(primitive: str, X: Any) -> bool:
@@ -32,7 +46,8 @@ def handles(primitive: str, X: Any) -> bool:
 
 
 def _numpy_view(value: Any) -> Any:
-    """A CPU tensor as a NumPy array sharing its memory; a torch dtype as NumPy's; else unchanged."""
+    """A CPU tensor as a NumPy array sharing its memory; a torch dtype as NumPy's; else
+    unchanged."""
     import torch
 
     if isinstance(value, torch.Tensor):
@@ -46,27 +61,29 @@ def _numpy_view(value: Any) -> Any:
 
 def _as_tensor(value: Any) -> Any:
     """NumPy results back as tensors sharing their memory (tuples element by element)."""
-    import numpy as np
     import torch
 
     if isinstance(value, tuple):
         return tuple(_as_tensor(v) for v in value)
     # NumPy reductions can return scalars (np.float64) where a 0-d array was meant.
-    return torch.from_numpy(np.asarray(value)) if isinstance(value, (np.ndarray, np.generic)) else value
+    return (
+        torch.from_numpy(np.asarray(value))
+        if isinstance(value, (np.ndarray, np.generic))
+        else value
+    )
 
 
 def _numpy_twin(primitive: str) -> Callable[..., Any]:
     def run(*args: Any, xp: Any, **kwargs: Any) -> Any:
-        from gkmeans import _compat
-        from gkmeans._kernels import numpy_
-
         views = [_numpy_view(a) for a in args]
         options = {name: _numpy_view(value) for name, value in kwargs.items()}
         result = getattr(numpy_, primitive)(*views, xp=_compat.array_namespace(views[0]), **options)
         return _as_tensor(result)
 
     run.__name__ = run.__qualname__ = primitive
-    run.__doc__ = f"NumPy's ``{primitive}`` on zero-copy views of CPU tensors (see the module docstring)."
+    run.__doc__ = (
+        f"NumPy's ``{primitive}`` on zero-copy views of CPU tensors (see the module docstring)."
+    )
     return run
 
 
@@ -101,14 +118,14 @@ def segment_sum(
 
 def free_memory(device: Any) -> int | None:
     """Free memory of the tensor's device, in bytes (on CUDA, what PyTorch's caching allocator holds
-    unused counts as free, as CuPy's pool does: the driver alone would see a device full after one fit)."""
+    unused counts as free, as CuPy's pool does: the driver alone would see a device full after one
+    fit)."""
     import torch
 
     if getattr(device, "type", "cpu") == "cuda":
         free, _total = torch.cuda.mem_get_info(device)
         cached_unused = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
         return int(free + max(0, cached_unused))
-    from gkmeans.host_memory import host_available_bytes
 
     return host_available_bytes()
 
@@ -130,10 +147,8 @@ def release_cached_memory(device: Any) -> None:
 
 
 def matmul_precision(precision: str, device: Any) -> Any:
-    """Context in which PyTorch's float32 CUDA products are exact ("highest", whatever the process set)
-    or use TF32 ("high") or bf16 ("medium") tensor cores."""
-    import contextlib
-
+    """Context in which PyTorch's float32 CUDA products are exact ("highest", whatever the process
+    set) or use TF32 ("high") or bf16 ("medium") tensor cores."""
     import torch
 
     @contextlib.contextmanager

@@ -33,8 +33,6 @@ MIN_WORKSPACE = config.MIN_WORKSPACE
 SHIFTED_COPY_MAX_BYTES = 64 * 2**20
 
 
-
-
 def gpu_workspace_cap() -> int:
     """:data:`GPU_WORKSPACE_CAP`, or ``GKMEANS_GPU_CHUNK_BYTES`` when set.
 
@@ -67,7 +65,9 @@ def shifted_copy_fits(X: Any, xp: ModuleType) -> bool:
     return nbytes <= SHIFTED_COPY_MAX_BYTES and (free is None or nbytes <= free // 8)
 
 
-def chunk_rows_for(n_rows: int, row_bytes: int, xp: ModuleType, device: Any, *, cache_sized: bool = False) -> int:
+def chunk_rows_for(
+    n_rows: int, row_bytes: int, xp: ModuleType, device: Any, *, cache_sized: bool = False
+) -> int:
     """Rows per chunk such that a chunk's ``row_bytes``-wide temporaries fit the workspace.
 
     ``cache_sized`` caps the chunk at :data:`CPU_DISTANCE_BLOCK` bytes on the CPU
@@ -79,8 +79,11 @@ def chunk_rows_for(n_rows: int, row_bytes: int, xp: ModuleType, device: Any, *, 
     return int(max(1, min(n_rows, budget // max(1, row_bytes))))
 
 
-def run_in_chunks(primitive: str, xp: ModuleType, X: Any, chunk_rows: int, run: Callable[[int], Any]) -> Any:
-    """``run(chunk_rows)``; when the device runs out of memory, free its cache, halve the chunk and retry.
+def run_in_chunks(
+    primitive: str, xp: ModuleType, X: Any, chunk_rows: int, run: Callable[[int], Any]
+) -> Any:
+    """``run(chunk_rows)``; when the device runs out of memory, free its cache, halve the chunk and
+    retry.
 
     The workspace is sized from free memory, but other processes (or fragmentation) can
     take it meanwhile. Only when a single row does not fit does the error reach the caller,
@@ -98,9 +101,10 @@ def run_in_chunks(primitive: str, xp: ModuleType, X: Any, chunk_rows: int, run: 
                 free_text = "unknown" if free is None else f"{free / 2**20:,.0f} MiB"
                 dtype = str(X.dtype).rsplit(".", 1)[-1]
                 msg = (
-                    f"out of memory on {X.device} in {primitive} for X of shape {tuple(X.shape)} ({dtype}), "
-                    f"even one row at a time (started at {chunk_rows} rows per chunk; free now: {free_text}): "
-                    "free memory on the device, use float32, or stream the data with gkmeans.chunked"
+                    f"out of memory on {X.device} in {primitive} for X of shape {tuple(X.shape)} "
+                    f"({dtype}), even one row at a time (started at {chunk_rows} rows per chunk; "
+                    f"free now: {free_text}): free memory on the device, use float32, or stream "
+                    "the data with gkmeans.chunked"
                 )
                 raise MemoryError(msg) from error
             rows = max(1, rows // 2)

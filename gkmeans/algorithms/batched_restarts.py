@@ -1,4 +1,5 @@
-"""Restarts run together: ``n_init`` Lloyd runs as one batched computation, written once against the Array API.
+"""Restarts run together: ``n_init`` Lloyd runs as one batched computation, written once against the
+Array API.
 
 The course material's advice — run 50 to 1000 random initialisations and keep the
 best — costs a Python loop of ``n_init`` fits when run one after another. Here all
@@ -53,9 +54,11 @@ def batched_lloyd(
     starts : array of shape (n_runs, n_clusters, n_features)
         Starting centres of every run, shifted frame, X's dtype.
     max_iter, tol, empty_cluster, verbose
-        As :func:`gkmeans.algorithms.lloyd.lloyd` (``empty_cluster`` one of :data:`BATCHABLE_POLICIES`).
+        As :func:`gkmeans.algorithms.lloyd.lloyd` (``empty_cluster`` one of
+        :data:`BATCHABLE_POLICIES`).
     rngs : list of numpy.random.Generator
-        Each run's generator for its empty clusters re-drawn at random (as its sequential run's ``rng``).
+        Each run's generator for its empty clusters re-drawn at random (as its sequential run's
+        ``rng``).
     progress : callable, optional
         Called as ``progress(runs_finished, iteration)`` after every iteration.
 
@@ -66,7 +69,9 @@ def batched_lloyd(
         (from the distance expansion, to rank the runs) and iterations.
     """
     if empty_cluster not in BATCHABLE_POLICIES:
-        raise ValueError(f"empty_cluster={empty_cluster!r} cannot be batched; use one of {BATCHABLE_POLICIES}")
+        raise ValueError(
+            f"empty_cluster={empty_cluster!r} cannot be batched; use one of {BATCHABLE_POLICIES}"
+        )
     xp, X = data.xp, data.X
     n_runs = starts.shape[0]
     live = np.arange(n_runs)
@@ -76,12 +81,16 @@ def batched_lloyd(
     labels_old = None
     for iteration in range(max_iter):
         labels, min_sq, sums, weight_sums = kernels.assign_and_sum_batched(
-            X, centers, data.weights, xp=xp, x_sq_norms=data.x_sq_norms, shift=data.shift)
+            X, centers, data.weights, xp=xp, x_sq_norms=data.x_sq_norms, shift=data.shift
+        )
         new_centers = cluster_means(sums, weight_sums, centers, xp)
         acc = sums.dtype
         n_empty = xp.sum(xp.astype(weight_sums == 0, acc), axis=1)
-        unchanged = (xp.zeros(len(live), dtype=acc, device=X.device) if labels_old is None
-                     else xp.astype(xp.all(labels == labels_old, axis=0), acc))
+        unchanged = (
+            xp.zeros(len(live), dtype=acc, device=X.device)
+            if labels_old is None
+            else xp.astype(xp.all(labels == labels_old, axis=0), acc)
+        )
         shifts = xp.sum(xp.astype((new_centers - centers) ** 2, acc), axis=(1, 2))
         # The one host synchronisation of the iteration, for every run at once.
         state = np.asarray(to_numpy(xp.stack([n_empty, unchanged, shifts])), dtype=np.float64)
@@ -89,17 +98,37 @@ def batched_lloyd(
             run_sums, run_weights = sums[int(slot), ...], weight_sums[int(slot), ...]
             run_centers = centers[int(slot), ...]
             if empty_cluster == "error":
-                raise EmptyClusterError(empty_cluster_message(np.asarray(to_numpy(run_weights)), iteration + 1))
+                raise EmptyClusterError(
+                    empty_cluster_message(np.asarray(to_numpy(run_weights)), iteration + 1)
+                )
             if empty_cluster == "relocate":
-                fixed = relocate(data, run_centers, labels[:, int(slot)], run_sums, run_weights, int(state[0, slot]))
+                fixed = relocate(
+                    data,
+                    run_centers,
+                    labels[:, int(slot)],
+                    run_sums,
+                    run_weights,
+                    int(state[0, slot]),
+                )
             else:
-                fixed = random_reseed(data, run_centers, run_sums, run_weights, int(state[0, slot]),
-                                       rngs[int(live[slot])])
+                fixed = random_reseed(
+                    data,
+                    run_centers,
+                    run_sums,
+                    run_weights,
+                    int(state[0, slot]),
+                    rngs[int(live[slot])],
+                )
             new_centers[int(slot), ...] = fixed
             state[2, slot] = float(xp.sum((fixed - run_centers) ** 2))
         if verbose:
-            inertia = to_numpy(xp.sum(xp.astype(min_sq, acc) * xp.astype(data.weights, acc)[:, None], axis=0))
-            print(f"Iteration {iteration}, inertia of the {len(live)} live runs {np.round(inertia, 6).tolist()}.")
+            inertia = to_numpy(
+                xp.sum(xp.astype(min_sq, acc) * xp.astype(data.weights, acc)[:, None], axis=0)
+            )
+            print(
+                f"Iteration {iteration}, inertia of the {len(live)} live runs "
+                f"{np.round(inertia, 6).tolist()}."
+            )
         n_iters[live] = iteration + 1
         done = (state[1] > 0) | (state[2] <= tol)
         for slot in np.flatnonzero(done):
@@ -121,11 +150,16 @@ def batched_lloyd(
 def _score(data: LloydData, centers: Any, n_iters: np.ndarray) -> list[LloydResult]:
     """Labels and inertia of every run's final centres, in one batched pass."""
     xp = data.xp
-    labels, min_sq, _, _ = kernels.assign_and_sum_batched(data.X, centers, data.weights, xp=xp,
-                                                          x_sq_norms=data.x_sq_norms, shift=data.shift)
+    labels, min_sq, _, _ = kernels.assign_and_sum_batched(
+        data.X, centers, data.weights, xp=xp, x_sq_norms=data.x_sq_norms, shift=data.shift
+    )
     acc = kernels.accumulator_dtype(xp, data.X.device)
-    inertia = np.asarray(to_numpy(xp.sum(xp.astype(min_sq, acc) * xp.astype(data.weights, acc)[:, None], axis=0)))
+    inertia = np.asarray(
+        to_numpy(xp.sum(xp.astype(min_sq, acc) * xp.astype(data.weights, acc)[:, None], axis=0))
+    )
     if not np.all(np.isfinite(inertia)):
         raise inertia_overflow(inertia.tolist(), data.X.dtype)
-    return [LloydResult(centers[run, ...], labels[:, run], float(inertia[run]), int(n_iters[run]))
-            for run in range(centers.shape[0])]
+    return [
+        LloydResult(centers[run, ...], labels[:, run], float(inertia[run]), int(n_iters[run]))
+        for run in range(centers.shape[0])
+    ]

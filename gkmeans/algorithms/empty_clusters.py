@@ -37,7 +37,9 @@ def cluster_means(sums: Any, weight_sums: Any, fallback: Any, xp: ModuleType) ->
     return xp.where(has_weight[..., None], means, fallback)
 
 
-def relocate(data: LloydData, centers: Any, labels: Any, sums: Any, weight_sums: Any, n_empty: int) -> Any:
+def relocate(
+    data: LloydData, centers: Any, labels: Any, sums: Any, weight_sums: Any, n_empty: int
+) -> Any:
     """scikit-learn's rule: each empty cluster takes one of the points farthest from
     their centre; that point's weight leaves its old cluster's sums. Labels are
     left as they are and are recomputed by the next assignment."""
@@ -53,11 +55,19 @@ def relocate(data: LloydData, centers: Any, labels: Any, sums: Any, weight_sums:
     farthest = xp.argsort(score, descending=True, stable=True)[:n_empty]
     moved = xp.astype(frame_rows(data, farthest), acc)
     moved_w = xp.astype(xp.take(data.weights, farthest), acc)
-    return relocated_means(centers, sums, weight_sums, moved, moved_w, xp.take(labels, farthest), xp)
+    return relocated_means(
+        centers, sums, weight_sums, moved, moved_w, xp.take(labels, farthest), xp
+    )
 
 
 def relocated_means(
-    centers: Any, sums: Any, weight_sums: Any, moved: Any, moved_weights: Any, moved_labels: Any, xp: ModuleType
+    centers: Any,
+    sums: Any,
+    weight_sums: Any,
+    moved: Any,
+    moved_weights: Any,
+    moved_labels: Any,
+    xp: ModuleType,
 ) -> Any:
     """New centres when the empty clusters take the points ``moved`` (shifted frame,
     accumulator dtype, one per empty cluster in cluster order), which leave the
@@ -70,7 +80,7 @@ def relocated_means(
     acc = sums.dtype
     weighted = moved * moved_weights[:, None]
     leave = xp.permute_dims(one_hot(moved_labels, k, acc, xp), (1, 0))
-    empty_ids = xp.nonzero(weight_sums == 0)[0][:moved.shape[0]]
+    empty_ids = xp.nonzero(weight_sums == 0)[0][: moved.shape[0]]
     arrive = xp.permute_dims(one_hot(empty_ids, k, acc, xp), (1, 0))
     sums = sums - leave @ weighted + arrive @ weighted
     weight_sums = weight_sums - leave @ moved_weights + arrive @ moved_weights
@@ -78,7 +88,12 @@ def relocated_means(
 
 
 def random_reseed(
-    data: LloydData, centers: Any, sums: Any, weight_sums: Any, n_empty: int, rng: np.random.Generator
+    data: LloydData,
+    centers: Any,
+    sums: Any,
+    weight_sums: Any,
+    n_empty: int,
+    rng: np.random.Generator,
 ) -> Any:
     """Each empty cluster restarts at a data point drawn proportionally to weight."""
     xp, X = data.xp, data.X
@@ -98,7 +113,11 @@ def reseeded_means(centers: Any, sums: Any, weight_sums: Any, new_rows: Any, xp:
     # The i-th empty cluster takes row i: its position among the empty clusters.
     rank = xp.cumulative_sum(xp.astype(empty, xp.int64)) - 1
     placed = xp.take(new_rows, xp.clip(rank, min=0, max=new_rows.shape[0] - 1), axis=0)
-    return xp.where(empty[:, None], xp.astype(placed, centers.dtype), cluster_means(sums, weight_sums, centers, xp))
+    return xp.where(
+        empty[:, None],
+        xp.astype(placed, centers.dtype),
+        cluster_means(sums, weight_sums, centers, xp),
+    )
 
 
 def warn_dropped_clusters(n_clusters: int, n_found: int, stacklevel: int) -> None:

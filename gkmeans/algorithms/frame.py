@@ -33,7 +33,6 @@ class LloydData:
     xp: ModuleType
 
 
-
 def frame_rows(data: Any, indices: Any) -> Any:
     """Rows ``indices`` of X in the shifted frame (``data``: an :class:`InitData`, or anything with
     its ``X``, ``xp`` and ``shift``, as :class:`gkmeans.algorithms.lloyd.LloydData`)."""

@@ -77,8 +77,15 @@ def kmeans_plusplus(
         draws = xp.asarray(rng.random(n_local_trials), dtype=acc, device=dev) * potential
         cumulative = xp.cumulative_sum(closest * weights)
         candidates = xp.clip(xp.searchsorted(cumulative, draws), max=n - 1)
-        cand_dist, cand_potential = kernels.closer_distances(data.X, data.x_sq_norms, frame_rows(data, candidates),
-                                                             closest, weights, xp=xp, shift=data.shift)
+        cand_dist, cand_potential = kernels.closer_distances(
+            data.X,
+            data.x_sq_norms,
+            frame_rows(data, candidates),
+            closest,
+            weights,
+            xp=xp,
+            shift=data.shift,
+        )
         best = xp.reshape(xp.argmin(cand_potential), (1,))
         potential = xp.take(cand_potential, best)[0]
         closest = xp.take(cand_dist, best, axis=0)[0, :]
@@ -91,7 +98,10 @@ def random_points(data: InitData, n_clusters: int, rng: np.random.Generator) -> 
     """``n_clusters`` distinct data points drawn without replacement, proportionally to weight."""
     positive = int(np.count_nonzero(data.weights_host))
     if positive < n_clusters:
-        msg = f"init='random' needs n_clusters={n_clusters} samples with positive weight; only {positive} have one"
+        msg = (
+            f"init='random' needs n_clusters={n_clusters} samples with positive weight; only "
+            f"{positive} have one"
+        )
         raise ValueError(msg)
     p = data.weights_host / data.weights_host.sum()
     seeds = rng.choice(data.X.shape[0], size=n_clusters, replace=False, p=p)

@@ -30,12 +30,17 @@ REDUCTION_ITERATIONS = 30
 
 
 def _nearest_sq(data: InitData, candidates: Any) -> Any:
-    """Squared distance of every point to its nearest candidate (candidates in the shifted frame)."""
-    _, min_sq = kernels.assign(data.X, candidates, xp=data.xp, x_sq_norms=data.x_sq_norms, shift=data.shift)
+    """Squared distance of every point to its nearest candidate (candidates in the shifted
+    frame)."""
+    _, min_sq = kernels.assign(
+        data.X, candidates, xp=data.xp, x_sq_norms=data.x_sq_norms, shift=data.shift
+    )
     return min_sq
 
 
-def _sampling_round(data: InitData, closest: Any, oversampling: float, rng: np.random.Generator) -> Any:
+def _sampling_round(
+    data: InitData, closest: Any, oversampling: float, rng: np.random.Generator
+) -> Any:
     """Indices drawn independently with probability min(1, l w D^2 / phi)."""
     xp = data.xp
     acc = kernels.accumulator_dtype(xp, data.X.device)
@@ -70,7 +75,9 @@ def kmeans_parallel(
     """
     xp, X = data.xp, data.X
     oversampling = oversampling_factor * n_clusters
-    first = xp.asarray(np.asarray([weighted_index(rng, data.cumulative_weights)], dtype=np.int64), device=X.device)
+    first = xp.asarray(
+        np.asarray([weighted_index(rng, data.cumulative_weights)], dtype=np.int64), device=X.device
+    )
     chosen = [first]
     candidates = frame_rows(data, first)
     closest = _nearest_sq(data, candidates)
@@ -95,29 +102,51 @@ def kmeans_parallel(
         untaken[np.asarray(kernels.to_host(indices))] = False
         weights = np.where(untaken, data.weights_host, 0.0)
         by_weight = min(n_clusters - n_candidates, int(np.count_nonzero(weights)))
-        extra = [rng.choice(X.shape[0], size=by_weight, replace=False, p=weights / weights.sum())] if by_weight else []
+        extra = (
+            [rng.choice(X.shape[0], size=by_weight, replace=False, p=weights / weights.sum())]
+            if by_weight
+            else []
+        )
         if n_candidates + by_weight < n_clusters:
             unweighted = np.flatnonzero(untaken & (data.weights_host <= 0))
-            extra.append(rng.choice(unweighted, size=n_clusters - n_candidates - by_weight, replace=False))
+            extra.append(
+                rng.choice(unweighted, size=n_clusters - n_candidates - by_weight, replace=False)
+            )
         extra_indices = np.concatenate(extra).astype(np.int64)
         indices = xp.concat([indices, xp.asarray(extra_indices, device=X.device)])
     candidates = frame_rows(data, indices)
     # Each candidate stands for the weight of the points nearest to it.
-    _, _, _, candidate_weights = kernels.assign_and_sum(X, candidates, data.weights, xp=xp,
-                                                        x_sq_norms=data.x_sq_norms, shift=data.shift)
+    _, _, _, candidate_weights = kernels.assign_and_sum(
+        X, candidates, data.weights, xp=xp, x_sq_norms=data.x_sq_norms, shift=data.shift
+    )
     return reduce_candidates(candidates, xp.astype(candidate_weights, X.dtype), n_clusters, rng, xp)
 
 
-def reduce_candidates(candidates: Any, candidate_weights: Any, n_clusters: int, rng: np.random.Generator,
-                      xp: ModuleType) -> Any:
-    """k centres from weighted candidates: weighted k-means++, then weighted Lloyd on the candidates.
+def reduce_candidates(
+    candidates: Any,
+    candidate_weights: Any,
+    n_clusters: int,
+    rng: np.random.Generator,
+    xp: ModuleType,
+) -> Any:
+    """k centres from weighted candidates: weighted k-means++, then weighted Lloyd on the
+    candidates.
 
     Shared by the in-memory, streaming and Dask k-means||.
     """
     weights_host = np.asarray(kernels.to_host(candidate_weights), dtype=np.float64)
-    reduced = InitData(candidates, xp.vecdot(candidates, candidates), candidate_weights, weights_host, xp)
+    reduced = InitData(
+        candidates, xp.vecdot(candidates, candidates), candidate_weights, weights_host, xp
+    )
     start, _ = kmeans_plusplus(reduced, n_clusters, rng)
     zero = xp.zeros(candidates.shape[1], dtype=candidates.dtype, device=candidates.device)
-    refined = lloyd(LloydData(candidates, zero, reduced.x_sq_norms, candidate_weights, weights_host, xp), start,
-                    max_iter=REDUCTION_ITERATIONS, tol=0.0, empty_cluster="relocate", rng=rng, score=False)
+    refined = lloyd(
+        LloydData(candidates, zero, reduced.x_sq_norms, candidate_weights, weights_host, xp),
+        start,
+        max_iter=REDUCTION_ITERATIONS,
+        tol=0.0,
+        empty_cluster="relocate",
+        rng=rng,
+        score=False,
+    )
     return refined.centers

@@ -91,10 +91,20 @@ def lloyd(
         # One host synchronisation per iteration: the empty count, the centre shift (in X's
         # dtype, as scikit-learn) and whether any label changed, brought over together.
         acc = sums.dtype
-        unchanged = (xp.zeros((), dtype=acc, device=X.device) if labels_old is None
-                     else xp.astype(xp.all(labels == labels_old), acc))
-        state = to_numpy(xp.stack([xp.sum(xp.astype(weight_sums == 0, acc)),
-                                   xp.astype(xp.sum((new_centers - centers) ** 2), acc), unchanged]))
+        unchanged = (
+            xp.zeros((), dtype=acc, device=X.device)
+            if labels_old is None
+            else xp.astype(xp.all(labels == labels_old), acc)
+        )
+        state = to_numpy(
+            xp.stack(
+                [
+                    xp.sum(xp.astype(weight_sums == 0, acc)),
+                    xp.astype(xp.sum((new_centers - centers) ** 2), acc),
+                    unchanged,
+                ]
+            )
+        )
         n_empty, center_shift, labels_unchanged = int(state[0]), float(state[1]), bool(state[2])
         kept = centers
         if n_empty > 0:
@@ -127,17 +137,21 @@ def lloyd(
             break
         if center_shift <= tol:
             if verbose:
-                print(f"Converged at iteration {iteration}: center shift {center_shift} within tolerance {tol}.")
+                print(
+                    f"Converged at iteration {iteration}: center shift {center_shift} within "
+                    f"tolerance {tol}."
+                )
             break
         labels_old = labels
     if not score:
         return LloydResult(centers, None, float("nan"), n_iter)
     if not strict_convergence:
         # Labels must be the argmin for the centres we return.
-        labels, min_sq = kernels.assign(X, centers, xp=xp, x_sq_norms=data.x_sq_norms, shift=data.shift)
+        labels, min_sq = kernels.assign(
+            X, centers, xp=xp, x_sq_norms=data.x_sq_norms, shift=data.shift
+        )
     # The expansion's distances rank restarts; the fit computes the winner's exact inertia.
     inertia = float(xp.sum(min_sq * data.weights))
     if not math.isfinite(inertia):
         raise inertia_overflow(inertia, X.dtype)
     return LloydResult(centers, labels, inertia, n_iter)
-

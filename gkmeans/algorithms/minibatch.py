@@ -49,7 +49,9 @@ def minibatch_step(
     """
     centers = state.centers
     k = centers.shape[0]
-    shift = kernels.column_mean(centers, xp=xp)  # keeps float32 distances from cancelling far from the origin
+    shift = kernels.column_mean(
+        centers, xp=xp
+    )  # keeps float32 distances from cancelling far from the origin
     labels, min_sq = kernels.assign(batch, centers - shift, xp=xp, shift=shift)
     inertia = float(xp.sum(min_sq * batch_weights))
     sums, batch_weight = kernels.segment_sum(batch, labels, batch_weights, k, xp=xp)
@@ -57,14 +59,16 @@ def minibatch_step(
     total = old + batch_weight
     safe = xp.where(total > 0, total, xp.ones_like(total))
     moved = (xp.astype(centers, sums.dtype) * old[:, None] + sums) / safe[:, None]
-    new_centers = xp.astype(xp.where((batch_weight > 0)[:, None], moved, xp.astype(centers, sums.dtype)), centers.dtype)
+    new_centers = xp.astype(
+        xp.where((batch_weight > 0)[:, None], moved, xp.astype(centers, sums.dtype)), centers.dtype
+    )
     weight_sums = total
     if random_reassign and reassignment_ratio > 0:
         host_weights = np.asarray(kernels.to_host(weight_sums), dtype=np.float64)
         to_reassign = host_weights < reassignment_ratio * host_weights.max()
         # Never reassign more than half the batch (scikit-learn's guard).
         if to_reassign.sum() > 0.5 * batch.shape[0]:
-            keep = np.argsort(host_weights)[int(0.5 * batch.shape[0]):]
+            keep = np.argsort(host_weights)[int(0.5 * batch.shape[0]) :]
             to_reassign[keep] = False
         n_reassign = int(to_reassign.sum())
         if n_reassign:
@@ -73,21 +77,33 @@ def minibatch_step(
             picks = rng.choice(batch.shape[0], size=n_reassign, replace=False).astype(np.int64)
             rows = xp.take(batch, xp.asarray(picks, device=batch.device), axis=0)
             ids = xp.asarray(np.flatnonzero(to_reassign).astype(np.int64), device=batch.device)
-            one_hot = xp.astype(ids[:, None] == xp.arange(k, dtype=xp.int64, device=batch.device)[None, :],
-                                centers.dtype)
+            one_hot = xp.astype(
+                ids[:, None] == xp.arange(k, dtype=xp.int64, device=batch.device)[None, :],
+                centers.dtype,
+            )
             mask = xp.asarray(to_reassign, device=batch.device)
-            new_centers = xp.where(mask[:, None], xp.permute_dims(one_hot, (1, 0)) @ rows, new_centers)
+            new_centers = xp.where(
+                mask[:, None], xp.permute_dims(one_hot, (1, 0)) @ rows, new_centers
+            )
             # As scikit-learn: restart their counts at the smallest kept count, so they are not
             # reassigned again at once.
             floor = float(host_weights[~to_reassign].min()) if (~to_reassign).any() else 1.0
-            weight_sums = xp.where(mask, xp.asarray(floor, dtype=weight_sums.dtype, device=batch.device),
-                                   weight_sums)
+            weight_sums = xp.where(
+                mask, xp.asarray(floor, dtype=weight_sums.dtype, device=batch.device), weight_sums
+            )
     state.weight_sums = weight_sums
     return new_centers, inertia
 
 
-def converged(state: MiniBatchState, batch_inertia: float, batch_size: int, n_samples: int,
-              centers_squared_diff: float, tol: float, max_no_improvement: int | None) -> bool:
+def converged(
+    state: MiniBatchState,
+    batch_inertia: float,
+    batch_size: int,
+    n_samples: int,
+    centers_squared_diff: float,
+    tol: float,
+    max_no_improvement: int | None,
+) -> bool:
     """scikit-learn's stopping rules: a small centre shift, or no improvement of the
     exponentially weighted average of the batch inertia for ``max_no_improvement`` steps."""
     batch_inertia /= batch_size
@@ -142,13 +158,23 @@ def minibatch_loop(
         picked = draw_with_replacement(rng, cdf, batch_size)
         batch = xp.take(X, xp.asarray(picked, device=X.device), axis=0)
         new_centers, batch_inertia = minibatch_step(
-            batch, unit, state, xp=xp, rng=rng, random_reassign=reassign_now(state, batch_size, k, xp),
-            reassignment_ratio=reassignment_ratio, verbose=verbose)
+            batch,
+            unit,
+            state,
+            xp=xp,
+            rng=rng,
+            random_reassign=reassign_now(state, batch_size, k, xp),
+            reassignment_ratio=reassignment_ratio,
+            verbose=verbose,
+        )
         shift = float(xp.sum((new_centers - state.centers) ** 2)) if tol > 0 else 0.0
         state.centers = new_centers
         state.n_steps += 1
         if verbose:
-            print(f"Minibatch step {state.n_steps}/{n_steps}: mean batch inertia: {batch_inertia / batch_size}")
+            print(
+                f"Minibatch step {state.n_steps}/{n_steps}: mean batch inertia: "
+                f"{batch_inertia / batch_size}"
+            )
         if converged(state, batch_inertia, batch_size, n, shift, tol, max_no_improvement):
             break
     return state

@@ -22,7 +22,8 @@ from gkmeans.algorithms.predict_rule import predict_labels
 
 @dataclass(frozen=True)
 class Chunk:
-    """Rows ``offset : offset + len(X)`` of the data (``weights`` None: all ones); ``index`` counts chunks."""
+    """Rows ``offset : offset + len(X)`` of the data (``weights`` None: all ones); ``index`` counts
+    chunks."""
 
     X: Any
     weights: Any
@@ -79,12 +80,17 @@ class DataStats:
     def combine(self, other: DataStats) -> DataStats:
         if other.n_features != self.n_features or other.dtype != self.dtype:
             msg = (
-                f"every chunk must have the same number of features and dtype: got ({self.n_features}, {self.dtype}) "
-                f"and ({other.n_features}, {other.dtype})"
+                "every chunk must have the same number of features and dtype: got "
+                f"({self.n_features}, {self.dtype}) and ({other.n_features}, {other.dtype})"
             )
             raise ValueError(msg)
-        return DataStats(self.chunk_rows + other.chunk_rows, self.chunk_weights + other.chunk_weights,
-                         self.column_sums + other.column_sums, self.n_features, self.dtype)
+        return DataStats(
+            self.chunk_rows + other.chunk_rows,
+            self.chunk_weights + other.chunk_weights,
+            self.column_sums + other.column_sums,
+            self.n_features,
+            self.dtype,
+        )
 
     def to_host(self) -> DataStats:
         return self
@@ -94,17 +100,26 @@ def chunk_stats(chunk: Chunk) -> DataStats:
     """Check one chunk (finite values, non-negative finite weights) and measure it."""
     xp, X = chunk.xp, chunk.X
     if X.ndim != 2:
-        raise ValueError(f"every chunk must be 2-D; the chunk at row {chunk.offset} has shape {tuple(X.shape)}")
+        raise ValueError(
+            f"every chunk must be 2-D; the chunk at row {chunk.offset} has shape {tuple(X.shape)}"
+        )
     if not all_finite(X, xp):
-        raise ValueError(f"Input X contains NaN or infinity (in the chunk starting at row {chunk.offset})")
+        raise ValueError(
+            f"Input X contains NaN or infinity (in the chunk starting at row {chunk.offset})"
+        )
     weights = chunk.weights_or_ones()
     if chunk.weights is not None:
         if weights.shape != (X.shape[0],):
-            msg = (f"sample_weight.shape={tuple(weights.shape)} does not match the chunk at row {chunk.offset} "
-                   f"with {X.shape[0]} rows")
+            msg = (
+                f"sample_weight.shape={tuple(weights.shape)} does not match the chunk at row "
+                f"{chunk.offset} with {X.shape[0]} rows"
+            )
             raise ValueError(msg)
         if not bool(xp.all(xp.isfinite(weights))) or bool(xp.any(weights < 0)):
-            raise ValueError(f"sample_weight must be finite and non-negative (chunk starting at row {chunk.offset})")
+            raise ValueError(
+                "sample_weight must be finite and non-negative (chunk starting at row "
+                f"{chunk.offset})"
+            )
     acc = kernels.accumulator_dtype(xp, X.device)
     column_sums = to_numpy(xp.sum(xp.astype(X, acc), axis=0)).astype(np.float64)
     weight = float(xp.sum(xp.astype(weights, acc)))
@@ -119,7 +134,8 @@ def host_dtype(X: Any) -> np.dtype:
 
 @dataclass(frozen=True)
 class Spread:
-    """A chunk's weighted sum of squared norms of the shifted rows, and of the shifted rows themselves."""
+    """A chunk's weighted sum of squared norms of the shifted rows, and of the shifted rows
+    themselves."""
 
     value: float
     row_sums: np.ndarray
@@ -131,7 +147,8 @@ class Spread:
         return self
 
     def about_weighted_mean(self, total_weight: float) -> float:
-        """The spread about the weighted mean (as the in-memory fit's :func:`.kernels.weighted_spread`)."""
+        """The spread about the weighted mean (as the in-memory fit's
+        :func:`.kernels.weighted_spread`)."""
         return kernels.spread_about_weighted_mean(self.value, self.row_sums, total_weight)
 
 
@@ -143,8 +160,10 @@ def chunk_spread(chunk: Chunk, shift: np.ndarray) -> Spread:
     norms = kernels.row_sq_norms(chunk.X, xp=xp, shift=here)
     acc = kernels.accumulator_dtype(xp, chunk.X.device)
     row_sums = kernels.weighted_column_sums(chunk.X, weights, xp=xp, shift=here)
-    return Spread(float(xp.sum(xp.astype(norms, acc) * xp.astype(weights, acc))),
-                  np.asarray(to_numpy(row_sums), dtype=np.float64))
+    return Spread(
+        float(xp.sum(xp.astype(norms, acc) * xp.astype(weights, acc))),
+        np.asarray(to_numpy(row_sums), dtype=np.float64),
+    )
 
 
 # ----------------------------------------------------------------------- Lloyd
@@ -161,8 +180,11 @@ class LloydPartial:
     inertia: Any
 
     def combine(self, other: LloydPartial) -> LloydPartial:
-        return LloydPartial(self.sums + other.sums, self.weight_sums + other.weight_sums,
-                            self.inertia + other.inertia)
+        return LloydPartial(
+            self.sums + other.sums,
+            self.weight_sums + other.weight_sums,
+            self.inertia + other.inertia,
+        )
 
     def to_host(self) -> LloydPartial:
         if isinstance(self.inertia, float):  # already brought over (Dask folds host partials)
@@ -170,23 +192,32 @@ class LloydPartial:
         # One transfer, so one wait for the device, for the whole pass.
         xp = array_namespace(self.sums)
         k, d = self.sums.shape
-        flat = np.asarray(to_numpy(xp.concat([xp.reshape(self.sums, (-1,)), self.weight_sums,
-                                              xp.reshape(self.inertia, (1,))])), dtype=np.float64)
-        return LloydPartial(flat[: k * d].reshape(k, d), flat[k * d: k * d + k], float(flat[-1]))
+        flat = np.asarray(
+            to_numpy(
+                xp.concat(
+                    [xp.reshape(self.sums, (-1,)), self.weight_sums, xp.reshape(self.inertia, (1,))]
+                )
+            ),
+            dtype=np.float64,
+        )
+        return LloydPartial(flat[: k * d].reshape(k, d), flat[k * d : k * d + k], float(flat[-1]))
 
 
 def chunk_lloyd(chunk: Chunk, centers: np.ndarray, shift: np.ndarray) -> LloydPartial:
-    """Assign the chunk to ``centers`` (shifted frame) and sum it per cluster: the kernels of an in-memory pass."""
+    """Assign the chunk to ``centers`` (shifted frame) and sum it per cluster: the kernels of an
+    in-memory pass."""
     xp = chunk.xp
     weights = chunk.weights_or_ones()
-    _, min_sq, sums, weight_sums = kernels.assign_and_sum(chunk.X, chunk.here(centers), weights, xp=xp,
-                                                          shift=chunk.here(shift))
+    _, min_sq, sums, weight_sums = kernels.assign_and_sum(
+        chunk.X, chunk.here(centers), weights, xp=xp, shift=chunk.here(shift)
+    )
     acc = sums.dtype
     return LloydPartial(sums, weight_sums, xp.sum(xp.astype(min_sq, acc) * xp.astype(weights, acc)))
 
 
 def chunk_predict(chunk: Chunk, centers: np.ndarray) -> Any:
-    """Labels by the predict rule (centres shifted by their mean), int32, in the chunk's namespace."""
+    """Labels by the predict rule (centres shifted by their mean), int32, in the chunk's
+    namespace."""
     xp = chunk.xp
     labels, _ = predict_labels(chunk.X, chunk.here(centers), xp)
     return xp.astype(labels, xp.int32)
@@ -210,7 +241,9 @@ def chunk_inertia(chunk: Chunk, centers: np.ndarray, keep_labels: bool) -> Label
     """Predict-rule labels and their exact weighted inertia (as an in-memory fit reports it)."""
     xp = chunk.xp
     labels = chunk_predict(chunk, centers)
-    inertia = kernels.weighted_inertia(chunk.X, chunk.here(centers), labels, chunk.weights_or_ones(), xp=xp)
+    inertia = kernels.weighted_inertia(
+        chunk.X, chunk.here(centers), labels, chunk.weights_or_ones(), xp=xp
+    )
     kept = np.asarray(to_numpy(labels)) if keep_labels else np.empty(0, dtype=np.int32)
     return Labelled(kept, float(to_numpy(inertia)))
 
@@ -218,7 +251,8 @@ def chunk_inertia(chunk: Chunk, centers: np.ndarray, keep_labels: bool) -> Label
 # ------------------------------------------------------------ rows of the data
 @dataclass(frozen=True)
 class Rows:
-    """Some rows of the data (host), with their global indices, weights and, when asked, labels and scores."""
+    """Some rows of the data (host), with their global indices, weights and, when asked, labels and
+    scores."""
 
     index: np.ndarray
     rows: np.ndarray
@@ -230,9 +264,13 @@ class Rows:
         def cat(a: Any, b: Any) -> Any:
             return None if a is None or b is None else np.concatenate([a, b])
 
-        return Rows(np.concatenate([self.index, other.index]), np.concatenate([self.rows, other.rows]),
-                    np.concatenate([self.weights, other.weights]), cat(self.labels, other.labels),
-                    cat(self.score, other.score))
+        return Rows(
+            np.concatenate([self.index, other.index]),
+            np.concatenate([self.rows, other.rows]),
+            np.concatenate([self.weights, other.weights]),
+            cat(self.labels, other.labels),
+            cat(self.score, other.score),
+        )
 
     def to_host(self) -> Rows:
         return self
@@ -241,7 +279,13 @@ class Rows:
         def pick(a: Any) -> Any:
             return None if a is None else a[order]
 
-        return Rows(self.index[order], self.rows[order], self.weights[order], pick(self.labels), pick(self.score))
+        return Rows(
+            self.index[order],
+            self.rows[order],
+            self.weights[order],
+            pick(self.labels),
+            pick(self.score),
+        )
 
 
 def _rows_of(chunk: Chunk, local: Any, labels: Any = None, score: Any = None) -> Rows:
@@ -250,9 +294,13 @@ def _rows_of(chunk: Chunk, local: Any, labels: Any = None, score: Any = None) ->
     host = np.asarray(to_numpy(local), dtype=np.int64)
     rows = np.asarray(to_numpy(xp.take(chunk.X, local, axis=0)))
     weights = np.asarray(to_numpy(xp.take(chunk.weights_or_ones(), local)), dtype=np.float64)
-    return Rows(host + chunk.offset, rows, weights,
-                None if labels is None else np.asarray(to_numpy(xp.take(labels, local)), dtype=np.int64),
-                None if score is None else np.asarray(to_numpy(xp.take(score, local)), dtype=np.float64))
+    return Rows(
+        host + chunk.offset,
+        rows,
+        weights,
+        None if labels is None else np.asarray(to_numpy(xp.take(labels, local)), dtype=np.int64),
+        None if score is None else np.asarray(to_numpy(xp.take(score, local)), dtype=np.float64),
+    )
 
 
 def chunk_take(chunk: Chunk, indices: np.ndarray) -> Rows:
@@ -263,7 +311,8 @@ def chunk_take(chunk: Chunk, indices: np.ndarray) -> Rows:
 
 
 def chunk_weighted_pick(chunk: Chunk, targets: dict[int, np.ndarray]) -> Rows:
-    """Inverse-CDF picks inside this chunk: ``targets[chunk.index]`` are points in (0, chunk weight]."""
+    """Inverse-CDF picks inside this chunk: ``targets[chunk.index]`` are points in
+    (0, chunk weight]."""
     wanted = targets.get(chunk.index)
     if wanted is None or wanted.size == 0:
         return _rows_of(chunk, np.empty(0, dtype=np.int64))
@@ -274,7 +323,8 @@ def chunk_weighted_pick(chunk: Chunk, targets: dict[int, np.ndarray]) -> Rows:
 
 
 def chunk_farthest(chunk: Chunk, centers: np.ndarray, shift: np.ndarray, n_rows: int) -> Rows:
-    """The ``n_rows`` points of this chunk farthest from their assigned centre (zero-weight rows score -1).
+    """The ``n_rows`` points of this chunk farthest from their assigned centre (zero-weight rows
+    score -1).
 
     Labels and distances are those of the in-memory relocation: the assignment of the
     pass, then exact distances to the assigned centres.
@@ -295,8 +345,11 @@ def top_scores(rows: Rows, n_rows: int) -> Rows:
 
 
 # ------------------------------------------------------------------ k-means||
-def chunk_nearest_sq(chunk: Chunk, closest: Any, candidates: np.ndarray, shift: np.ndarray) -> tuple[Any, Total]:
-    """Squared distance of every row to its nearest candidate so far (kept with the chunk) and the chunk's phi."""
+def chunk_nearest_sq(
+    chunk: Chunk, closest: Any, candidates: np.ndarray, shift: np.ndarray
+) -> tuple[Any, Total]:
+    """Squared distance of every row to its nearest candidate so far (kept with the chunk) and the
+    chunk's phi."""
     xp = chunk.xp
     _, min_sq = kernels.assign(chunk.X, chunk.here(candidates), xp=xp, shift=chunk.here(shift))
     if closest is not None:
@@ -306,7 +359,9 @@ def chunk_nearest_sq(chunk: Chunk, closest: Any, candidates: np.ndarray, shift: 
     return min_sq, Total(potential)
 
 
-def chunk_sample(chunk: Chunk, closest: Any, oversampling: float, potential: float, seeds: np.ndarray) -> Rows:
+def chunk_sample(
+    chunk: Chunk, closest: Any, oversampling: float, potential: float, seeds: np.ndarray
+) -> Rows:
     """k-means|| draws: each row independently with probability min(1, l * w * D^2 / phi).
 
     The uniforms come from a host generator seeded per chunk from the fit's generator,

@@ -18,7 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 from gkmeans import _kernels as kernels
-from gkmeans._compat import array_namespace, is_cupy_array
+from gkmeans._compat import array_namespace, is_cupy_array, to_numpy
 from gkmeans._validation import float_dtype
 from gkmeans.exceptions import InvalidParameterError
 from gkmeans.pipelines.chunk_ops import Chunk, chunk_predict
@@ -45,13 +45,20 @@ def is_dask_collection(x: Any) -> bool:
 
 
 def as_dask_array(X: Any) -> Any:
-    """A Dask DataFrame as a Dask array with known chunk sizes (numeric columns only); arrays unchanged."""
+    """A Dask DataFrame as a Dask array with known chunk sizes (numeric columns only); arrays
+    unchanged."""
     if not is_dask_dataframe(X):
         return X
     # pandas extension dtypes (strings, categories) have a kind too, "O" for the non-numeric ones
-    bad = [str(name) for name, dtype in zip(X.columns, X.dtypes) if getattr(dtype, "kind", "O") not in "biuf"]
+    bad = [
+        str(name)
+        for name, dtype in zip(X.columns, X.dtypes)
+        if getattr(dtype, "kind", "O") not in "biuf"
+    ]
     if bad:
-        raise ValueError(f"every column must be numeric to cluster a Dask DataFrame; not numeric: {bad}")
+        raise ValueError(
+            f"every column must be numeric to cluster a Dask DataFrame; not numeric: {bad}"
+        )
     return X.to_dask_array(lengths=True)
 
 
@@ -60,7 +67,9 @@ def _import_dask() -> tuple[Any, Any]:
         import dask
         import dask.array as da
     except ImportError as error:  # pragma: no cover - only without the extra
-        raise ImportError("Dask arrays need the 'dask' extra: pip install 'gkmeans[dask]'") from error
+        raise ImportError(
+            "Dask arrays need the 'dask' extra: pip install 'gkmeans[dask]'"
+        ) from error
     return dask, da
 
 
@@ -80,8 +89,16 @@ def as_row_chunks(X: Any) -> Any:
     return X
 
 
-def _run(fn: Callable[..., Any], X: Any, w: Any, offset: int, index: int, kept: Any, has_kept: bool,
-         args: tuple[Any, ...]) -> Any:
+def _run(
+    fn: Callable[..., Any],
+    X: Any,
+    w: Any,
+    offset: int,
+    index: int,
+    kept: Any,
+    has_kept: bool,
+    args: tuple[Any, ...],
+) -> Any:
     chunk = Chunk(X, w, offset, index)
     result = fn(chunk, kept, *args) if has_kept else fn(chunk, *args)
     if isinstance(result, tuple):  # (value kept with the chunk, small result)
@@ -110,7 +127,10 @@ class DaskEngine:
             if not is_dask_array(sample_weight):
                 sample_weight = np.asarray(sample_weight)
             if tuple(sample_weight.shape) != (X.shape[0],):
-                msg = f"sample_weight.shape={sample_weight.shape} must be ({X.shape[0]},), one per row of X"
+                msg = (
+                    f"sample_weight.shape={sample_weight.shape} must be ({X.shape[0]},), one per "
+                    "row of X"
+                )
                 raise ValueError(msg)
             if not is_dask_array(sample_weight):
                 sample_weight = da.from_array(sample_weight, chunks=(X.chunks[0],))
@@ -122,32 +142,49 @@ class DaskEngine:
         else:
             self.X, self.weights = dask.persist(X, weights)
         self.x_blocks = list(self.X.to_delayed().ravel())
-        self.w_blocks = [None] * len(self.x_blocks) if self.weights is None else list(self.weights.to_delayed())
+        self.w_blocks = (
+            [None] * len(self.x_blocks) if self.weights is None else list(self.weights.to_delayed())
+        )
         self.offsets = np.concatenate([[0], np.cumsum(self.X.chunks[0])[:-1]]).astype(int).tolist()
         self.n_chunks = len(self.x_blocks)
         self.meta = getattr(self.X, "_meta", np.empty((0, 0)))
 
-    def _tasks(self, fn: Callable[..., Any], args: tuple[Any, ...], kept: list[Any] | None) -> list[Any]:
+    def _tasks(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kept: list[Any] | None
+    ) -> list[Any]:
         delayed = self._dask.delayed
         # One graph key for the arguments: the centres travel once per worker, not once per chunk.
         shared = delayed(args, pure=True)
         run = delayed(_run, pure=True)
         return [
-            run(fn, x, w, offset, index, None if kept is None else kept[index], kept is not None, shared)
+            run(
+                fn,
+                x,
+                w,
+                offset,
+                index,
+                None if kept is None else kept[index],
+                kept is not None,
+                shared,
+            )
             for index, (x, w, offset) in enumerate(zip(self.x_blocks, self.w_blocks, self.offsets))
         ]
 
     def _tree(self, parts: list[Any]) -> Any:
         combine = self._dask.delayed(_combine, pure=True)
         while len(parts) > 1:
-            parts = [combine(*parts[i: i + TREE_FAN_IN]) for i in range(0, len(parts), TREE_FAN_IN)]
+            parts = [
+                combine(*parts[i : i + TREE_FAN_IN]) for i in range(0, len(parts), TREE_FAN_IN)
+            ]
         return parts[0]
 
     def map_reduce(self, fn: Callable[..., Any], *args: Any, kept: list[Any] | None = None) -> Any:
         (result,) = self._dask.compute(self._tree(self._tasks(fn, args, kept)))
         return result
 
-    def map_keep(self, fn: Callable[..., Any], *args: Any, kept: list[Any] | None = None) -> tuple[list[Any], Any]:
+    def map_keep(
+        self, fn: Callable[..., Any], *args: Any, kept: list[Any] | None = None
+    ) -> tuple[list[Any], Any]:
         pairs = self._tasks(fn, args, kept if kept is not None else [None] * self.n_chunks)
         pairs = list(self._dask.persist(*pairs))
         getitem = self._dask.delayed(operator.getitem, pure=True)
@@ -180,8 +217,6 @@ class DaskEngine:
 
 
 def _centers_for(X: Any, centers: Any) -> np.ndarray:
-    from gkmeans._compat import to_numpy
-
     host = np.asarray(to_numpy(centers))
     return host.astype(X.dtype) if host.dtype != X.dtype else host
 
@@ -200,7 +235,11 @@ def lazy_predict(X: Any, centers: Any, n_features: int) -> Any:
     """Labels of a Dask array by the predict rule, as a lazy int32 Dask array."""
     X = _checked(X, n_features)
     host = _centers_for(X, centers)
-    meta = np.empty((0,), dtype=np.int32) if not is_cupy_array(X._meta) else X._meta[:0, 0].astype("int32")
+    meta = (
+        np.empty((0,), dtype=np.int32)
+        if not is_cupy_array(X._meta)
+        else X._meta[:0, 0].astype("int32")
+    )
     return X.map_blocks(_predict_block, host, drop_axis=1, dtype=np.int32, meta=meta)
 
 
@@ -208,13 +247,17 @@ def lazy_transform(X: Any, centers: Any, n_features: int) -> Any:
     """Distances of a Dask array's rows to every centre, as a lazy Dask array."""
     X = _checked(X, n_features)
     host = _centers_for(X, centers)
-    return X.map_blocks(_transform_block, host, chunks=(X.chunks[0], (host.shape[0],)), dtype=X.dtype)
+    return X.map_blocks(
+        _transform_block, host, chunks=(X.chunks[0], (host.shape[0],)), dtype=X.dtype
+    )
 
 
 def _checked(X: Any, n_features: int) -> Any:
     X = as_row_chunks(X)
     if X.shape[1] != n_features:
-        msg = f"X has {X.shape[1]} features, but KMeans is expecting {n_features} features as input."
+        msg = (
+            f"X has {X.shape[1]} features, but KMeans is expecting {n_features} features as input."
+        )
         raise ValueError(msg)
     return X
 
@@ -222,4 +265,6 @@ def _checked(X: Any, n_features: int) -> Any:
 def check_dask_weight(sample_weight: Any) -> None:
     """A Dask sample_weight needs Dask X (a NumPy X would have to be split to match)."""
     if is_dask_array(sample_weight):
-        raise InvalidParameterError("sample_weight is a Dask array but X is not; give both as Dask arrays")
+        raise InvalidParameterError(
+            "sample_weight is a Dask array but X is not; give both as Dask arrays"
+        )

@@ -52,7 +52,9 @@ class KMeansFit:
     precision: str = "exact"
 
 
-def check_centers(centers: Any, n_clusters: int, n_features: int, dtype: Any, placement: Placement) -> Any:
+def check_centers(
+    centers: Any, n_clusters: int, n_features: int, dtype: Any, placement: Placement
+) -> Any:
     """Validate initial centres and move them to the compute device in ``dtype``."""
     centers = check_centers_shape(centers, n_clusters, n_features)
     xp = placement.xp
@@ -67,7 +69,13 @@ def _labels_are_relabelling(labels: Any, other: Any, xp: ModuleType) -> bool:
 
 
 def initial_centers(
-    X: Any, n_clusters: int, init: Any, *, random_state: Any = None, sample_weight: Any = None, device: Any = None
+    X: Any,
+    n_clusters: int,
+    init: Any,
+    *,
+    random_state: Any = None,
+    sample_weight: Any = None,
+    device: Any = None,
 ) -> Any:
     """One set of starting centres by ``init``, in X's namespace and on its device."""
     n_clusters = check_int(n_clusters, "n_clusters", 1)
@@ -89,9 +97,10 @@ def fit_kmeans(
     """Validate X, place it, and run ``params.n_init`` Lloyd runs; keep the lowest inertia.
 
     ``progress(run, iteration, max_iter)`` is called after every iteration when given.
-    ``params.batch_restarts``: run the restarts together (:mod:`gkmeans.algorithms.batched_restarts`);
-    "auto" does so where :func:`batching_pays` says it pays. ``params.copy_x``: whether small data
-    may be copied, shifted once (see :func:`gkmeans.pipelines.prepared.prepare_data`).
+    ``params.batch_restarts``: run the restarts together
+    (:mod:`gkmeans.algorithms.batched_restarts`); "auto" does so where :func:`batching_pays` says it
+    pays. ``params.copy_x``: whether small data may be copied, shifted once (see
+    :func:`gkmeans.pipelines.prepared.prepare_data`).
     """
     X_checked, caller_xp = check_array(X)
     check_n_clusters_vs_samples(params.n_clusters, X_checked.shape[0])
@@ -99,9 +108,18 @@ def fit_kmeans(
     placement = resolve_placement(X_checked, caller_xp, params.device, work=work)
     try:
         dtype = compute_dtype(X_checked, placement)
-        with kernels.matmul_precision(placement.xp, placement.device, dtype, params.precision) as effective:
-            fit = _fit_placed(X_checked, caller_xp, params, placement, sample_weight=sample_weight,
-                              progress=progress, rank_exactly=effective != "exact")
+        with kernels.matmul_precision(
+            placement.xp, placement.device, dtype, params.precision
+        ) as effective:
+            fit = _fit_placed(
+                X_checked,
+                caller_xp,
+                params,
+                placement,
+                sample_weight=sample_weight,
+                progress=progress,
+                rank_exactly=effective != "exact",
+            )
     finally:
         kernels.release_workspaces(placement.xp)
     return dataclasses.replace(fit, precision=effective)
@@ -130,20 +148,38 @@ def _fit_placed(
     n_clusters, max_iter, tol = params.n_clusters, params.max_iter, params.tol
     empty_cluster, verbose, runs = params.empty_cluster, params.verbose, params.n_init
     rng = make_rng(params.random_state)
-    data = prepare_data(X, caller_xp, sample_weight, n_clusters, None, placement=placement,
-                        shifted_copy=params.copy_x)
+    data = prepare_data(
+        X,
+        caller_xp,
+        sample_weight,
+        n_clusters,
+        None,
+        placement=placement,
+        shifted_copy=params.copy_x,
+    )
     xp = data.xp
     # tol is relative to the mean per-feature variance, as in scikit-learn; weighted, about the
     # weighted mean, so that integer weights stop where the repeated rows would.
     tol_abs = 0.0
     if tol > 0:
         uniform = bool(np.ptp(data.weights_host) == 0)
-        spread = kernels.weighted_spread(data.X_frame, data.x_sq_norms, data.weights, data.total_weight, xp=xp,
-                                         shift=data.frame_shift, uniform_weights=uniform)
+        spread = kernels.weighted_spread(
+            data.X_frame,
+            data.x_sq_norms,
+            data.weights,
+            data.total_weight,
+            xp=xp,
+            shift=data.frame_shift,
+            uniform_weights=uniform,
+        )
         tol_abs = spread / (data.total_weight * X.shape[1]) * tol
     lloyd_data = data.lloyd_data
-    start_centers = initialiser(params.init, X, n_clusters, data.mean, data.placement, data.X_dev.dtype)
-    batched = _use_batches(params.batch_restarts, runs, X.shape[0], n_clusters, empty_cluster, xp, data.X_dev.device)
+    start_centers = initialiser(
+        params.init, X, n_clusters, data.mean, data.placement, data.X_dev.dtype
+    )
+    batched = _use_batches(
+        params.batch_restarts, runs, X.shape[0], n_clusters, empty_cluster, xp, data.X_dev.device
+    )
 
     # Empty clusters re-drawn at random draw from a generator of their run's own, so that
     # sequential and batched restarts (whose starts are all drawn first) make the same draws.
@@ -153,24 +189,58 @@ def _fit_placed(
         centers = start_centers(data.init_data, rng)
         if verbose:
             print("Initialization complete")
-        report = None if progress is None else (lambda iteration: progress(run, iteration, max_iter))
-        return lloyd(lloyd_data, centers, max_iter=max_iter, tol=tol_abs, empty_cluster=empty_cluster,
-                     rng=run_rngs[run], verbose=verbose, progress=report, score=runs > 1)
+        report = (
+            None if progress is None else (lambda iteration: progress(run, iteration, max_iter))
+        )
+        return lloyd(
+            lloyd_data,
+            centers,
+            max_iter=max_iter,
+            tol=tol_abs,
+            empty_cluster=empty_cluster,
+            rng=run_rngs[run],
+            verbose=verbose,
+            progress=report,
+            score=runs > 1,
+        )
 
     if batched:
-        results = iter(_batched_runs(data, start_centers, runs, max_iter, tol_abs, empty_cluster, rng, run_rngs,
-                                     verbose, progress))
+        results = iter(
+            _batched_runs(
+                data,
+                start_centers,
+                runs,
+                max_iter,
+                tol_abs,
+                empty_cluster,
+                rng,
+                run_rngs,
+                verbose,
+                progress,
+            )
+        )
     else:
         results = (one_run(run) for run in range(runs))
     if rank_exactly and runs > 1:
         # TF32 / bf16 distances are off by about 1e-3 of the rows' squared norms, often more than
         # restarts differ by: the runs are ranked on their exact inertia instead.
-        results = (dataclasses.replace(result, inertia=float(kernels.weighted_inertia(
-            data.X_dev, result.centers + data.mean, result.labels, data.weights, xp=xp))) for result in results)
+        results = (
+            dataclasses.replace(
+                result,
+                inertia=float(
+                    kernels.weighted_inertia(
+                        data.X_dev, result.centers + data.mean, result.labels, data.weights, xp=xp
+                    )
+                ),
+            )
+            for result in results
+        )
     best = next(results)
     for result in results:
         # As scikit-learn: a lower inertia for the same partition is rounding noise.
-        if result.inertia < best.inertia and not _labels_are_relabelling(result.labels, best.labels, xp):
+        if result.inertia < best.inertia and not _labels_are_relabelling(
+            result.labels, best.labels, xp
+        ):
             best = result
 
     centers = best.centers + data.mean
@@ -215,28 +285,59 @@ def batching_pays(n_samples: int, n_clusters: int, xp: ModuleType, device: Any) 
     return n_samples * n_clusters <= CPU_BATCH_MAX_WORK
 
 
-def _use_batches(batch_restarts: Any, runs: int, n_samples: int, n_clusters: int, empty_cluster: str,
-                 xp: ModuleType, device: Any) -> bool:
-    """Whether to run the restarts together (``batch_restarts`` is checked: "auto", True or False)."""
+def _use_batches(
+    batch_restarts: Any,
+    runs: int,
+    n_samples: int,
+    n_clusters: int,
+    empty_cluster: str,
+    xp: ModuleType,
+    device: Any,
+) -> bool:
+    """Whether to run the restarts together (``batch_restarts`` is checked: "auto", True or
+    False)."""
     if isinstance(batch_restarts, str):
-        return runs > 1 and empty_cluster in BATCHABLE_POLICIES and batching_pays(n_samples, n_clusters, xp, device)
+        return (
+            runs > 1
+            and empty_cluster in BATCHABLE_POLICIES
+            and batching_pays(n_samples, n_clusters, xp, device)
+        )
     return batch_restarts and runs > 1
 
 
-def _batched_runs(data: PreparedData, start_centers: Callable[[InitData, np.random.Generator], Any], runs: int,
-                  max_iter: int, tol: float, empty_cluster: str, rng: np.random.Generator,
-                  run_rngs: list[np.random.Generator], verbose: bool,
-                  progress: Callable[[int, int, int], None] | None) -> list[LloydResult]:
-    """All restarts' starts drawn first (the same draws, in the same order, as sequential runs), then run
-    together, each run's own draws (``run_rngs``) as in its sequential run."""
+def _batched_runs(
+    data: PreparedData,
+    start_centers: Callable[[InitData, np.random.Generator], Any],
+    runs: int,
+    max_iter: int,
+    tol: float,
+    empty_cluster: str,
+    rng: np.random.Generator,
+    run_rngs: list[np.random.Generator],
+    verbose: bool,
+    progress: Callable[[int, int, int], None] | None,
+) -> list[LloydResult]:
+    """All restarts' starts drawn first (the same draws, in the same order, as sequential runs),
+    then run together, each run's own draws (``run_rngs``) as in its sequential run."""
     xp = data.xp
     starts = xp.stack([start_centers(data.init_data, rng) for _ in range(runs)])
     if verbose:
         print("Initialization complete")
-    report = None if progress is None else (lambda finished, iteration: progress(min(finished, runs - 1), iteration,
-                                                                                  max_iter))
-    return batched_restarts.batched_lloyd(data.lloyd_data, starts, max_iter=max_iter, tol=tol, empty_cluster=empty_cluster,
-                         rngs=run_rngs, verbose=verbose, progress=report)
+    report = (
+        None
+        if progress is None
+        else (lambda finished, iteration: progress(min(finished, runs - 1), iteration, max_iter))
+    )
+    return batched_restarts.batched_lloyd(
+        data.lloyd_data,
+        starts,
+        max_iter=max_iter,
+        tol=tol,
+        empty_cluster=empty_cluster,
+        rngs=run_rngs,
+        verbose=verbose,
+        progress=report,
+    )
 
 
 def initialiser(
@@ -248,10 +349,13 @@ def initialiser(
         method = INIT_METHODS[init]
         return lambda data, rng: method(data, n_clusters, rng)
     if callable(init):
+
         def from_callable(data: InitData, rng: np.random.Generator) -> Any:
             centers = init(X, n_clusters, random_state=rng)
             return check_centers(centers, n_clusters, n_features, dtype, placement) - mean
 
         return from_callable
-    explicit = check_centers(as_array(init, "init")[0], n_clusters, n_features, dtype, placement) - mean
+    explicit = (
+        check_centers(as_array(init, "init")[0], n_clusters, n_features, dtype, placement) - mean
+    )
     return lambda data, rng: explicit

@@ -1,5 +1,6 @@
 """The mini-batch pipeline behind ``MiniBatchKMeans.fit`` and ``partial_fit``: validate, place,
-choose the start, run the steps (:mod:`gkmeans.algorithms.minibatch`), and bring the results back."""
+choose the start, run the steps (:mod:`gkmeans.algorithms.minibatch`), and bring the results
+back."""
 
 from __future__ import annotations
 
@@ -40,7 +41,9 @@ class MiniBatchFit:
     inertia: float | None = None
 
 
-def initial_centers(params: MiniBatchParams, data: PreparedData, X: Any, rng: np.random.Generator) -> Any:
+def initial_centers(
+    params: MiniBatchParams, data: PreparedData, X: Any, rng: np.random.Generator
+) -> Any:
     """The best of ``n_init`` starts (each on a random subset of ``init_size`` rows), judged on a
     validation subset of as many rows."""
     xp, k, init_size = data.xp, params.n_clusters, params.init_size
@@ -53,13 +56,21 @@ def initial_centers(params: MiniBatchParams, data: PreparedData, X: Any, rng: np
     X_valid, w_valid = xp.take(data.X_dev, valid, axis=0), xp.take(data.weights, valid)
     best, best_inertia = None, None
     for run in range(runs):
-        picked = xp.asarray(rng.integers(0, n, init_size).astype(np.int64), device=data.X_dev.device)
+        picked = xp.asarray(
+            rng.integers(0, n, init_size).astype(np.int64), device=data.X_dev.device
+        )
         subset = xp.take(data.X_dev, picked, axis=0)
         w_subset = xp.take(data.weights, picked)
         sub_mean = kernels.column_mean(subset, xp=xp)
         shifted = subset - sub_mean
-        init_data = InitData(subset, xp.vecdot(shifted, shifted), w_subset,
-                             np.asarray(kernels.to_host(w_subset), dtype=np.float64), xp, shift=sub_mean)
+        init_data = InitData(
+            subset,
+            xp.vecdot(shifted, shifted),
+            w_subset,
+            np.asarray(kernels.to_host(w_subset), dtype=np.float64),
+            xp,
+            shift=sub_mean,
+        )
         start = initialiser(params.init, X, k, sub_mean, data.placement, data.X_dev.dtype)
         centers = start(init_data, rng) + sub_mean
         shift = kernels.column_mean(centers, xp=xp)
@@ -72,20 +83,30 @@ def initial_centers(params: MiniBatchParams, data: PreparedData, X: Any, rng: np
     return best
 
 
-def _published(data: PreparedData, state: MiniBatchState, rng: np.random.Generator,
-               compute_labels: bool) -> MiniBatchFit:
+def _published(
+    data: PreparedData, state: MiniBatchState, rng: np.random.Generator, compute_labels: bool
+) -> MiniBatchFit:
     """The fitted attributes of ``state`` (and the labels and inertia of ``data`` when asked)."""
     xp = data.xp
-    fit = MiniBatchFit(state, rng, data.placement.to_caller(state.centers), data.placement.name,
-                       int(data.X_dev.shape[1]))
+    fit = MiniBatchFit(
+        state,
+        rng,
+        data.placement.to_caller(state.centers),
+        data.placement.name,
+        int(data.X_dev.shape[1]),
+    )
     if compute_labels:
         labels, _ = predict_labels(data.X_dev, state.centers, xp)
         fit.labels = data.placement.to_caller(xp.astype(labels, xp.int32))
-        fit.inertia = float(kernels.weighted_inertia(data.X_dev, state.centers, labels, data.weights, xp=xp))
+        fit.inertia = float(
+            kernels.weighted_inertia(data.X_dev, state.centers, labels, data.weights, xp=xp)
+        )
     return fit
 
 
-def fit_minibatch(X: Any, estimator: Any, sample_weight: Any, compute_labels: bool) -> tuple[MiniBatchFit, int]:
+def fit_minibatch(
+    X: Any, estimator: Any, sample_weight: Any, compute_labels: bool
+) -> tuple[MiniBatchFit, int]:
     """Mini-batch steps over X with the parameters of ``estimator`` (a ``MiniBatchKMeans``);
     returns the fit and the passes over the data it made (``n_iter_``)."""
     X, caller_xp = check_array(X)
@@ -99,17 +120,28 @@ def fit_minibatch(X: Any, estimator: Any, sample_weight: Any, compute_labels: bo
     acc = kernels.accumulator_dtype(xp, data.X_dev.device)
     state = MiniBatchState(centers, xp.zeros(k, dtype=acc, device=data.X_dev.device))
     n_steps = max(1, (params.max_iter * n) // batch_size)
-    minibatch_loop(data.X_dev, data.weights_host, state, xp=xp, rng=rng, batch_size=batch_size, n_steps=n_steps,
-                   tol=tol, max_no_improvement=params.max_no_improvement,
-                   reassignment_ratio=params.reassignment_ratio, verbose=params.verbose)
+    minibatch_loop(
+        data.X_dev,
+        data.weights_host,
+        state,
+        xp=xp,
+        rng=rng,
+        batch_size=batch_size,
+        n_steps=n_steps,
+        tol=tol,
+        max_no_improvement=params.max_no_improvement,
+        reassignment_ratio=params.reassignment_ratio,
+        verbose=params.verbose,
+    )
     fit = _published(data, state, rng, compute_labels)
     if not compute_labels:
         fit.inertia = float(state.ewa_inertia or 0.0) * n
     return fit, int(math.ceil(state.n_steps * batch_size / n))
 
 
-def partial_fit_minibatch(X: Any, estimator: Any, sample_weight: Any, previous: MiniBatchFit | None,
-                          compute_labels: bool) -> MiniBatchFit:
+def partial_fit_minibatch(
+    X: Any, estimator: Any, sample_weight: Any, previous: MiniBatchFit | None, compute_labels: bool
+) -> MiniBatchFit:
     """One mini-batch step on all of X, going on from ``previous`` (or initialising on X)."""
     X, caller_xp = check_array(X)
     if previous is not None:
@@ -129,9 +161,15 @@ def partial_fit_minibatch(X: Any, estimator: Any, sample_weight: Any, previous: 
     state.centers = xp.astype(data.placement.to_compute(state.centers), data.X_dev.dtype)
     state.weight_sums = data.placement.to_compute(state.weight_sums)
     new_centers, _ = minibatch_step(
-        data.X_dev, data.weights, state, xp=xp, rng=rng,
-        random_reassign=reassign_now(state, X.shape[0], k, xp), reassignment_ratio=estimator.reassignment_ratio,
-        verbose=bool(estimator.verbose))
+        data.X_dev,
+        data.weights,
+        state,
+        xp=xp,
+        rng=rng,
+        random_reassign=reassign_now(state, X.shape[0], k, xp),
+        reassignment_ratio=estimator.reassignment_ratio,
+        verbose=bool(estimator.verbose),
+    )
     state.centers = new_centers
     state.n_steps += 1
     return _published(data, state, rng, compute_labels)

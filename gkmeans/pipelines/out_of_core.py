@@ -1,7 +1,7 @@
 """Exact Lloyd k-means over data seen one chunk at a time: written once, run by an engine.
 
 An *engine* owns the chunks and runs a function on each of them: the streaming engine
-(:mod:`gkmeans.streaming`) reads them one after another from a file or an iterator and
+(:mod:`gkmeans.pipelines.stream_engine`) reads them one after another from a file or an iterator and
 copies each to the compute device; the Dask engine (:mod:`gkmeans.pipelines.dask_engine`) runs them
 as tasks where the chunks live and tree-reduces the results. Both hand back only small
 results (:mod:`gkmeans.pipelines.chunk_ops`), so this driver never holds more than O(k * d)
@@ -61,20 +61,24 @@ class ChunkEngine(Protocol):
     n_chunks: int
 
     def map_reduce(self, fn: Callable[..., Any], *args: Any, kept: list[Any] | None = None) -> Any:
-        """``fn(chunk, *args)`` (or ``fn(chunk, kept[i], *args)``) on every chunk, results combined, on the host."""
+        """``fn(chunk, *args)`` (or ``fn(chunk, kept[i], *args)``) on every chunk, results combined,
+        on the host."""
 
-    def map_keep(self, fn: Callable[..., Any], *args: Any, kept: list[Any] | None = None) -> tuple[list[Any], Any]:
-        """Like :meth:`map_reduce` for ``fn`` returning ``(kept_value, result)``: the kept values stay with
-        their chunks (returned as handles), the results are combined."""
+    def map_keep(
+        self, fn: Callable[..., Any], *args: Any, kept: list[Any] | None = None
+    ) -> tuple[list[Any], Any]:
+        """Like :meth:`map_reduce` for ``fn`` returning ``(kept_value, result)``: the kept values
+        stay with their chunks (returned as handles), the results are combined."""
 
     def compute_namespace(self) -> tuple[Any, Any]:
-        """The namespace and device where the driver's own small computations (initialisation) run."""
+        """The namespace and device where the driver's own small computations (initialisation)
+        run."""
 
 
 @dataclass(frozen=True)
 class ChunkedFit:
-    """A finished chunked fit: centres (host, X's dtype), labels by the predict rule (host int32, when the
-    engine keeps them), their inertia, iterations, runs, and the data's statistics."""
+    """A finished chunked fit: centres (host, X's dtype), labels by the predict rule (host int32,
+    when the engine keeps them), their inertia, iterations, runs, and the data's statistics."""
 
     centers: np.ndarray
     labels: np.ndarray | None
@@ -88,7 +92,9 @@ def _partial(engine: ChunkEngine, centers: np.ndarray, shift: np.ndarray) -> wor
     return engine.map_reduce(work.chunk_lloyd, centers, shift)
 
 
-def weighted_rows(engine: ChunkEngine, stats: work.DataStats, n_rows: int, rng: np.random.Generator) -> work.Rows:
+def weighted_rows(
+    engine: ChunkEngine, stats: work.DataStats, n_rows: int, rng: np.random.Generator
+) -> work.Rows:
     """``n_rows`` distinct rows drawn proportionally to weight (fewer only if fewer have weight).
 
     Two stages, one pass: a chunk by the chunks' weights, then a row inside it by inverse CDF.
@@ -101,9 +107,13 @@ def weighted_rows(engine: ChunkEngine, stats: work.DataStats, n_rows: int, rng: 
         if missing <= 0:
             break
         targets = (1.0 - rng.random(missing)) * cumulative[-1]
-        which = np.minimum(np.searchsorted(cumulative, targets, side="left"), len(chunk_weights) - 1)
+        which = np.minimum(
+            np.searchsorted(cumulative, targets, side="left"), len(chunk_weights) - 1
+        )
         local = targets - (cumulative - chunk_weights)[which]
-        by_chunk = {int(i): np.minimum(local[which == i], chunk_weights[i]) for i in np.unique(which)}
+        by_chunk = {
+            int(i): np.minimum(local[which == i], chunk_weights[i]) for i in np.unique(which)
+        }
         drawn = engine.map_reduce(work.chunk_weighted_pick, by_chunk)
         found = drawn if found is None else found.combine(drawn)
         _, first = np.unique(found.index, return_index=True)
@@ -111,8 +121,14 @@ def weighted_rows(engine: ChunkEngine, stats: work.DataStats, n_rows: int, rng: 
     return found.select(np.arange(min(n_rows, found.index.shape[0])))
 
 
-def _sample_init(engine: ChunkEngine, stats: work.DataStats, init: Any, n_clusters: int, shift: np.ndarray,
-                 rng: np.random.Generator) -> np.ndarray:
+def _sample_init(
+    engine: ChunkEngine,
+    stats: work.DataStats,
+    init: Any,
+    n_clusters: int,
+    shift: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
     """A named in-memory initialisation (or a callable) run on a uniform sample of rows."""
     n = stats.n_samples
     size = max(INIT_SAMPLE_ROWS, 50 * n_clusters)
@@ -123,20 +139,32 @@ def _sample_init(engine: ChunkEngine, stats: work.DataStats, init: Any, n_cluste
     shift_here = xp.asarray(shift, device=device)
     if callable(init):
         centers = np.asarray(init(sample.rows, n_clusters, random_state=rng))
-        return check_centers_shape(centers, n_clusters, stats.n_features).astype(stats.dtype) - shift
+        return (
+            check_centers_shape(centers, n_clusters, stats.n_features).astype(stats.dtype) - shift
+        )
     weights = xp.asarray(sample.weights.astype(stats.dtype), device=device)
     shifted = rows - shift_here
-    data = InitData(rows, xp.vecdot(shifted, shifted), weights, sample.weights, xp, shift=shift_here)
+    data = InitData(
+        rows, xp.vecdot(shifted, shifted), weights, sample.weights, xp, shift=shift_here
+    )
     return np.asarray(to_numpy(INIT_METHODS[init](data, n_clusters, rng)))
 
 
-def chunked_kmeans_parallel(engine: ChunkEngine, stats: work.DataStats, n_clusters: int, shift: np.ndarray,
-                            rng: np.random.Generator, *, oversampling_factor: float = DEFAULT_OVERSAMPLING,
-                            n_rounds: int = DEFAULT_ROUNDS) -> np.ndarray:
-    """k-means|| over chunks (Bahmani et al. 2012): two passes per round, candidates reduced with their weights.
+def chunked_kmeans_parallel(
+    engine: ChunkEngine,
+    stats: work.DataStats,
+    n_clusters: int,
+    shift: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    oversampling_factor: float = DEFAULT_OVERSAMPLING,
+    n_rounds: int = DEFAULT_ROUNDS,
+) -> np.ndarray:
+    """k-means|| over chunks (Bahmani et al. 2012): two passes per round, candidates reduced with
+    their weights.
 
-    The same rounds as :func:`gkmeans.algorithms.kmeans_parallel.kmeans_parallel`; each chunk keeps its
-    rows' distance to the nearest candidate where it lives.
+    The same rounds as :func:`gkmeans.algorithms.kmeans_parallel.kmeans_parallel`; each chunk keeps
+    its rows' distance to the nearest candidate where it lives.
     """
     oversampling = oversampling_factor * n_clusters
     first = weighted_rows(engine, stats, 1, rng)
@@ -148,12 +176,16 @@ def chunked_kmeans_parallel(engine: ChunkEngine, stats: work.DataStats, n_cluste
         if potential.value <= 0:
             break
         seeds = rng.integers(0, 2**63 - 1, size=engine.n_chunks)
-        picked = engine.map_reduce(work.chunk_sample, oversampling, potential.value, seeds, kept=closest)
+        picked = engine.map_reduce(
+            work.chunk_sample, oversampling, potential.value, seeds, kept=closest
+        )
         if picked.index.shape[0] == 0:
             continue
         candidates.append(picked.rows)
         n_candidates += picked.index.shape[0]
-        closest, potential = engine.map_keep(work.chunk_nearest_sq, picked.rows - shift, shift, kept=closest)
+        closest, potential = engine.map_keep(
+            work.chunk_nearest_sq, picked.rows - shift, shift, kept=closest
+        )
     rows = np.concatenate(candidates)
     if n_candidates < n_clusters:
         # Fewer candidates than clusters (tiny or duplicated data): top up by weight.
@@ -163,38 +195,67 @@ def chunked_kmeans_parallel(engine: ChunkEngine, stats: work.DataStats, n_cluste
     shifted = (rows - shift).astype(stats.dtype)
     candidate_weights = _partial(engine, shifted, shift).weight_sums
     xp, device = engine.compute_namespace()
-    centers = reduce_candidates(xp.asarray(shifted, device=device),
-                                xp.asarray(candidate_weights.astype(stats.dtype), device=device), n_clusters, rng, xp)
+    centers = reduce_candidates(
+        xp.asarray(shifted, device=device),
+        xp.asarray(candidate_weights.astype(stats.dtype), device=device),
+        n_clusters,
+        rng,
+        xp,
+    )
     return np.asarray(to_numpy(centers))
 
 
-def _empty_update(engine: ChunkEngine, stats: work.DataStats, policy: str, centers: np.ndarray, shift: np.ndarray,
-                  partial: work.LloydPartial, n_empty: int, n_iter: int, rng: np.random.Generator
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """New centres and the centres they are compared with, when ``n_empty`` clusters lost all their points."""
+def _empty_update(
+    engine: ChunkEngine,
+    stats: work.DataStats,
+    policy: str,
+    centers: np.ndarray,
+    shift: np.ndarray,
+    partial: work.LloydPartial,
+    n_empty: int,
+    n_iter: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """New centres and the centres they are compared with, when ``n_empty`` clusters lost all their
+    points."""
     xp = _HOST_XP
     if policy == "relocate":
-        farthest = work.top_scores(engine.map_reduce(work.chunk_farthest, centers, shift, n_empty), n_empty)
+        farthest = work.top_scores(
+            engine.map_reduce(work.chunk_farthest, centers, shift, n_empty), n_empty
+        )
         if not farthest.score.size or farthest.score[0] <= 0:
             # More clusters than distinct points: moving a duplicate changes nothing.
             return cluster_means(partial.sums, partial.weight_sums, centers, xp), centers
         moved = (farthest.rows - shift).astype(np.float64)
-        return relocated_means(centers, partial.sums, partial.weight_sums, moved, farthest.weights,
-                               farthest.labels, xp), centers
+        return relocated_means(
+            centers, partial.sums, partial.weight_sums, moved, farthest.weights, farthest.labels, xp
+        ), centers
     if policy == "random":
         new_rows = weighted_rows(engine, stats, n_empty, rng).rows - shift
         if new_rows.shape[0] < n_empty:  # fewer rows with weight than empty clusters: repeat them
             new_rows = np.resize(new_rows, (n_empty, new_rows.shape[1]))
-        return reseeded_means(centers, partial.sums, partial.weight_sums, new_rows.astype(centers.dtype), xp), centers
+        return reseeded_means(
+            centers, partial.sums, partial.weight_sums, new_rows.astype(centers.dtype), xp
+        ), centers
     if policy == "drop":
         keep = partial.weight_sums > 0
         return cluster_means(partial.sums, partial.weight_sums, centers, xp)[keep], centers[keep]
     raise EmptyClusterError(empty_cluster_message(partial.weight_sums, n_iter))
 
 
-def chunked_lloyd(engine: ChunkEngine, stats: work.DataStats, centers: np.ndarray, shift: np.ndarray, *,
-                  max_iter: int, tol: float, empty_cluster: str, rng: np.random.Generator, verbose: bool = False,
-                  progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, int]:
+def chunked_lloyd(
+    engine: ChunkEngine,
+    stats: work.DataStats,
+    centers: np.ndarray,
+    shift: np.ndarray,
+    *,
+    max_iter: int,
+    tol: float,
+    empty_cluster: str,
+    rng: np.random.Generator,
+    verbose: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[np.ndarray, int]:
     """Lloyd iterations over the chunks; one pass (one host synchronisation) per iteration.
 
     Stops when the squared centre shift is at most ``tol``. When no label changes the
@@ -208,10 +269,14 @@ def chunked_lloyd(engine: ChunkEngine, stats: work.DataStats, centers: np.ndarra
         partial = _partial(engine, centers, shift)
         n_empty = int(np.count_nonzero(partial.weight_sums == 0))
         if n_empty == 0:
-            new_centers, kept = cluster_means(partial.sums, partial.weight_sums, centers, _HOST_XP), centers
+            new_centers, kept = (
+                cluster_means(partial.sums, partial.weight_sums, centers, _HOST_XP),
+                centers,
+            )
         else:
-            new_centers, kept = _empty_update(engine, stats, empty_cluster, centers, shift, partial, n_empty, n_iter,
-                                              rng)
+            new_centers, kept = _empty_update(
+                engine, stats, empty_cluster, centers, shift, partial, n_empty, n_iter, rng
+            )
         if verbose:
             print(f"Iteration {iteration}, inertia {partial.inertia}.")
         center_shift = float(np.sum((new_centers.astype(np.float64) - kept) ** 2))
@@ -222,7 +287,10 @@ def chunked_lloyd(engine: ChunkEngine, stats: work.DataStats, centers: np.ndarra
             continue
         if center_shift <= tol:
             if verbose:
-                print(f"Converged at iteration {iteration}: center shift {center_shift} within tolerance {tol}.")
+                print(
+                    f"Converged at iteration {iteration}: center shift {center_shift} within "
+                    f"tolerance {tol}."
+                )
             break
     return centers, n_iter
 
@@ -248,7 +316,12 @@ def fit_chunked(
     if oversampling_factor <= 0:
         raise InvalidParameterError(f"oversampling_factor={oversampling_factor} must be > 0")
     n_rounds = check_int(n_rounds, "n_rounds", 1)
-    n_clusters, init, max_iter, runs = params.n_clusters, params.init, params.max_iter, params.n_init
+    n_clusters, init, max_iter, runs = (
+        params.n_clusters,
+        params.init,
+        params.max_iter,
+        params.n_init,
+    )
     empty_cluster, verbose = params.empty_cluster, params.verbose
     rng = make_rng(params.random_state)
 
@@ -271,16 +344,37 @@ def fit_chunked(
         if is_explicit_init(init):
             return explicit
         if init == "k-means||":
-            return chunked_kmeans_parallel(engine, stats, n_clusters, shift, rng,
-                                           oversampling_factor=oversampling_factor, n_rounds=n_rounds)
+            return chunked_kmeans_parallel(
+                engine,
+                stats,
+                n_clusters,
+                shift,
+                rng,
+                oversampling_factor=oversampling_factor,
+                n_rounds=n_rounds,
+            )
         return _sample_init(engine, stats, init, n_clusters, shift, rng)
 
     best: tuple[float, np.ndarray, int] | None = None
     for run in range(runs):
         centers = start(rng).astype(stats.dtype)
-        report = None if progress is None else (lambda iteration, run=run: progress(run, iteration, max_iter))
-        centers, n_iter = chunked_lloyd(engine, stats, centers, shift, max_iter=max_iter, tol=tol_abs,
-                                        empty_cluster=empty_cluster, rng=rng, verbose=bool(verbose), progress=report)
+        report = (
+            None
+            if progress is None
+            else (lambda iteration, run=run: progress(run, iteration, max_iter))
+        )
+        centers, n_iter = chunked_lloyd(
+            engine,
+            stats,
+            centers,
+            shift,
+            max_iter=max_iter,
+            tol=tol_abs,
+            empty_cluster=empty_cluster,
+            rng=rng,
+            verbose=bool(verbose),
+            progress=report,
+        )
         inertia = _partial(engine, centers, shift).inertia if runs > 1 else float("nan")
         if best is None or inertia < best[0]:
             best = (inertia, centers, n_iter)
@@ -290,7 +384,9 @@ def fit_chunked(
     labelled = engine.map_reduce(work.chunk_inertia, final, keep_labels)
     if not math.isfinite(labelled.inertia):
         raise inertia_overflow(labelled.inertia, stats.dtype)
-    return ChunkedFit(final, labelled.labels if keep_labels else None, labelled.inertia, n_iter, runs, stats)
+    return ChunkedFit(
+        final, labelled.labels if keep_labels else None, labelled.inertia, n_iter, runs, stats
+    )
 
 
 __all__ = ["ChunkEngine", "ChunkedFit", "fit_chunked", "chunked_lloyd", "chunked_kmeans_parallel"]

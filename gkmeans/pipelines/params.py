@@ -22,6 +22,7 @@ from gkmeans._validation import (
     check_choice,
     check_float,
     check_int,
+    check_n_clusters_vs_samples,
 )
 from gkmeans.algorithms.batched_restarts import BATCHABLE_POLICIES
 from gkmeans.algorithms.empty_clusters import EMPTY_CLUSTER_POLICIES
@@ -62,8 +63,8 @@ def resolve_n_init(n_init: Any, init: Any, estimator_name: str, stacklevel: int 
     n_init = check_int(n_init, "n_init", 1)
     if is_explicit_init(init) and n_init != 1:
         warnings.warn(
-            f"Explicit initial center position passed: performing only one init in {estimator_name} "
-            f"instead of n_init={n_init}.",
+            "Explicit initial center position passed: performing only one init in "
+            f"{estimator_name} instead of n_init={n_init}.",
             RuntimeWarning,
             stacklevel=stacklevel,
         )
@@ -72,7 +73,8 @@ def resolve_n_init(n_init: Any, init: Any, estimator_name: str, stacklevel: int 
 
 
 def check_centers_shape(centers: Any, n_clusters: int, n_features: int) -> Any:
-    """Validate initial centres (explicit or from a callable): finite, numeric, shape (n_clusters, n_features)."""
+    """Validate initial centres (explicit or from a callable): finite, numeric,
+    shape (n_clusters, n_features)."""
     centers, _ = check_array(centers, name="init", dtype=None)
     if centers.shape[0] != n_clusters:
         msg = (
@@ -90,16 +92,19 @@ def check_centers_shape(centers: Any, n_clusters: int, n_features: int) -> Any:
 
 
 def check_batch_restarts(batch_restarts: Any, empty_cluster: str) -> Any:
-    """``batch_restarts``: "auto", True or False; True cannot follow a policy that changes a run's k."""
+    """``batch_restarts``: "auto", True or False; True cannot follow a policy that changes a run's
+    k."""
     if isinstance(batch_restarts, str):
         check_choice(batch_restarts, "batch_restarts", ("auto",))
         return batch_restarts
     if not isinstance(batch_restarts, (bool, np.bool_)):
-        raise InvalidParameterError(f"batch_restarts={batch_restarts!r} must be 'auto', True or False")
+        raise InvalidParameterError(
+            f"batch_restarts={batch_restarts!r} must be 'auto', True or False"
+        )
     if batch_restarts and empty_cluster not in BATCHABLE_POLICIES:
         msg = (
-            f"batch_restarts=True cannot follow empty_cluster={empty_cluster!r} (a run would change its k); "
-            f"use one of {BATCHABLE_POLICIES} or batch_restarts=False"
+            f"batch_restarts=True cannot follow empty_cluster={empty_cluster!r} (a run would "
+            f"change its k); use one of {BATCHABLE_POLICIES} or batch_restarts=False"
         )
         raise InvalidParameterError(msg)
     return bool(batch_restarts)
@@ -163,7 +168,9 @@ class KMeansParams:
         check_choice(algorithm, "algorithm", ALGORITHMS)
         check_choice(empty_cluster, "empty_cluster", EMPTY_CLUSTER_POLICIES)
         check_init(init)
-        verbose = bool(check_int(int(verbose) if isinstance(verbose, bool) else verbose, "verbose", 0))
+        verbose = bool(
+            check_int(int(verbose) if isinstance(verbose, bool) else verbose, "verbose", 0)
+        )
         batch_restarts = check_batch_restarts(batch_restarts, empty_cluster)
         if algorithm == "elkan" and n_clusters == 1:
             warnings.warn(
@@ -211,9 +218,8 @@ class MiniBatchParams:
 
     @classmethod
     def check(cls, estimator: Any, n_samples: int) -> MiniBatchParams:
-        """The parameters of a ``MiniBatchKMeans`` (read from its attributes) for data of ``n_samples`` rows."""
-        from gkmeans._validation import check_n_clusters_vs_samples
-
+        """The parameters of a ``MiniBatchKMeans`` (read from its attributes) for data of
+        ``n_samples`` rows."""
         k = check_int(estimator.n_clusters, "n_clusters", 1)
         check_n_clusters_vs_samples(k, n_samples)
         check_init(estimator.init)

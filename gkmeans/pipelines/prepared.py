@@ -37,16 +37,37 @@ class PreparedData:
 
     @property
     def init_data(self) -> InitData:
-        return InitData(self.X_frame, self.x_sq_norms, self.weights, self.weights_host, self.xp,
-                        shift=self.frame_shift)
+        return InitData(
+            self.X_frame,
+            self.x_sq_norms,
+            self.weights,
+            self.weights_host,
+            self.xp,
+            shift=self.frame_shift,
+        )
 
     @property
     def lloyd_data(self) -> LloydData:
-        return LloydData(self.X_frame, self.frame_shift, self.x_sq_norms, self.weights, self.weights_host, self.xp)
+        return LloydData(
+            self.X_frame,
+            self.frame_shift,
+            self.x_sq_norms,
+            self.weights,
+            self.weights_host,
+            self.xp,
+        )
 
 
-def prepare_data(X: Any, caller_xp: ModuleType, sample_weight: Any, n_clusters: int, device: Any,
-                 placement: Placement | None = None, *, shifted_copy: bool = False) -> PreparedData:
+def prepare_data(
+    X: Any,
+    caller_xp: ModuleType,
+    sample_weight: Any,
+    n_clusters: int,
+    device: Any,
+    placement: Placement | None = None,
+    *,
+    shifted_copy: bool = False,
+) -> PreparedData:
     """Move validated X to the compute device, check the weights, and find the shift.
 
     The algorithms work on ``X - mean`` (the distance expansion cancels badly in
@@ -57,10 +78,14 @@ def prepare_data(X: Any, caller_xp: ModuleType, sample_weight: Any, n_clusters: 
     """
     n_samples, n_features = X.shape
     if placement is None:
-        placement = resolve_placement(X, caller_xp, device, work=n_samples * n_features * n_clusters)
+        placement = resolve_placement(
+            X, caller_xp, device, work=n_samples * n_features * n_clusters
+        )
     xp = placement.xp
     X_dev = placement.to_compute(X)
-    weights, weights_host = check_sample_weight(sample_weight, n_samples, xp, X_dev.dtype, X_dev.device)
+    weights, weights_host = check_sample_weight(
+        sample_weight, n_samples, xp, X_dev.dtype, X_dev.device
+    )
     total_weight = float(weights_host.sum())
     # The plain column mean, as scikit-learn: only a shift, so weights need not enter,
     # and the same rounding as scikit-learn keeps float32 near-ties resolved alike.
@@ -71,5 +96,15 @@ def prepare_data(X: Any, caller_xp: ModuleType, sample_weight: Any, n_clusters: 
     x_sq_norms = kernels.row_sq_norms(X_frame, xp=xp, shift=frame_shift)
     if not bool(xp.all(xp.isfinite(x_sq_norms))):
         raise squares_overflow(X_dev.dtype)
-    return PreparedData(placement, xp, X_dev, weights, weights_host, total_weight, mean, x_sq_norms, X_frame,
-                        frame_shift)
+    return PreparedData(
+        placement,
+        xp,
+        X_dev,
+        weights,
+        weights_host,
+        total_weight,
+        mean,
+        x_sq_norms,
+        X_frame,
+        frame_shift,
+    )

@@ -82,9 +82,16 @@ def should_stream(X: Any, on_gpu: bool, free_device_bytes: int | None) -> bool:
 
 def host_array_to_gpu(X: Any, device: Any, n_clusters: int) -> Any:
     """The placement of a 2-D host NumPy array when it goes to a GPU, else None."""
-    if not isinstance(X, np.ndarray) or X.ndim != 2 or X.size == 0 or parse_device(device).kind == "cpu":
+    if (
+        not isinstance(X, np.ndarray)
+        or X.ndim != 2
+        or X.size == 0
+        or parse_device(device).kind == "cpu"
+    ):
         return None
-    placement = resolve_placement(X[:1], array_namespace(X), device, work=X.shape[0] * X.shape[1] * n_clusters)
+    placement = resolve_placement(
+        X[:1], array_namespace(X), device, work=X.shape[0] * X.shape[1] * n_clusters
+    )
     return placement if kernels.on_gpu(placement.xp, placement.device) else None
 
 
@@ -121,8 +128,11 @@ class InMemory:
 
     @staticmethod
     def _precision(model: FittedModel, placement: Any, X_dev: Any) -> Any:
-        """The fit's precision for predict / transform / score, so that labels_ == predict(X) holds."""
-        return kernels.matmul_precision(placement.xp, placement.device, X_dev.dtype, model.precision)
+        """The fit's precision for predict / transform / score, so that labels_ == predict(X)
+        holds."""
+        return kernels.matmul_precision(
+            placement.xp, placement.device, X_dev.dtype, model.precision
+        )
 
     def predict(self, model: FittedModel) -> Any:
         X_dev, centers, placement, xp = self._placed(model, "predict")
@@ -138,7 +148,9 @@ class InMemory:
 
     def score(self, model: FittedModel) -> float:
         X_dev, centers, placement, xp = self._placed(model, "score")
-        weights, _ = check_sample_weight(self.sample_weight, X_dev.shape[0], xp, X_dev.dtype, X_dev.device)
+        weights, _ = check_sample_weight(
+            self.sample_weight, X_dev.shape[0], xp, X_dev.dtype, X_dev.device
+        )
         with self._precision(model, placement, X_dev):
             labels, _ = predict_labels(X_dev, centers, xp)
         return -float(kernels.weighted_inertia(X_dev, centers, labels, weights, xp=xp))
@@ -149,15 +161,22 @@ class Streamed:
 
     def __init__(self, data: ChunkedData, sample_weight: Any, device: Any) -> None:
         if sample_weight is not None:
-            raise InvalidParameterError("give the weights of chunked data to gkmeans.chunked(..., sample_weight=)")
+            raise InvalidParameterError(
+                "give the weights of chunked data to gkmeans.chunked(..., sample_weight=)"
+            )
         self.data, self.device = data, device
 
     def fit(self, params: KMeansParams, progress: Progress | None) -> KMeansFit:
         engine = stream_engine(self.data, self.device, params.n_clusters)
         result = fit_chunked(engine, params, progress=progress, keep_labels=True)
-        return KMeansFit(centers=engine.to_caller(result.centers), labels=engine.to_caller(result.labels),
-                         inertia=result.inertia, n_iter=result.n_iter, device=engine.device_name,
-                         n_init=result.n_init)
+        return KMeansFit(
+            centers=engine.to_caller(result.centers),
+            labels=engine.to_caller(result.labels),
+            inertia=result.inertia,
+            n_iter=result.n_iter,
+            device=engine.device_name,
+            n_init=result.n_init,
+        )
 
     def _labelled(self, model: FittedModel, keep_labels: bool) -> Any:
         """Predict-rule labels (host) and weighted inertia of the chunks, in one pass."""
@@ -165,8 +184,10 @@ class Streamed:
         centers = np.asarray(to_numpy(model.centers))
         n_features = self.data.n_features or self.data.first_chunk().shape[1]
         if n_features != model.n_features_in:
-            msg = (f"X has {n_features} features, but {model.estimator_name} is expecting "
-                   f"{model.n_features_in} features as input.")
+            msg = (
+                f"X has {n_features} features, but {model.estimator_name} is expecting "
+                f"{model.n_features_in} features as input."
+            )
             raise ValueError(msg)
         return engine.map_reduce(chunk_inertia, centers, keep_labels)
 
@@ -174,8 +195,10 @@ class Streamed:
         return self._labelled(model, keep_labels=True).labels
 
     def transform(self, model: FittedModel) -> Any:
-        raise TypeError("transform of chunked data would hold n_samples x n_clusters distances; "
-                        "transform the chunks one by one instead")
+        raise TypeError(
+            "transform of chunked data would hold n_samples x n_clusters distances; "
+            "transform the chunks one by one instead"
+        )
 
     def score(self, model: FittedModel) -> float:
         return -self._labelled(model, keep_labels=False).inertia
@@ -189,15 +212,24 @@ class Distributed:
 
     def fit(self, params: KMeansParams, progress: Progress | None) -> KMeansFit:
         request = parse_device(self.device)
-        if request.kind not in ("auto", "cpu") and not is_cupy_array(getattr(self.X, "_meta", None)):
-            msg = (f"device={self.device!r}: Dask chunks are computed where they live; for GPUs give CuPy-backed "
-                   "chunks (X.map_blocks(cupy.asarray)) on GPU workers (dask-cuda)")
+        if request.kind not in ("auto", "cpu") and not is_cupy_array(
+            getattr(self.X, "_meta", None)
+        ):
+            msg = (
+                f"device={self.device!r}: Dask chunks are computed where they live; for GPUs give "
+                "CuPy-backed chunks (X.map_blocks(cupy.asarray)) on GPU workers (dask-cuda)"
+            )
             raise InvalidParameterError(msg)
         engine = DaskEngine(self.X, self.sample_weight)
         result = fit_chunked(engine, params, progress=progress, keep_labels=False)
-        return KMeansFit(centers=engine.to_caller(result.centers), labels=engine.labels(result.centers),
-                         inertia=result.inertia, n_iter=result.n_iter, device=engine.device_name,
-                         n_init=result.n_init)
+        return KMeansFit(
+            centers=engine.to_caller(result.centers),
+            labels=engine.labels(result.centers),
+            inertia=result.inertia,
+            n_iter=result.n_iter,
+            device=engine.device_name,
+            n_init=result.n_init,
+        )
 
     def predict(self, model: FittedModel) -> Any:
         check_feature_names(model.feature_names_in, self.X, model.estimator_name)
@@ -216,7 +248,8 @@ Route = Union[InMemory, Streamed, Distributed]
 
 
 def in_memory(X: Any) -> bool:
-    """Whether ``X`` is one in-memory array (not ``gkmeans.chunked`` data, not a Dask collection)."""
+    """Whether ``X`` is one in-memory array (not ``gkmeans.chunked`` data, not a Dask
+    collection)."""
     return not is_dask_collection(X) and not isinstance(X, ChunkedData)
 
 

@@ -39,12 +39,16 @@ class StreamEngine:
                 yield X, w
 
         n_rows = 0
-        for index, (X, w) in enumerate(kernels.stream_to_device(host_batches(), xp=xp, device=device)):
+        for index, (X, w) in enumerate(
+            kernels.stream_to_device(host_batches(), xp=xp, device=device)
+        ):
             n_rows += int(X.shape[0])
             yield Chunk(X, w, offsets[index], index)
         if self.n_rows is not None and n_rows != self.n_rows:
-            msg = (f"the chunks held {n_rows} rows in this pass and {self.n_rows} in the first: the chunk function "
-                   "must give the same data every time it is called")
+            msg = (
+                f"the chunks held {n_rows} rows in this pass and {self.n_rows} in the first: the "
+                "chunk function must give the same data every time it is called"
+            )
             raise ValueError(msg)
         self.n_rows = n_rows
         self.n_chunks = len(offsets)
@@ -58,7 +62,9 @@ class StreamEngine:
             raise ValueError("the chunked data is empty: no chunk was produced")
         return total.to_host()
 
-    def map_keep(self, fn: Callable[..., Any], *args: Any, kept: list[Any] | None = None) -> tuple[list[Any], Any]:
+    def map_keep(
+        self, fn: Callable[..., Any], *args: Any, kept: list[Any] | None = None
+    ) -> tuple[list[Any], Any]:
         values, total = [], None
         for chunk in self._chunks():
             value, result = fn(chunk, None if kept is None else kept[chunk.index], *args)
@@ -84,8 +90,12 @@ class StreamEngine:
 def stream_engine(data: ChunkedData, device: Any, n_clusters: int) -> StreamEngine:
     """The engine for ``data`` on the device chosen as for an in-memory fit of the same size."""
     if not isinstance(data, ChunkedData):
-        raise InvalidParameterError(f"expected gkmeans.chunked(...) data; got {type(data).__name__}")
+        raise InvalidParameterError(
+            f"expected gkmeans.chunked(...) data; got {type(data).__name__}"
+        )
     first = data.first_chunk()
     n = data.n_samples or first.shape[0]
-    placement = resolve_placement(first, array_namespace(first), device, work=n * first.shape[1] * n_clusters)
+    placement = resolve_placement(
+        first, array_namespace(first), device, work=n * first.shape[1] * n_clusters
+    )
     return StreamEngine(data, placement)

@@ -16,8 +16,11 @@ import functools
 import warnings
 from typing import Any, Callable
 
+import numpy as np
+
 from gkmeans import config
 from gkmeans._kernels.agnostic import row_chunks
+from gkmeans._kernels.experimental.cuda_sources import cuda_kernel
 
 #: Launch shape of the row-argmin kernel: 8 warps, one row each.
 ROW_ARGMIN_THREADS = 256
@@ -59,8 +62,17 @@ class ChunkedGemmAssign:
         ``block`` when ``row_sq`` is None), clamped at 0, into ``min_sq_out``.
     """
 
-    def __init__(self, xp: Any, shape: tuple[int, int], dtype: Any, n_clusters: int, chunk_rows: int, *,
-                 with_shift: bool, argmin_rows: ArgminRows) -> None:
+    def __init__(
+        self,
+        xp: Any,
+        shape: tuple[int, int],
+        dtype: Any,
+        n_clusters: int,
+        chunk_rows: int,
+        *,
+        with_shift: bool,
+        argmin_rows: ArgminRows,
+    ) -> None:
         n, d = shape
         rows = max(1, min(int(chunk_rows), n))
         self.xp, self.argmin_rows, self.n_rows, self.chunk_rows = xp, argmin_rows, n, rows
@@ -69,7 +81,9 @@ class ChunkedGemmAssign:
         # -2 C^T in the layout the array path's ``-2 * centers.T`` has in this library (NumPy keeps
         # the transpose's F order, CuPy's elementwise results are C-contiguous), so that BLAS gets
         # the same operands, is called the same way, and sums in the same order.
-        self.centers_t_neg2 = -2 * xp.zeros((n_clusters, d), dtype=dtype).T  # zeros: no arithmetic on garbage
+        self.centers_t_neg2 = (
+            -2 * xp.zeros((n_clusters, d), dtype=dtype).T
+        )  # zeros: no arithmetic on garbage
         self.c_sq = xp.empty(n_clusters, dtype=dtype)
         self.products = xp.empty((rows, n_clusters), dtype=dtype)
         self.shifted = xp.empty((rows, d), dtype=dtype) if with_shift else None
@@ -97,13 +111,15 @@ class ChunkedGemmAssign:
                 block = xp.subtract(block, self.shift, out=self.shifted[:rows])
             products = xp.matmul(block, self.centers_t_neg2, out=self.products[:rows])
             row_sq = None if x_sq_norms is None else x_sq_norms[start:stop]
-            self.argmin_rows(products, self.c_sq, block, row_sq, self.labels[start:stop], self.min_sq[start:stop])
+            self.argmin_rows(
+                products, self.c_sq, block, row_sq, self.labels[start:stop], self.min_sq[start:stop]
+            )
 
 
 def graph_chunk_rows(chunk_rows: int, n_clusters: int, itemsize: int, l2_bytes: int) -> int:
-    """Rows per chunk for the graph path: an L2-sized product block unless ``GKMEANS_GPU_CHUNK_BYTES``
-    chose the chunk (then ``chunk_rows``, which already follows it), never more than ``chunk_rows``
-    (the memory policy may have halved it)."""
+    """Rows per chunk for the graph path: an L2-sized product block unless
+    ``GKMEANS_GPU_CHUNK_BYTES`` chose the chunk (then ``chunk_rows``, which already follows it),
+    never more than ``chunk_rows`` (the memory policy may have halved it)."""
     if config.is_set("GKMEANS_GPU_CHUNK_BYTES"):
         return chunk_rows
     l2_rows = int(l2_bytes * L2_SHARE) // max(1, n_clusters * itemsize)
@@ -116,32 +132,54 @@ def graph_chunk_rows(chunk_rows: int, n_clusters: int, itemsize: int, l2_bytes: 
 
 @functools.lru_cache(maxsize=None)
 def _l2_cache_bytes(device_id: int) -> int:
-    """The L2 cache of a GPU, in bytes (read once: ``Device.attributes`` queries every attribute)."""
+    """The L2 cache of a GPU, in bytes (read once: ``Device.attributes`` queries every
+    attribute)."""
     import cupy
 
     return int(cupy.cuda.Device(device_id).attributes["L2CacheSize"])
 
 
-def cuda_argmin_rows(G: Any, c_sq: Any, block: Any, row_sq: Any, labels_out: Any, min_sq_out: Any) -> None:
+def cuda_argmin_rows(
+    G: Any, c_sq: Any, block: Any, row_sq: Any, labels_out: Any, min_sq_out: Any
+) -> None:
     """:class:`ChunkedGemmAssign`'s ``argmin_rows`` as one launch of the row-argmin kernel."""
-    import numpy as np
-
-    from gkmeans._kernels.experimental.cuda_sources import cuda_kernel
-
     rows, k = G.shape
     grid = ((rows + ROWS_PER_ARGMIN_BLOCK - 1) // ROWS_PER_ARGMIN_BLOCK,)
     has_row_sq = row_sq is not None
-    cuda_kernel("row_argmin.cu", G.dtype)(grid, (ROW_ARGMIN_THREADS,), (
-        G, c_sq, block, row_sq if has_row_sq else c_sq, np.int32(has_row_sq), np.int32(rows), np.int32(k),
-        np.int32(block.shape[1]), labels_out, min_sq_out))
+    cuda_kernel("row_argmin.cu", G.dtype)(
+        grid,
+        (ROW_ARGMIN_THREADS,),
+        (
+            G,
+            c_sq,
+            block,
+            row_sq if has_row_sq else c_sq,
+            np.int32(has_row_sq),
+            np.int32(rows),
+            np.int32(k),
+            np.int32(block.shape[1]),
+            labels_out,
+            min_sq_out,
+        ),
+    )
 
 
-def _loaded_pass(X: Any, n_clusters: int, chunk_rows: int, centers: Any, shift: Any) -> ChunkedGemmAssign:
-    """A CuPy :class:`ChunkedGemmAssign` for X, with the row-argmin kernel, its centres (and shift) loaded."""
+def _loaded_pass(
+    X: Any, n_clusters: int, chunk_rows: int, centers: Any, shift: Any
+) -> ChunkedGemmAssign:
+    """A CuPy :class:`ChunkedGemmAssign` for X, with the row-argmin kernel, its centres (and shift)
+    loaded."""
     import cupy
 
-    work = ChunkedGemmAssign(cupy, X.shape, X.dtype, n_clusters, chunk_rows, with_shift=shift is not None,
-                             argmin_rows=cuda_argmin_rows)
+    work = ChunkedGemmAssign(
+        cupy,
+        X.shape,
+        X.dtype,
+        n_clusters,
+        chunk_rows,
+        with_shift=shift is not None,
+        argmin_rows=cuda_argmin_rows,
+    )
     work.load(centers, shift)
     return work
 
@@ -155,7 +193,9 @@ class _CapturedPass:
     same buffers, with one warning per process.
     """
 
-    def __init__(self, X: Any, n_clusters: int, chunk_rows: int, x_sq_norms: Any, centers: Any, shift: Any) -> None:
+    def __init__(
+        self, X: Any, n_clusters: int, chunk_rows: int, x_sq_norms: Any, centers: Any, shift: Any
+    ) -> None:
         import cupy
 
         self.pool = cupy.cuda.MemoryPool()
@@ -201,8 +241,12 @@ def _capture(work: ChunkedGemmAssign, X: Any, x_sq_norms: Any) -> Any:
             graph = captured
         except Exception as error:  # noqa: BLE001 - any refusal means: run eagerly instead
             if not _capture_failed_warned:
-                warnings.warn(f"gkmeans: capturing the assignment as a CUDA graph failed ({error!r}); "
-                              "running it without a graph", RuntimeWarning, stacklevel=4)
+                warnings.warn(
+                    f"gkmeans: capturing the assignment as a CUDA graph failed ({error!r}); "
+                    "running it without a graph",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
                 _capture_failed_warned = True
     current.wait_event(side.record())
     return graph
@@ -214,8 +258,9 @@ _CACHE: dict[tuple, _CapturedPass] = {}
 _last_uncaptured: list[tuple] = []
 
 
-def graph_assign(X: Any, centers: Any, *, chunk_rows: int, x_sq_norms: Any = None,
-                 shift: Any = None) -> tuple[Any, Any]:
+def graph_assign(
+    X: Any, centers: Any, *, chunk_rows: int, x_sq_norms: Any = None, shift: Any = None
+) -> tuple[Any, Any]:
     """Labels and squared distances from the chunked-GEMM pass with the row-argmin kernel.
 
     A capture costs a few passes' worth of host time, so it is made only for a pass that
@@ -231,13 +276,24 @@ def graph_assign(X: Any, centers: Any, *, chunk_rows: int, x_sq_norms: Any = Non
         shift = None if shift is None else shift.astype(X.dtype, copy=False)
         l2_bytes = _l2_cache_bytes(X.device.id)
         rows = graph_chunk_rows(chunk_rows, centers.shape[0], X.dtype.itemsize, l2_bytes)
-        key = (X.device.id, X.data.ptr, X.shape, X.strides, X.dtype.str, centers.shape[0], rows, shift is not None,
-               None if x_sq_norms is None else (x_sq_norms.data.ptr, x_sq_norms.dtype.str),
-               linalg.get_compute_type(X.dtype))
+        key = (
+            X.device.id,
+            X.data.ptr,
+            X.shape,
+            X.strides,
+            X.dtype.str,
+            centers.shape[0],
+            rows,
+            shift is not None,
+            None if x_sq_norms is None else (x_sq_norms.data.ptr, x_sq_norms.dtype.str),
+            linalg.get_compute_type(X.dtype),
+        )
         captured = _CACHE.get(key)
         if captured is None and _last_uncaptured == [key]:
             _CACHE.clear()
-            captured = _CACHE[key] = _CapturedPass(X, centers.shape[0], rows, x_sq_norms, centers, shift)
+            captured = _CACHE[key] = _CapturedPass(
+                X, centers.shape[0], rows, x_sq_norms, centers, shift
+            )
         if captured is not None:
             return captured(X, x_sq_norms, centers, shift)
         _last_uncaptured[:] = [key]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from importlib.resources import files
 from typing import Any
+
+import numpy as np
 
 #: Each CUDA source of ``cuda/`` and its kernels for float32 and float64 data, looked up by name.
 CUDA_KERNELS = {
@@ -16,8 +19,6 @@ COMPILED: dict[str, Any] = {}
 def cuda_module(name: str) -> Any:
     """``cuda/<name>`` compiled by CuPy's RawModule (NVRTC), with ``cuda/`` on the include path
     for the shared ``gk_common.cuh``."""
-    from importlib.resources import files
-
     import cupy
 
     folder = files(__package__).joinpath("cuda")  # a directory: the package is never zipped
@@ -28,8 +29,6 @@ def cuda_module(name: str) -> Any:
 def cuda_kernel(source: str, dtype: Any) -> Any:
     """The kernel of ``cuda/<source>`` for ``dtype`` (float32, else float64): every kernel of the
     source is compiled once per process by :func:`cuda_module`, then cached."""
-    import numpy as np
-
     for_float32, for_float64 = CUDA_KERNELS[source]
     name = for_float32 if dtype == np.float32 else for_float64
     if name not in COMPILED:

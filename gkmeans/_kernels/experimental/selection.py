@@ -1,6 +1,6 @@
-"""Which experimental kernel runs for a primitive, as ``GKMEANS_CUDA_ASSIGN`` / ``GKMEANS_CUDA_UPDATE``
-choose (read by :mod:`gkmeans.config`; this module is imported only when one of them is set to
-an experimental value).
+"""Which experimental kernel runs for a primitive, as ``GKMEANS_CUDA_ASSIGN`` /
+``GKMEANS_CUDA_UPDATE`` choose (read by :mod:`gkmeans.config`; this module is imported only when one
+of them is set to an experimental value).
 
 Assignments on CuPy (``GKMEANS_CUDA_ASSIGN``):
 
@@ -21,15 +21,18 @@ Each kernel takes the dtypes it was written for; other data takes the default pa
 from __future__ import annotations
 
 import functools
-import sys
 from typing import Any, Callable
 
+import numpy as np
+
 from gkmeans._kernels import agnostic, cupy_
+from gkmeans._kernels.experimental import cluster_sums, cuda_graph, fused_assign, triton_assign
+from gkmeans._kernels.torch_ import MATMUL_PRECISION
 
-GRAPH_MODULE = "gkmeans._kernels.experimental.cuda_graph"
 
-
-def choose(backend: str, primitive: str, X: Any, assign_method: str, update_method: str) -> Callable[..., Any] | None:
+def choose(
+    backend: str, primitive: str, X: Any, assign_method: str, update_method: str
+) -> Callable[..., Any] | None:
     """The experimental implementation of ``primitive`` for ``X`` under these choices, or None
     (the default path then runs)."""
     if backend == "cupy":
@@ -38,8 +41,6 @@ def choose(backend: str, primitive: str, X: Any, assign_method: str, update_meth
         if primitive == "segment_sum" and update_method != "scatter":
             return functools.partial(cupy_segment_sum, method=update_method)
         if primitive == "assign_and_sum" and assign_method == "triton" and update_method == "rows":
-            import numpy as np
-
             return cupy_triton_assign_and_sum if X.dtype == np.float32 else None
         return None
     if backend == "torch" and primitive == "assign" and assign_method == "triton":
@@ -49,70 +50,90 @@ def choose(backend: str, primitive: str, X: Any, assign_method: str, update_meth
     return None
 
 
-def cupy_assign(X: Any, centers: Any, *, xp: Any, chunk_rows: int, x_sq_norms: Any = None, shift: Any = None,
-                method: str) -> tuple[Any, Any]:
+def cupy_assign(
+    X: Any,
+    centers: Any,
+    *,
+    xp: Any,
+    chunk_rows: int,
+    x_sq_norms: Any = None,
+    shift: Any = None,
+    method: str,
+) -> tuple[Any, Any]:
     """Nearest centre and squared distance of every row by the experimental kernel ``method``.
 
     The kernels take float32 / float64 data ("triton" float32 only); "graph" also needs
-    C-contiguous X (its captured pass reads X at a fixed address). Anything else takes the array path.
+    C-contiguous X (its captured pass reads X at a fixed address). Anything else takes the array
+    path.
     """
     if method == "triton" and X.dtype == xp.float32:
-        from gkmeans._kernels.experimental.triton_assign import (
-            cupy_assign as triton_assign,
-        )
-
-        return _triton_or_explain(triton_assign, X, centers, shift=shift)
+        return _triton_or_explain(triton_assign.cupy_assign, X, centers, shift=shift)
     if method == "fused" and X.dtype in (xp.float32, xp.float64):
-        from gkmeans._kernels.experimental.fused_assign import fused_assign
-
-        return fused_assign(X, centers, x_sq_norms=x_sq_norms, shift=shift)
+        return fused_assign.fused_assign(X, centers, x_sq_norms=x_sq_norms, shift=shift)
     contiguous = X.flags.c_contiguous and (x_sq_norms is None or x_sq_norms.flags.c_contiguous)
     if method == "graph" and X.dtype in (xp.float32, xp.float64) and contiguous:
-        from gkmeans._kernels.experimental.cuda_graph import graph_assign
+        return cuda_graph.graph_assign(
+            X, centers, chunk_rows=chunk_rows, x_sq_norms=x_sq_norms, shift=shift
+        )
+    return agnostic.assign(
+        X, centers, xp=xp, chunk_rows=chunk_rows, x_sq_norms=x_sq_norms, shift=shift
+    )
 
-        return graph_assign(X, centers, chunk_rows=chunk_rows, x_sq_norms=x_sq_norms, shift=shift)
-    return agnostic.assign(X, centers, xp=xp, chunk_rows=chunk_rows, x_sq_norms=x_sq_norms, shift=shift)
 
-
-def cupy_segment_sum(X: Any, labels: Any, weights: Any, n_clusters: int, *, xp: Any, acc_dtype: Any,
-                     chunk_rows: int, method: str) -> tuple[Any, Any]:
+def cupy_segment_sum(
+    X: Any,
+    labels: Any,
+    weights: Any,
+    n_clusters: int,
+    *,
+    xp: Any,
+    acc_dtype: Any,
+    chunk_rows: int,
+    method: str,
+) -> tuple[Any, Any]:
     """Cluster sums by the experimental update ``method`` ("sort" or "rows")."""
     import cupy
 
     if method == "rows" and X.dtype in (cupy.float32, cupy.float64) and acc_dtype == cupy.float64:
-        from gkmeans._kernels.experimental.cluster_sums import cluster_sums
-
-        return cluster_sums(X, labels, weights, n_clusters)
+        return cluster_sums.cluster_sums(X, labels, weights, n_clusters)
     if method == "sort":
         with X.device:
-            return agnostic.sorted_segment_sum(X, labels, weights, n_clusters, xp=xp, acc_dtype=acc_dtype,
-                                               chunk_rows=chunk_rows)
-    return cupy_.segment_sum(X, labels, weights, n_clusters, xp=xp, acc_dtype=acc_dtype, chunk_rows=chunk_rows)
+            return agnostic.sorted_segment_sum(
+                X, labels, weights, n_clusters, xp=xp, acc_dtype=acc_dtype, chunk_rows=chunk_rows
+            )
+    return cupy_.segment_sum(
+        X, labels, weights, n_clusters, xp=xp, acc_dtype=acc_dtype, chunk_rows=chunk_rows
+    )
 
 
-def cupy_triton_assign_and_sum(X: Any, centers: Any, weights: Any, *, xp: Any, chunk_rows: int,
-                               x_sq_norms: Any = None, shift: Any = None) -> tuple[Any, Any, Any, Any]:
+def cupy_triton_assign_and_sum(
+    X: Any,
+    centers: Any,
+    weights: Any,
+    *,
+    xp: Any,
+    chunk_rows: int,
+    x_sq_norms: Any = None,
+    shift: Any = None,
+) -> tuple[Any, Any, Any, Any]:
     """One Lloyd pass in one Triton kernel: labels, squared distances, and the float64 sums of the
     weighted shifted rows and weights of each cluster, added by atomics in the same pass."""
-    from gkmeans._kernels.experimental.triton_assign import cupy_assign_and_sum
-
-    return _triton_or_explain(cupy_assign_and_sum, X, centers, weights, shift=shift)
+    return _triton_or_explain(triton_assign.cupy_assign_and_sum, X, centers, weights, shift=shift)
 
 
-def torch_triton_assign(X: Any, centers: Any, *, xp: Any, chunk_rows: int, x_sq_norms: Any = None,
-                        shift: Any = None) -> tuple[Any, Any]:
+def torch_triton_assign(
+    X: Any, centers: Any, *, xp: Any, chunk_rows: int, x_sq_norms: Any = None, shift: Any = None
+) -> tuple[Any, Any]:
     """float32 CUDA tensors: the Triton kernel, in the precision the fit set through
     ``torch.set_float32_matmul_precision``."""
     import torch
 
-    from gkmeans._kernels.experimental.triton_assign import (
-        TRITON_PRECISION,
-        torch_assign,
+    ours = {setting: name for name, setting in MATMUL_PRECISION.items()}[
+        torch.get_float32_matmul_precision()
+    ]
+    return triton_assign.torch_assign(
+        X, centers, shift=shift, precision=triton_assign.TRITON_PRECISION[ours]
     )
-    from gkmeans._kernels.torch_ import MATMUL_PRECISION
-
-    ours = {setting: name for name, setting in MATMUL_PRECISION.items()}[torch.get_float32_matmul_precision()]
-    return torch_assign(X, centers, shift=shift, precision=TRITON_PRECISION[ours])
 
 
 def _triton_or_explain(run: Any, *args: Any, shift: Any) -> Any:
@@ -125,6 +146,4 @@ def _triton_or_explain(run: Any, *args: Any, shift: Any) -> Any:
 
 def release_workspaces() -> None:
     """Free the buffers a captured assignment pass holds (:mod:`.cuda_graph`), if one was made."""
-    graph = sys.modules.get(GRAPH_MODULE)
-    if graph is not None:
-        graph.release()
+    cuda_graph.release()

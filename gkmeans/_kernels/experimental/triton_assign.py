@@ -22,6 +22,10 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import numpy as np
+
+from gkmeans._kernels.cupy_ import compute_types
+
 #: Launch configuration per arithmetic: rows per program, centres per tile, features per block,
 #: warps, pipeline stages. Chosen without a GPU from the compiled kernel's resources (Triton 3.9,
 #: sm_90, read with cuobjdump): each is one of the largest tiles that compiles without spilling
@@ -29,7 +33,7 @@ from typing import Any
 #: features spilled in every configuration tried, as did exact float32 on 128 x 128 tiles.
 #: Not yet timed on a GPU: ``python -m benchmarks gpu-passes`` times these and their neighbours.
 CONFIGS = {
-    "ieee": (128, 64, 16, 8, 3),   # 216 registers, 32 KiB shared
+    "ieee": (128, 64, 16, 8, 3),  # 216 registers, 32 KiB shared
     "tf32": (128, 128, 32, 8, 3),  # 250 registers, 96.25 KiB shared
     "bf16": (128, 128, 32, 8, 3),  # 237 registers, 80 KiB shared
 }
@@ -53,8 +57,14 @@ def block_d(n_features: int, widest: int) -> int:
     return min(widest, max(MIN_DOT, 1 << max(0, n_features - 1).bit_length()))
 
 
-def torch_assign(X: Any, centers: Any, *, shift: Any = None, precision: str = "ieee",
-                 config: tuple[int, int, int, int, int] | None = None) -> tuple[Any, Any]:
+def torch_assign(
+    X: Any,
+    centers: Any,
+    *,
+    shift: Any = None,
+    precision: str = "ieee",
+    config: tuple[int, int, int, int, int] | None = None,
+) -> tuple[Any, Any]:
     """Labels (int64) and squared distances (float32) of float32 tensor rows ``X - shift`` against
     ``centers`` (shifted frame), by the Triton kernel; ``precision``: "ieee", "tf32" or "bf16".
     ``config`` overrides :data:`CONFIGS` (``python -m benchmarks gpu-passes`` times some)."""
@@ -62,15 +72,29 @@ def torch_assign(X: Any, centers: Any, *, shift: Any = None, precision: str = "i
     return labels, min_sq
 
 
-def torch_assign_and_sum(X: Any, centers: Any, weights: Any, *, shift: Any = None, precision: str = "ieee",
-                         config: tuple[int, int, int, int, int] | None = None) -> tuple[Any, Any, Any, Any]:
-    """:func:`torch_assign` and, in the same pass, the float64 sums of each cluster's weighted shifted
-    rows (k, d) and the clusters' weights (k,), added by atomics: one Lloyd iteration's pass."""
+def torch_assign_and_sum(
+    X: Any,
+    centers: Any,
+    weights: Any,
+    *,
+    shift: Any = None,
+    precision: str = "ieee",
+    config: tuple[int, int, int, int, int] | None = None,
+) -> tuple[Any, Any, Any, Any]:
+    """:func:`torch_assign` and, in the same pass, the float64 sums of each cluster's weighted
+    shifted rows (k, d) and the clusters' weights (k,), added by atomics: one Lloyd iteration's
+    pass."""
     return _launch(X, centers, weights, shift, precision, config)
 
 
-def _launch(X: Any, centers: Any, weights: Any, shift: Any, precision: str,
-            config: tuple[int, int, int, int, int] | None) -> tuple[Any, Any, Any, Any]:
+def _launch(
+    X: Any,
+    centers: Any,
+    weights: Any,
+    shift: Any,
+    precision: str,
+    config: tuple[int, int, int, int, int] | None,
+) -> tuple[Any, Any, Any, Any]:
     import torch
     import triton
 
@@ -78,7 +102,9 @@ def _launch(X: Any, centers: Any, weights: Any, shift: Any, precision: str,
         raise TypeError(f"the Triton assignment takes float32 data, not {X.dtype}")
     if precision not in CONFIGS:
         raise ValueError(f"precision={precision!r} must be one of {tuple(CONFIGS)}")
-    block_n, block_k, widest, num_warps, num_stages = CONFIGS[precision] if config is None else config
+    block_n, block_k, widest, num_warps, num_stages = (
+        CONFIGS[precision] if config is None else config
+    )
     X = X.contiguous()
     centers = centers.to(torch.float32).contiguous()
     n, d = X.shape
@@ -94,9 +120,30 @@ def _launch(X: Any, centers: Any, weights: Any, shift: Any, precision: str,
     shift_arg = shift.to(torch.float32).contiguous() if has_shift else c_sq  # any pointer: unread
     width = block_d(d, widest)
     _kernel()[(triton.cdiv(n, block_n),)](
-        X, shift_arg, centers, c_sq, labels, min_sq, weights, sums, weight_sums, n, k, d, X.stride(0),
-        centers.stride(0), HAS_SHIFT=has_shift, PRECISION=precision, BLOCK_N=block_n, BLOCK_K=block_k,
-        BLOCK_D=width, ONE_D_BLOCK=d <= width, UPDATE=update, num_warps=num_warps, num_stages=num_stages)
+        X,
+        shift_arg,
+        centers,
+        c_sq,
+        labels,
+        min_sq,
+        weights,
+        sums,
+        weight_sums,
+        n,
+        k,
+        d,
+        X.stride(0),
+        centers.stride(0),
+        HAS_SHIFT=has_shift,
+        PRECISION=precision,
+        BLOCK_N=block_n,
+        BLOCK_K=block_k,
+        BLOCK_D=width,
+        ONE_D_BLOCK=d <= width,
+        UPDATE=update,
+        num_warps=num_warps,
+        num_stages=num_stages,
+    )
     return labels, min_sq, (sums if update else None), (weight_sums if update else None)
 
 
@@ -106,23 +153,24 @@ def cupy_assign(X: Any, centers: Any, *, shift: Any = None) -> tuple[Any, Any]:
     return labels, min_sq
 
 
-def cupy_assign_and_sum(X: Any, centers: Any, weights: Any, *, shift: Any = None) -> tuple[Any, Any, Any, Any]:
+def cupy_assign_and_sum(
+    X: Any, centers: Any, weights: Any, *, shift: Any = None
+) -> tuple[Any, Any, Any, Any]:
     """:func:`torch_assign_and_sum` on CuPy arrays (see :func:`_cupy_launch`)."""
     return _cupy_launch(X, centers, weights, shift)
 
 
 def _cupy_launch(X: Any, centers: Any, weights: Any, shift: Any) -> tuple[Any, Any, Any, Any]:
     """The kernel on CuPy arrays: shared with PyTorch through DLPack (no copies) and launched on
-    CuPy's current stream, in the precision of CuPy's float32 products (set by the fit's ``precision=``)."""
+    CuPy's current stream, in the precision of CuPy's float32 products (set by the fit's
+    ``precision=``)."""
     import cupy
-    import numpy as np
     import torch
     from cupy._core import _routines_linalg as linalg
 
-    from gkmeans._kernels.cupy_ import compute_types
-
     ours = {compute: name for name, compute in compute_types(linalg).items()}.get(
-        linalg.get_compute_type(np.float32), "exact")
+        linalg.get_compute_type(np.float32), "exact"
+    )
     precision = TRITON_PRECISION[ours]
 
     def shared(a: Any) -> Any:
@@ -131,8 +179,18 @@ def _cupy_launch(X: Any, centers: Any, weights: Any, shift: Any) -> tuple[Any, A
     with X.device:
         stream = cupy.cuda.get_current_stream()
         device = torch.device("cuda", X.device.id)
-        on_stream = (torch.cuda.ExternalStream(stream.ptr, device=device) if stream.ptr
-                     else torch.cuda.default_stream(device))
+        on_stream = (
+            torch.cuda.ExternalStream(stream.ptr, device=device)
+            if stream.ptr
+            else torch.cuda.default_stream(device)
+        )
         with torch.cuda.stream(on_stream):
-            results = _launch(torch.from_dlpack(X), shared(centers), shared(weights), shared(shift), precision, None)
+            results = _launch(
+                torch.from_dlpack(X),
+                shared(centers),
+                shared(weights),
+                shared(shift),
+                precision,
+                None,
+            )
             return tuple(None if r is None else cupy.from_dlpack(r) for r in results)

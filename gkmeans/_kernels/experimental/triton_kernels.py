@@ -12,7 +12,9 @@ def shifted_rows(X, shift, rows, row_ok, f0, features, d, stride_x, HAS_SHIFT: t
     """Features ``f0 + features`` of ``rows`` of X, shifted; 0 outside X (padding lanes)."""
     f_ok = (f0 + features) < d
     inside = row_ok[:, None] & f_ok[None, :]
-    x = tl.load(X + rows[:, None] * stride_x + (f0 + features)[None, :], mask=inside, other=0.0).to(tl.float32)
+    x = tl.load(X + rows[:, None] * stride_x + (f0 + features)[None, :], mask=inside, other=0.0).to(
+        tl.float32
+    )
     if HAS_SHIFT:
         s = tl.load(shift + f0 + features, mask=f_ok, other=0.0).to(tl.float32)
         x = tl.where(inside, x - s[None, :], 0.0)
@@ -20,10 +22,29 @@ def shifted_rows(X, shift, rows, row_ok, f0, features, d, stride_x, HAS_SHIFT: t
 
 
 @triton.jit
-def assign_kernel(X, shift, C, c_sq, labels, min_sq, weights, sums, weight_sums, n, k, d, stride_x, stride_c,
-                  HAS_SHIFT: tl.constexpr, PRECISION: tl.constexpr, BLOCK_N: tl.constexpr,
-                  BLOCK_K: tl.constexpr, BLOCK_D: tl.constexpr, ONE_D_BLOCK: tl.constexpr,
-                  UPDATE: tl.constexpr):
+def assign_kernel(
+    X,
+    shift,
+    C,
+    c_sq,
+    labels,
+    min_sq,
+    weights,
+    sums,
+    weight_sums,
+    n,
+    k,
+    d,
+    stride_x,
+    stride_c,
+    HAS_SHIFT: tl.constexpr,
+    PRECISION: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+    ONE_D_BLOCK: tl.constexpr,
+    UPDATE: tl.constexpr,
+):
     rows = (tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)).to(tl.int64)
     row_ok = rows < n
     features = tl.arange(0, BLOCK_D)
@@ -49,8 +70,11 @@ def assign_kernel(X, shift, C, c_sq, labels, min_sq, weights, sums, weight_sums,
                 x = x_all
             else:
                 x = shifted_rows(X, shift, rows, row_ok, f0, features, d, stride_x, HAS_SHIFT)
-            c = tl.load(C + centres[None, :] * stride_c + (f0 + features)[:, None],
-                        mask=c_ok[None, :] & f_ok[:, None], other=0.0).to(tl.float32)
+            c = tl.load(
+                C + centres[None, :] * stride_c + (f0 + features)[:, None],
+                mask=c_ok[None, :] & f_ok[:, None],
+                other=0.0,
+            ).to(tl.float32)
             if PRECISION == "bf16":
                 acc += tl.dot(x.to(tl.bfloat16), c.to(tl.bfloat16), out_dtype=tl.float32)
             else:
@@ -72,11 +96,17 @@ def assign_kernel(X, shift, C, c_sq, labels, min_sq, weights, sums, weight_sums,
         tl.atomic_add(weight_sums + best_index, w, mask=row_ok)
         if ONE_D_BLOCK:
             f_ok = features < d
-            tl.atomic_add(sums + best_index[:, None] * d + features[None, :], x_all.to(tl.float64) * w[:, None],
-                          mask=row_ok[:, None] & f_ok[None, :])
+            tl.atomic_add(
+                sums + best_index[:, None] * d + features[None, :],
+                x_all.to(tl.float64) * w[:, None],
+                mask=row_ok[:, None] & f_ok[None, :],
+            )
         else:
             for f0 in range(0, d, BLOCK_D):
                 f_ok = (f0 + features) < d
                 x = shifted_rows(X, shift, rows, row_ok, f0, features, d, stride_x, HAS_SHIFT)
-                tl.atomic_add(sums + best_index[:, None] * d + (f0 + features)[None, :],
-                              x.to(tl.float64) * w[:, None], mask=row_ok[:, None] & f_ok[None, :])
+                tl.atomic_add(
+                    sums + best_index[:, None] * d + (f0 + features)[None, :],
+                    x.to(tl.float64) * w[:, None],
+                    mask=row_ok[:, None] & f_ok[None, :],
+                )
