@@ -12,7 +12,7 @@ from rounding import (
 import gkmeans
 from gkmeans import _kernels as kernels
 from gkmeans._compat import array_namespace
-from gkmeans._kernels import agnostic, primitives, workspace
+from gkmeans._kernels import agnostic, cpu_threads, primitives, workspace
 
 
 def _brute_force(X, C):
@@ -154,7 +154,7 @@ def test_native_closer_distances_equal_agnostic(rng, monkeypatch, dtype, with_sh
     # And the same number of BLAS threads: the NumPy kernel holds BLAS to one while its own threads
     # share the blocks, and a BLAS may round a product otherwise when it splits it among threads
     # (OpenBLAS's Haswell kernels do: half the float32 products of these blocks differ).
-    with numpy_._one_blas_thread():
+    with cpu_threads.one_blas_thread():
         fallback = agnostic.closer_distances(X, x_sq, rows, closest, w, xp=xp, chunk_rows=1024, shift=shift)
     np.testing.assert_array_equal(native[0], fallback[0])
     np.testing.assert_allclose(native[1], fallback[1], rtol=1e-12)
@@ -253,7 +253,7 @@ def test_numpy_fit_runs_the_fused_pass(monkeypatch):
 def test_without_threadpoolctl_the_pass_runs_in_one_thread(monkeypatch, rng):
     from gkmeans._kernels import numpy_
 
-    monkeypatch.setattr(numpy_, "_blas_controller", lambda: None)
+    monkeypatch.setattr(cpu_threads, "blas_controller", lambda: None)
     seen = set()
 
     def spy(share):
@@ -261,7 +261,7 @@ def test_without_threadpoolctl_the_pass_runs_in_one_thread(monkeypatch, rng):
 
         seen.add(threading.current_thread().name)
 
-    numpy_._in_threads(10_000, 100, spy)
+    cpu_threads.in_threads(10_000, 100, spy)
     assert len(seen) == 1
 
 
@@ -276,11 +276,11 @@ def test_threaded_shares_cover_every_block_and_an_error_waits_for_the_others(mon
     from gkmeans._kernels import numpy_
 
     monkeypatch.setenv("GKMEANS_NUM_THREADS", "3")
-    shares = numpy_._in_threads(1000, 100, lambda share: share)
+    shares = cpu_threads.in_threads(1000, 100, lambda share: share)
     assert [block for share in shares for block in share] == sorted(
         [(start, start + 100) for start in range(0, 1000, 100)], key=lambda b: ((b[0] // 100) % 3, b[0]))
     caller = threading.current_thread().name
-    ran_in = numpy_._in_threads(1000, 100, lambda share: threading.current_thread().name)
+    ran_in = cpu_threads.in_threads(1000, 100, lambda share: threading.current_thread().name)
     assert ran_in[0] == caller and caller not in ran_in[1:]
 
     finished = []
@@ -293,7 +293,7 @@ def test_threaded_shares_cover_every_block_and_an_error_waits_for_the_others(mon
         finished.append(index)
 
     with pytest.raises(ValueError, match="share failed"):
-        numpy_._in_threads(1000, 100, work)
+        cpu_threads.in_threads(1000, 100, work)
     assert sorted(finished) == sorted({0, 1, 2} - {failing_share})
 
 

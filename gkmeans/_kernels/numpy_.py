@@ -2,50 +2,15 @@
 
 from __future__ import annotations
 
-import concurrent.futures
-import contextlib
-import functools
-import os
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
 from gkmeans import config
 from gkmeans._kernels import agnostic
 from gkmeans._kernels.agnostic import CentredCenters, row_chunks
+from gkmeans._kernels.cpu_threads import in_threads
 from gkmeans.host_memory import host_available_bytes
-
-
-def _in_threads(
-    n_rows: int, chunk_rows: int, work: Callable[[list[tuple[int, int]]], Any]
-) -> list[Any]:
-    """Share the row blocks among the CPU threads (interleaved) and run ``work`` on each share.
-
-    BLAS is held to one thread meanwhile, so the threads do not oversubscribe the
-    cores; without threadpoolctl (a dependency, missing only from an install made with
-    ``--no-deps``) everything runs in one thread.
-    """
-    blocks = list(row_chunks(n_rows, chunk_rows))
-    # Without threadpoolctl BLAS cannot be held to one thread, and our threads plus
-    # BLAS's would oversubscribe the cores (measured slower than one thread).
-    threads = cpu_threads() if _blas_controller() is not None else 1
-    n_threads = max(1, min(threads, len(blocks)))
-    # BLAS at one thread even for one of ours: its threads would split products of a few
-    # thousand rows, and OpenBLAS's idle threads spin between calls, slowing the passes between.
-    with _one_blas_thread():
-        if n_threads == 1:
-            return [work(blocks)]
-        shares = [blocks[i::n_threads] for i in range(n_threads)]
-        # The first share runs in this thread: one wake-up fewer (50-200 us on this kind of
-        # machine, as much as a whole block of work at small sizes).
-        others = [_pool(n_threads - 1).submit(work, share) for share in shares[1:]]
-        try:
-            first = work(shares[0])
-        finally:
-            # Never leave threads writing into the pass's buffers after it has returned or raised.
-            concurrent.futures.wait(others)
-        return [first, *(future.result() for future in others)]
 
 
 class _RowShifter:
@@ -338,7 +303,7 @@ def assign(
         for start, stop in share:
             labeller.label(start, stop, scratch)
 
-    _in_threads(X.shape[0], chunk_rows, work)
+    in_threads(X.shape[0], chunk_rows, work)
     return labeller.finish()
 
 
@@ -374,7 +339,7 @@ def assign_and_sum(
             labeller.label_and_sum(start, stop, scratch, weights, sums, weight_sums)
         return sums, weight_sums
 
-    results = _in_threads(X.shape[0], chunk_rows, work)
+    results = in_threads(X.shape[0], chunk_rows, work)
     labels, min_sq = labeller.finish()
     return (
         labels,
@@ -415,7 +380,7 @@ def weighted_inertia(
 
     # Shares of whole blocks: per-thread sums added in a fixed order, so the result does not
     # depend on thread timing.
-    return np.asarray(sum(_in_threads(X.shape[0], max(chunk_rows, 65536), work)), dtype=np.float64)
+    return np.asarray(sum(in_threads(X.shape[0], max(chunk_rows, 65536), work)), dtype=np.float64)
 
 
 def closer_distances(
@@ -474,7 +439,7 @@ def closer_distances(
             potential += target @ weights[start:stop]
         return potential
 
-    potentials = _in_threads(n, chunk_rows, work)
+    potentials = in_threads(n, chunk_rows, work)
     return closer, np.sum(potentials, axis=0)
 
 
@@ -500,7 +465,7 @@ def row_sq_norms(
             block = shifter(start, stop, shifted)
             out[start:stop] = xp.vecdot(block, block)
 
-    _in_threads(n, chunk_rows, work)
+    in_threads(n, chunk_rows, work)
     return out
 
 
@@ -522,7 +487,7 @@ def pairwise_sq_distances(
         for start, stop in share:
             out[start:stop] = frame.sq_distances(X[start:stop], chunk_rows, root)
 
-    _in_threads(X.shape[0], chunk_rows, work)
+    in_threads(X.shape[0], chunk_rows, work)
     return out
 
 
@@ -530,38 +495,6 @@ def distinct_labels(labels: np.ndarray, n_clusters: int, *, xp: Any) -> int:
     """:func:`.agnostic.distinct_labels` by counting (a hash-based ``unique`` took 17x longer
     at n = 10^5)."""
     return int(np.count_nonzero(np.bincount(labels, minlength=n_clusters)))
-
-
-def cpu_threads() -> int:
-    """CPU cores this process may use (``GKMEANS_NUM_THREADS`` overrides)."""
-    override = config.num_threads()
-    if override is not None:
-        return override
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
-@functools.lru_cache(maxsize=4)
-def _pool(n_threads: int) -> concurrent.futures.ThreadPoolExecutor:
-    return concurrent.futures.ThreadPoolExecutor(n_threads, thread_name_prefix="gkmeans")
-
-
-@functools.lru_cache(maxsize=1)
-def _blas_controller() -> Any:
-    return ThreadpoolController()
-
-
-@contextlib.contextmanager
-def _one_blas_thread():
-    """Hold BLAS to one thread while our own threads share the cores (needs threadpoolctl)."""
-    controller = _blas_controller()
-    if controller is None:
-        yield
-        return
-    with controller.limit(limits=1, user_api="blas"):
-        yield
 
 
 def segment_sum(
