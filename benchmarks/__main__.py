@@ -1,7 +1,8 @@
 """``python -m benchmarks run [--quick] [--device cpu|gpu] [--out DIR]``; ``python -m benchmarks silhouette``;
 ``python -m benchmarks dask``; ``python -m benchmarks out-of-core``; ``python -m benchmarks restarts``;
 ``python -m benchmarks quality``; ``python -m benchmarks dispatch``; ``python -m benchmarks transform``;
-``python -m benchmarks shifted-copy``; ``python -m benchmarks precision``; ``python -m benchmarks gpu-passes``."""
+``python -m benchmarks shifted-copy``; ``python -m benchmarks precision``; ``python -m benchmarks gpu-passes``;
+``python -m benchmarks compare --before A.json --after B.json``."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import sys
 SCRIPTS = {"silhouette": "silhouette_vs_sklearn", "dask": "dask_vs_dask_ml", "out-of-core": "out_of_core",
            "restarts": "restarts", "quality": "quality", "dispatch": "dispatch", "transform": "transform",
            "shifted-copy": "shifted_copy", "precision": "precision",
-           "gpu-passes": "gpu_passes"}
+           "gpu-passes": "gpu_passes", "compare": "compare"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("transform", help="transform (distances to every centre) against scikit-learn")
     commands.add_parser("shifted-copy", help="small data shifted once into a copy against block by block")
     commands.add_parser("precision", help="the error of TF32 / bf16 distance products, emulated on the CPU")
+    commands.add_parser("compare", help="two trees' result JSONs side by side: time per iteration and equal results")
     commands.add_parser("gpu-passes", help="one pass of each kind timed alone: GEMM floors, Triton configurations, updates (needs a GPU)")
     args, rest = parser.parse_known_args(argv)
     if args.command in SCRIPTS:

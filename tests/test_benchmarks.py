@@ -488,3 +488,24 @@ def test_environment_set_restores_every_variable_as_it_was(monkeypatch):
         raise RuntimeError("a peer failed")
     assert os.environ["GKMEANS_CUDA_ASSIGN"] == "graph" and "GKMEANS_CUDA_UPDATE" not in os.environ
     assert os.environ["GKMEANS_GPU_CHUNK_BYTES"] == "123"
+
+
+def test_compare_gives_ratios_and_flags_different_results(tmp_path):
+    """``python -m benchmarks compare``: medians of each side, their ratio, and whether the fits agree."""
+    import json
+
+    from benchmarks.compare import compare
+
+    def run(name, ms, inertia):
+        row = {"peer": "gkmeans-numpy", "n": 100, "d": 2, "k": 3, "dtype": "float32", "status": "ok",
+               "ms_per_iter": ms, "inertia_fixed_iter": inertia, "inertia_converged": 1.0, "converge_iter": 5}
+        sk = dict(row, peer="sklearn-lloyd")
+        path = tmp_path / name
+        path.write_text(json.dumps({"rows": [row, sk]}))
+        return str(path)
+
+    table, ratio = compare([run("a1", 2.0, 7.0), run("a2", 4.0, 7.0)], [run("b1", 3.3, 7.0)])
+    assert "| gkmeans-numpy | 100 | 2 | 3 | float32 | 3.000 | 3.300 | 1.10 | yes |" in table
+    assert "sklearn" not in table and ratio == pytest.approx(1.1)
+    table, _ = compare([run("a3", 2.0, 7.0)], [run("b2", 2.0, 7.000001)])
+    assert table.endswith("| NO |")
