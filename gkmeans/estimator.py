@@ -219,22 +219,7 @@ class KMeans:
     def _fit(self, X: Any, sample_weight: Any = None, progress: Any = None) -> KMeans:
         """``fit``, with an optional ``progress(run, iteration, max_iter)`` callback (the CLI's
         bar)."""
-        params = KMeansParams.check(
-            n_clusters=self.n_clusters,
-            init=self.init,
-            n_init=self.n_init,
-            max_iter=self.max_iter,
-            tol=self.tol,
-            verbose=self.verbose,
-            random_state=self.random_state,
-            algorithm=self.algorithm,
-            device=self.device,
-            empty_cluster=self.empty_cluster,
-            batch_restarts=self.batch_restarts,
-            precision=self.precision,
-            copy_x=self.copy_x,
-            estimator_name=type(self).__name__,
-        )
+        params = KMeansParams.from_estimator(self)
         names = feature_names(X)
         result = route(X, sample_weight, params.device, params.n_clusters, "fit").fit(
             params, progress

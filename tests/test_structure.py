@@ -4,6 +4,7 @@ one router decides how an input is processed, and no module grows past its size 
 from __future__ import annotations
 
 import ast
+import functools
 import subprocess
 import sys
 import textwrap
@@ -120,6 +121,7 @@ def test_the_fit_checks_the_parameters_once(monkeypatch):
     calls = []
     original = KMeansParams.check.__func__
 
+    @functools.wraps(original)
     def counting(cls, **kwargs):
         calls.append(kwargs["n_clusters"])
         return original(cls, **kwargs)

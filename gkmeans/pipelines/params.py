@@ -8,6 +8,7 @@ where the data is seen.
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -195,6 +196,16 @@ class KMeansParams:
             copy_x=copy_x,
             estimator_name=estimator_name,
         )
+
+    @classmethod
+    def from_estimator(cls, estimator: Any) -> KMeansParams:
+        """:meth:`check` of the parameters of ``estimator`` (a ``KMeans``, read from its attributes
+        of the same names; a subclass's own extra parameters are not read)."""
+        names = [
+            name for name in inspect.signature(cls.check).parameters if name != "estimator_name"
+        ]
+        options = {name: getattr(estimator, name) for name in names}
+        return cls.check(**options, estimator_name=type(estimator).__name__)
 
 
 @dataclass(frozen=True)
