@@ -2,12 +2,19 @@
 
 Commands: ``demo``, ``devices``, ``fit``, ``predict``, ``elbow``, ``compress-image``,
 ``sample-image``. A user mistake (missing file, bad shape, non-numeric column,
-unknown option) prints one line ``gkmeans: error: ...`` and exits with status 2.
+unknown option) or a failed write prints one line ``gkmeans: error: ...`` and exits with
+status 2; Ctrl-C prints ``gkmeans: interrupted`` and exits with 130; a closed output pipe
+(``gkmeans ... | head``) ends the command silently with 141.
+
+Output files are never the command's input files (checked through symlinks and hard links,
+before any work) and are written all or nothing: to temporary files beside them, renamed
+into place only when every output is complete (:func:`gkmeans.persistence.atomic_outputs`).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -23,7 +30,7 @@ from gkmeans.estimator import KMeans, fit_with_progress
 from gkmeans.exceptions import EmptyClusterError, GPUUnavailableError, NotFittedError
 from gkmeans.image import compress, decompress, read_image, sample_image, write_image
 from gkmeans.io import read_data
-from gkmeans.persistence import load_model
+from gkmeans.persistence import atomic_outputs, load_model
 from gkmeans.pipelines.params import resolve_n_init
 from gkmeans.plot import plot_elbow
 from gkmeans.selection import elbow
@@ -34,12 +41,10 @@ USER_ERRORS = (
     ValueError,
     TypeError,
     GPUUnavailableError,
-    FileNotFoundError,
     ImportError,
     EmptyClusterError,
     NotFittedError,
-    IsADirectoryError,
-    PermissionError,
+    OSError,  # a missing file or folder, no permission, a full disk, a file-size limit
 )
 
 
@@ -47,6 +52,46 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         """One line instead of argparse's usage block."""
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _same_file(first: str, second: str) -> bool:
+    if os.path.realpath(first) == os.path.realpath(second):
+        return True
+    try:
+        return os.path.samefile(first, second)  # hard links
+    except OSError:
+        return False
+
+
+def _check_paths(inputs: dict[str, str], outputs: dict[str, str]) -> None:
+    """Refuse, before any work, outputs that would overwrite an input or each other, or that
+    cannot be written (a folder, a missing folder)."""
+    for option, output in outputs.items():
+        for role, source in inputs.items():
+            if _same_file(output, source):
+                raise ValueError(
+                    f"{option} {output!r} is the {role} input file {source!r}; writing it would "
+                    "destroy the input: choose another output path"
+                )
+        if os.path.isdir(output):
+            raise IsADirectoryError(f"{option} {output!r} is a folder; expected a file path")
+        folder = os.path.dirname(os.path.realpath(output))
+        if not os.path.isdir(folder):
+            raise FileNotFoundError(f"{option} {output!r}: there is no folder {folder!r}")
+    named = list(outputs.items())
+    for i, (option, output) in enumerate(named):
+        for other, second in named[i + 1 :]:
+            if _same_file(output, second):
+                raise ValueError(
+                    f"{option} {output!r} and {other} {second!r} are the same file: choose two "
+                    "different paths"
+                )
+
+
+def _save_labels(path: str, labels: Any) -> None:
+    """The labels as ``.npy`` under exactly this name (``np.save`` would append ".npy")."""
+    with open(path, "wb") as handle:
+        np.save(handle, np.asarray(labels), allow_pickle=False)
 
 
 def _summary(model: KMeans, elapsed: float, n_samples: int) -> None:
@@ -111,6 +156,8 @@ def _data(args: argparse.Namespace) -> Any:
 
 
 def _fit(args: argparse.Namespace) -> int:
+    labels_path = args.labels or str(Path(args.out).with_suffix("")) + "-labels.npy"
+    _check_paths({"data": args.data}, {"--out": args.out, "--labels": labels_path})
     X = _data(args)
     model = KMeans(
         args.k,
@@ -123,22 +170,25 @@ def _fit(args: argparse.Namespace) -> int:
         empty_cluster=args.empty_cluster,
     )
     elapsed = _fit_with_progress(model, X, args.quiet)
+    # the files first: a reader that stops early (| head) must not cost the outputs
+    with atomic_outputs(args.out, labels_path) as (model_file, labels_file):
+        model.save(model_file)
+        _save_labels(labels_file, model.labels_)
     _summary(model, elapsed, int(model.labels_.shape[0]))
-    model.save(args.out)
-    labels_path = args.labels or str(Path(args.out).with_suffix("")) + "-labels.npy"
-    np.save(labels_path, np.asarray(model.labels_))
     print(f"model       {args.out}")
     print(f"labels      {labels_path}")
     return 0
 
 
 def _predict(args: argparse.Namespace) -> int:
+    _check_paths({"model": args.model, "data": args.data}, {"--out": args.out})
     model = load_model(args.model)
     if args.device is not None:
         model.set_params(device=args.device)
     X = _data(args)
     labels = np.asarray(model.predict(X))
-    np.save(args.out, labels)
+    with atomic_outputs(args.out) as (labels_file,):
+        _save_labels(labels_file, labels)
     sizes = np.bincount(labels, minlength=model.cluster_centers_.shape[0])
     print(f"samples     {labels.shape[0]}")
     print(f"sizes       {sizes.tolist()}")
@@ -177,6 +227,9 @@ def _k_range(text: str) -> range:
 
 
 def _elbow(args: argparse.Namespace) -> int:
+    # matplotlib appends ".png" to a name without a suffix: name that file
+    plot = args.plot and (args.plot if Path(args.plot).suffix else args.plot + ".png")
+    _check_paths({"data": args.data}, {"--plot": plot} if plot else {})
     X = read_data(args.data)
     scores = tuple(name for name in args.scores.split(",") if name) if args.scores else ()
     result = elbow(
@@ -187,20 +240,23 @@ def _elbow(args: argparse.Namespace) -> int:
         device=args.device,
         scores=scores,
     )
-    print(result)
-    for name in scores:
-        print(f"best k by {name}: {result.best_k(name)}")
-    if args.plot:
+    if plot:  # the file first: a reader that stops early (| head) must not cost the plot
         import matplotlib
 
         matplotlib.use("Agg")
 
-        plot_elbow(result, path=args.plot)
-        print(f"plot        {args.plot}")
+        with atomic_outputs(plot) as (plot_file,):
+            plot_elbow(result, path=plot_file)
+    print(result)
+    for name in scores:
+        print(f"best k by {name}: {result.best_k(name)}")
+    if plot:
+        print(f"plot        {plot}")
     return 0
 
 
 def _compress_image(args: argparse.Namespace) -> int:
+    _check_paths({"image": args.input}, {"output": args.output})
     picture = read_image(args.input)
     start = time.perf_counter()
     packed = compress(
@@ -211,7 +267,8 @@ def _compress_image(args: argparse.Namespace) -> int:
         max_fit_pixels=None if args.max_fit_pixels == 0 else args.max_fit_pixels,
     )
     elapsed = time.perf_counter() - start
-    write_image(args.output, decompress(packed))
+    with atomic_outputs(args.output) as (output_file,):  # same suffix: the same format
+        write_image(output_file, decompress(packed))
     height, width, _ = packed.shape
     print(f"image       {args.input} ({width} x {height})")
     print(f"colours     {args.colors} ({packed.bits_per_pixel} bits per pixel + palette)")
@@ -229,7 +286,10 @@ def _sample_image(args: argparse.Namespace) -> int:
         raise ValueError(
             f"--size {args.size!r} must look like HEIGHTxWIDTH, e.g. 384x512"
         ) from None
-    write_image(args.output, sample_image((height, width), random_state=args.seed))
+    _check_paths({}, {"output": args.output})
+    picture = sample_image((height, width), random_state=args.seed)
+    with atomic_outputs(args.output) as (output_file,):
+        write_image(output_file, picture)
     print(f"written     {args.output} ({width} x {height})")
     return 0
 
@@ -296,7 +356,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--empty-cluster", default="relocate", choices=["relocate", "random", "drop", "error"]
     )
     fit.add_argument("--out", default="model.npz", help="model file (default model.npz)")
-    fit.add_argument("--labels", default=None, help="labels file (default: <model>-labels.npy)")
+    fit.add_argument(
+        "--labels", default=None, help="labels file, .npy format (default: <model>-labels.npy)"
+    )
     _stream_options(fit)
     _common(fit)
     fit.set_defaults(run=_fit)
@@ -304,7 +366,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", help="label DATA with a saved model")
     predict.add_argument("model")
     predict.add_argument("data")
-    predict.add_argument("--out", default="labels.npy", help="labels file (default labels.npy)")
+    predict.add_argument(
+        "--out", default="labels.npy", help="labels file, .npy format (default labels.npy)"
+    )
     predict.add_argument("--device", default=None)
     _stream_options(predict)
     predict.set_defaults(run=_predict)
@@ -347,11 +411,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; user mistakes print one line and exit with status 2."""
-    args = build_parser().parse_args(argv)
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's final flush of a closed pipe stays quiet (the
+    recipe of Python's signal documentation)."""
     try:
-        return args.run(args)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):  # stdout replaced (tests) or already gone
+        pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``gkmeans`` command.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    status : int
+        0 on success; 2 for a user mistake or a failed write (one line on stderr, no
+        traceback); 130 after Ctrl-C (``gkmeans: interrupted``); 141 when stdout is a pipe
+        closed early (``gkmeans ... | head``), silently.
+    """
+    try:
+        args = build_parser().parse_args(argv)
+        status = args.run(args)
+        sys.stdout.flush()  # a closed pipe shows here, not in Python's exit
+        return status
+    except BrokenPipeError:
+        _silence_stdout()
+        return 141
+    except KeyboardInterrupt:
+        print("gkmeans: interrupted", file=sys.stderr)
+        return 130
     except USER_ERRORS as exc:
         print(f"gkmeans: error: {exc}", file=sys.stderr)
         return 2

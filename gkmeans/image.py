@@ -215,13 +215,41 @@ def write_image(path: str | os.PathLike, image: Any) -> None:
         raise ValueError(f"cannot write {os.fspath(path)!r}: unknown image format ({exc})") from exc
 
 
+#: The largest picture :func:`sample_image` makes, in pixels (4096 x 4096). It is drawn in
+#: float64 with about 170 MiB of working memory per million pixels (2.7 GiB at this size);
+#: larger sizes are refused before anything is allocated.
+MAX_SAMPLE_PIXELS = 4096 * 4096
+
+
 def sample_image(size: tuple[int, int] = (192, 256), *, random_state: Any = 0) -> np.ndarray:
     """A photo-like test picture (sky gradient, sun, hills, a lake, grain), uint8 RGB.
 
     Generated, so free of licence questions; smooth gradients and soft edges give
     k-means the kind of colour distribution a photograph has.
+
+    Parameters
+    ----------
+    size : (int, int), default (192, 256)
+        Height and width, each at least 8, at most :data:`MAX_SAMPLE_PIXELS` pixels in all.
+    random_state : int, Generator or None, default 0
+        Seed of the grain.
+
+    Returns
+    -------
+    image : uint8 array of shape (height, width, 3)
+
+    Raises
+    ------
+    ValueError
+        A side below 8, or more than :data:`MAX_SAMPLE_PIXELS` pixels.
     """
     height, width = (check_int(size[0], "height", 8), check_int(size[1], "width", 8))
+    if height * width > MAX_SAMPLE_PIXELS:
+        msg = (
+            f"a sample image of {height}x{width} pixels is too large: at most "
+            f"{MAX_SAMPLE_PIXELS} pixels (MAX_SAMPLE_PIXELS, e.g. 4096x4096)"
+        )
+        raise ValueError(msg)
     rng = make_rng(random_state)
     y, x = np.mgrid[0:height, 0:width] / np.array([height, width])[:, None, None]
     image = np.empty((height, width, 3))
