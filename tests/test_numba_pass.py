@@ -90,9 +90,8 @@ def test_the_compiled_kernels_are_the_ones_that_ran(monkeypatch, k, argmin):
                               add_to_clusters=lambda *a: ran.append("sums") or real.add_to_clusters(*a),
                               weighted_inertia=real.weighted_inertia, closer_of_block=real.closer_of_block)
     monkeypatch.setattr(numba_pass, "kernels", lambda: spy)
-    monkeypatch.setattr(numba_pass, "loaded", lambda: True)
     monkeypatch.setattr(numpy_._BlockLabeller, "label_and_sum", None)  # the NumPy version must not run
-    monkeypatch.setenv("GKMEANS_CPU_PASS", "auto")
+    monkeypatch.setenv("GKMEANS_CPU_PASS", "numba")  # a pass this small runs plain NumPy under "auto"
     X, _, _ = make_blobs(3000, 4, k, random_state=0)
     gkmeans.KMeans(k, random_state=0, n_init=1).fit(X)
     assert argmin in ran and "sums" in ran
@@ -122,34 +121,36 @@ def test_row_major_compiled_pass_is_the_numpy_pass_bit_for_bit(monkeypatch, dtyp
         assert not np.any(c_labels == k - 1)
 
 
-def test_small_passes_do_not_load_numba_until_it_is_loaded(monkeypatch):
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_under_auto_the_pass_depends_on_the_work_and_dtype_only(monkeypatch, dtype):
+    """The compiled kernels iff a pass covers COMPILED_MIN_WORK pairs: not for smaller passes,
+    however many ran before and whether or not Numba is loaded already (the two passes round
+    differently in the last bits, and results must not depend on the process's history)."""
     monkeypatch.setenv("GKMEANS_CPU_PASS", "auto")
-    monkeypatch.setattr(numba_pass, "loaded", lambda: False)
-    monkeypatch.setattr(numpy_, "_plain_pass_work", [0])
-    assert numpy_.compiled_pass(numpy_.COMPILED_MIN_WORK - 1) is None
-    assert numpy_.compiled_pass(numpy_.COMPILED_MIN_WORK) is numba_pass.kernels()
-    monkeypatch.setattr(numba_pass, "loaded", lambda: True)
-    assert numpy_.compiled_pass(10) is numba_pass.kernels()
+    small = numpy_.COMPILED_MIN_WORK - 1
+    numba_pass.kernels()  # loaded: no shortcut for small passes
+    assert numpy_.compiled_pass(small, dtype) is None
+    assert numpy_.compiled_pass(10, dtype) is None
+    assert numpy_.compiled_pass(numpy_.COMPILED_MIN_WORK, dtype) is numba_pass.kernels()
+    # Many small passes, together far past any break-even, still run plain NumPy.
+    assert all(numpy_.compiled_pass(small, dtype) is None for _ in range(64))
+    assert numpy_.compiled_pass(10**12, np.int64) is None  # the kernels take floats only
     monkeypatch.setenv("GKMEANS_CPU_PASS", "numba")
-    monkeypatch.setattr(numba_pass, "loaded", lambda: False)
-    assert numpy_.compiled_pass(10) is numba_pass.kernels()  # asked for by name: always
+    assert numpy_.compiled_pass(10, dtype) is numba_pass.kernels()  # asked for by name: always
     monkeypatch.setenv("GKMEANS_CPU_PASS", "numpy")
-    assert numpy_.compiled_pass(10**12) is None
+    assert numpy_.compiled_pass(10**12, dtype) is None
 
 
-def test_many_small_passes_load_numba_once_they_would_have_paid_for_it(monkeypatch):
-    """The ski-rental rule: small passes run plain NumPy until, together, they have covered
-    COMPILED_CUMULATIVE_WORK pairs; the pass after that loads the compiled kernels."""
+def test_small_passes_do_not_load_numba(monkeypatch):
+    """Under "auto" a pass below COMPILED_MIN_WORK never asks for the kernels (never loads
+    Numba); one at COMPILED_MIN_WORK does."""
     monkeypatch.setenv("GKMEANS_CPU_PASS", "auto")
-    monkeypatch.setattr(numba_pass, "loaded", lambda: False)
-    monkeypatch.setattr(numpy_, "_plain_pass_work", [0])
-    small = numpy_.COMPILED_MIN_WORK // 2
-    passes = -(-numpy_.COMPILED_CUMULATIVE_WORK // small)
-    assert all(numpy_.compiled_pass(small) is None for _ in range(passes))
-    assert numpy_.compiled_pass(small) is numba_pass.kernels()
-    monkeypatch.setattr(numpy_, "_plain_pass_work", [0])
-    monkeypatch.setenv("GKMEANS_CPU_PASS", "numpy")  # never under "numpy", however much work
-    assert all(numpy_.compiled_pass(small) is None for _ in range(2 * passes))
+    asked = []
+    monkeypatch.setattr(numba_pass, "kernels", lambda: asked.append(1) or "kernels")
+    assert numpy_.compiled_pass(numpy_.COMPILED_MIN_WORK - 1) is None
+    assert asked == []
+    assert numpy_.compiled_pass(numpy_.COMPILED_MIN_WORK) == "kernels"
+    assert asked == [1]
 
 
 def test_cpu_pass_choice_errors(monkeypatch):

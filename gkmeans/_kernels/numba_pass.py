@@ -198,8 +198,3 @@ class _Kernels:
         self.add_to_clusters = add_to_clusters
         self.weighted_inertia = weighted_inertia
         self.closer_of_block = closer_of_block
-
-
-def loaded() -> bool:
-    """Whether the kernels have been loaded in this process already."""
-    return kernels.cache_info().currsize > 0

@@ -224,40 +224,33 @@ def compiled_block_rows(n_clusters: int, itemsize: int, chunk_rows: int) -> int:
     return max(1, min(rows, max(chunk_rows, COMPILED_MIN_ROWS)))
 
 
-#: Under "auto", the first pass that loads Numba must have at least this many
-#: (row, centre) pairs: loading it costs about 0.5 s and 130 MiB once per process
-#: (measured), which a pass this size repays within a few dozen iterations. Once
-#: loaded, every pass uses it.
+#: Under "auto", a pass uses the compiled kernels iff it covers at least this many (row, centre)
+#: pairs: loading Numba costs about 0.5 s and 130 MiB once per process (measured), which a pass
+#: this size repays within a few dozen iterations. Many smaller passes together would repay it
+#: too (measured at n = 10^4, d = 32, k = 64 on 2 cores: the NumPy pass loses 1.5 ns a pair in
+#: float32 and 3.6 ns in float64 to the compiled one, and loading costs 0.62-0.72 s: break-even
+#: at 4.3 x 10^8 and 1.8 x 10^8 pairs in all), but the rule is per problem (its work and dtype),
+#: never the process's history (work done so far, Numba already loaded), so that results do not
+#: depend on that history: the two passes round differently in the last bits, and re-running a
+#: fit must give the same centres.
 COMPILED_MIN_WORK = 2**24
-#: Under "auto", Numba is also loaded once the plain NumPy passes of this process have covered
-#: this many (row, centre) pairs in all (the ski-rental rule): by then the time they lost to the
-#: compiled pass equals about the cost of loading it, so many small fits — an elbow sweep,
-#: restarts — spend at most about twice the better choice's time. Measured at n = 10^4, d = 32,
-#: k = 64 on 2 cores: the NumPy pass loses 1.5 ns a pair in float32 and 3.6 ns in float64 to the
-#: compiled one, and loading costs 0.62-0.72 s: break-even at 4.3 x 10^8 and 1.8 x 10^8 pairs.
-COMPILED_CUMULATIVE_WORK = 2**28
-_plain_pass_work = [0]  # pairs covered by plain NumPy passes so far under "auto"
 
 
 def compiled_pass(work: int = COMPILED_MIN_WORK, dtype: Any = np.float64) -> Any:
     """The compiled kernels a NumPy pass over ``work`` (row, centre) pairs of ``dtype`` data uses,
-    or None for plain NumPy (see :data:`CPU_PASSES`, :data:`COMPILED_MIN_WORK` and
-    :data:`COMPILED_CUMULATIVE_WORK`; the kernels take float32 and float64 only)."""
+    or None for plain NumPy.
+
+    Float32 and float64 data only (the kernels take those). Under "auto" (:data:`CPU_PASSES`)
+    the choice depends on the problem alone: the compiled kernels iff ``work`` >=
+    :data:`COMPILED_MIN_WORK` and Numba is installed; "numba" always uses them, "numpy" never.
+    """
     if dtype not in (np.float32, np.float64):
         return None
     choice = config.cpu_pass()
-    if choice == "numpy":
+    if choice == "numpy" or (choice == "auto" and work < COMPILED_MIN_WORK):
         return None
     from gkmeans._kernels import numba_pass
 
-    if (
-        choice == "auto"
-        and work < COMPILED_MIN_WORK
-        and not numba_pass.loaded()
-        and _plain_pass_work[0] < COMPILED_CUMULATIVE_WORK
-    ):
-        _plain_pass_work[0] += work
-        return None
     try:
         return numba_pass.kernels()
     except ImportError:
