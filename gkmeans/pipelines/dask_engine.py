@@ -21,7 +21,7 @@ from gkmeans import _kernels as kernels
 from gkmeans._compat import array_namespace, is_cupy_array, to_numpy
 from gkmeans._validation import float_dtype
 from gkmeans.exceptions import InvalidParameterError
-from gkmeans.pipelines.chunk_ops import Chunk, chunk_predict
+from gkmeans.pipelines.chunk_ops import Chunk, check_rows, chunk_predict
 
 #: Partial results combined per task of the reduction tree (depth log_8 of the chunks).
 TREE_FAN_IN = 8
@@ -221,14 +221,23 @@ def _centers_for(X: Any, centers: Any) -> np.ndarray:
     return host.astype(X.dtype) if host.dtype != X.dtype else host
 
 
-def _predict_block(block: Any, centers: np.ndarray) -> Any:
-    return chunk_predict(Chunk(block, None, 0, 0), centers)
+def _first_row(block_info: Any) -> int:
+    """The row of the whole array where a block starts (``map_blocks``' ``block_info``)."""
+    if not block_info or 0 not in block_info:
+        return 0
+    return int(block_info[0]["array-location"][0][0])
 
 
-def _transform_block(block: Any, centers: np.ndarray) -> Any:
-    chunk = Chunk(block, None, 0, 0)
+def _predict_block(block: Any, centers: np.ndarray, block_info: Any = None) -> Any:
+    return chunk_predict(Chunk(block, None, _first_row(block_info), 0), centers)
+
+
+def _transform_block(block: Any, centers: np.ndarray, block_info: Any = None) -> Any:
+    chunk = Chunk(block, None, _first_row(block_info), 0)
     xp = array_namespace(block)
-    return kernels.pairwise_sq_distances(block, chunk.here(centers), xp=xp, root=True)
+    centers_here = chunk.here(centers)
+    check_rows(block, centers_here, xp, chunk.offset)  # raised when the block is computed
+    return kernels.pairwise_sq_distances(block, centers_here, xp=xp, root=True)
 
 
 def lazy_predict(X: Any, centers: Any, n_features: int) -> Any:

@@ -27,8 +27,10 @@ from gkmeans._validation import (
     check_float,
     check_int,
     check_n_clusters_vs_samples,
+    check_weight_range,
     inertia_overflow,
     squares_overflow,
+    weights_overflow,
 )
 from gkmeans.algorithms.empty_clusters import (
     cluster_means,
@@ -329,10 +331,16 @@ def fit_chunked(
     check_n_clusters_vs_samples(n_clusters, stats.n_samples)
     if stats.total_weight <= 0:
         raise ValueError("sample_weight sums to 0: at least one sample needs a positive weight")
+    check_weight_range(max(stats.largest_weights), stats.total_weight, stats.dtype)
     # The plain column mean, as the in-memory fit: only a shift against float32 cancellation.
     shift = (stats.column_sums / stats.n_samples).astype(stats.dtype)
-    spread = engine.map_reduce(work.chunk_spread, shift).about_weighted_mean(stats.total_weight)
+    spreads = engine.map_reduce(work.chunk_spread, shift)
+    spread = spreads.about_weighted_mean(stats.total_weight)
     if not math.isfinite(spread):
+        if math.isfinite(spreads.unweighted) and max(stats.largest_weights) > 1:
+            raise weights_overflow(
+                "the weighted spread of X", np.dtype(np.float64), max(stats.largest_weights)
+            )
         raise squares_overflow(stats.dtype)
     tol_abs = spread / (stats.total_weight * stats.n_features) * params.tol
 
@@ -381,8 +389,11 @@ def fit_chunked(
     _, centers, n_iter = best
     final = (centers + shift).astype(stats.dtype)
     warn_dropped_clusters(n_clusters, final.shape[0], stacklevel=3)
-    labelled = engine.map_reduce(work.chunk_inertia, final, keep_labels)
+    # The rows were checked by the first pass (and, streamed, every pass is compared with it).
+    labelled = engine.map_reduce(work.chunk_inertia, final, keep_labels, True)
     if not math.isfinite(labelled.inertia):
+        if labelled.largest_weight > 1:
+            raise weights_overflow("the inertia", np.dtype(np.float64), labelled.largest_weight)
         raise inertia_overflow(labelled.inertia, stats.dtype)
     return ChunkedFit(
         final, labelled.labels if keep_labels else None, labelled.inertia, n_iter, runs, stats

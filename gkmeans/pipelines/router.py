@@ -12,6 +12,8 @@ the kind of input:
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 from typing import Any, Callable, Union
 
@@ -20,16 +22,20 @@ import numpy as np
 from gkmeans import _kernels as kernels
 from gkmeans._compat import array_namespace, is_cupy_array, to_numpy
 from gkmeans._validation import (
+    INERTIA_OVERFLOW,
+    as_array,
     check_array,
     check_feature_names,
     check_n_features,
     check_same_namespace,
     check_sample_weight,
+    inertia_overflow,
+    weights_overflow,
 )
 from gkmeans.algorithms.predict_rule import predict_labels
 from gkmeans.device import parse_device, resolve_placement
 from gkmeans.exceptions import InvalidParameterError
-from gkmeans.pipelines.chunk_ops import chunk_inertia
+from gkmeans.pipelines.chunk_ops import check_rows, chunk_inertia
 from gkmeans.pipelines.dask_engine import (
     DaskEngine,
     check_dask_weight,
@@ -112,18 +118,29 @@ class InMemory:
         self.X, self.sample_weight, self.device = X, sample_weight, device
 
     def fit(self, params: KMeansParams, progress: Progress | None) -> KMeansFit:
-        return fit_kmeans(self.X, params, sample_weight=self.sample_weight, progress=progress)
+        try:
+            return fit_kmeans(self.X, params, sample_weight=self.sample_weight, progress=progress)
+        except FloatingPointError as error:
+            # The rows' squares were found finite before the fit; an inertia that overflows
+            # then comes from their sum, or from weights that multiply it.
+            blamed = _weights_to_blame(error, self.sample_weight)
+            if blamed is None:
+                raise
+            raise blamed from error
 
     def _placed(self, model: FittedModel, method: str) -> tuple[Any, Any, Any, Any]:
-        """New data validated, and it and the centres on the compute device, with the placement."""
+        """New data validated (finite, and squared norms within its dtype, as fit asks), and it and
+        the centres on the compute device, with the placement."""
         check_feature_names(model.feature_names_in, self.X, model.estimator_name)
-        X, xp = check_array(self.X)
+        # Finiteness follows from the rows' squared norms, checked on the device below: one pass.
+        X, xp = check_array(self.X, ensure_finite=False)
         check_same_namespace(model.centers, X, xp, model.estimator_name, method)
         check_n_features(X, model.n_features_in, model.estimator_name)
         work = X.shape[0] * X.shape[1] * model.n_clusters
         placement = resolve_placement(X, xp, model.device, work=work)
         X_dev = placement.to_compute(X)
         centers = placement.xp.astype(placement.to_compute(model.centers), X_dev.dtype)
+        check_rows(X_dev, centers, placement.xp)
         return X_dev, centers, placement, placement.xp
 
     @staticmethod
@@ -153,7 +170,11 @@ class InMemory:
         )
         with self._precision(model, placement, X_dev):
             labels, _ = predict_labels(X_dev, centers, xp)
-        return -float(kernels.weighted_inertia(X_dev, centers, labels, weights, xp=xp))
+        inertia = float(kernels.weighted_inertia(X_dev, centers, labels, weights, xp=xp))
+        if not math.isfinite(inertia):
+            largest = 1.0 if self.sample_weight is None else float(xp.max(weights))
+            raise _inertia_error(inertia, X_dev.dtype, largest)
+        return -inertia
 
 
 class Streamed:
@@ -201,7 +222,10 @@ class Streamed:
         )
 
     def score(self, model: FittedModel) -> float:
-        return -self._labelled(model, keep_labels=False).inertia
+        labelled = self._labelled(model, keep_labels=False)
+        if not math.isfinite(labelled.inertia):
+            raise _inertia_error(labelled.inertia, model.centers.dtype, labelled.largest_weight)
+        return -labelled.inertia
 
 
 class Distributed:
@@ -241,7 +265,34 @@ class Distributed:
 
     def score(self, model: FittedModel) -> float:
         engine = DaskEngine(self.X, self.sample_weight)
-        return -engine.map_reduce(chunk_inertia, np.asarray(to_numpy(model.centers)), False).inertia
+        centers = np.asarray(to_numpy(model.centers))
+        labelled = engine.map_reduce(chunk_inertia, centers, False)
+        if not math.isfinite(labelled.inertia):
+            raise _inertia_error(labelled.inertia, engine.X.dtype, labelled.largest_weight)
+        return -labelled.inertia
+
+
+def _inertia_error(inertia: float, dtype: Any, largest_weight: float) -> FloatingPointError:
+    """The error for a score's inertia that overflowed (summed in float64) while the rows' squares
+    were checked: it names the weights when one is above 1 (``largest_weight``), else the data
+    (of ``dtype``)."""
+    if largest_weight > 1:
+        return weights_overflow("the inertia", np.dtype(np.float64), largest_weight)
+    return inertia_overflow(inertia, dtype)
+
+
+def _weights_to_blame(error: FloatingPointError, sample_weight: Any) -> Exception | None:
+    """The error naming the weights for an in-memory fit's overflowing inertia, when a weight above
+    1 multiplies it (the rows' squares were found finite first); None to keep ``error``."""
+    if sample_weight is None or not str(error).startswith(INERTIA_OVERFLOW):
+        return None
+    if isinstance(sample_weight, numbers.Number):
+        largest = float(sample_weight)
+    else:
+        largest = float(np.max(np.asarray(to_numpy(as_array(sample_weight, "sample_weight")[0]))))
+    if not largest > 1:
+        return None
+    return weights_overflow("the inertia", np.dtype(np.float64), largest)
 
 
 Route = Union[InMemory, Streamed, Distributed]
