@@ -331,7 +331,8 @@ class KMeans:
 
         Arrays are stored as NumPy, so a model fitted on a GPU loads anywhere.
         Parameters that cannot be stored (a callable ``init``, a Generator
-        ``random_state``) come back as their defaults.
+        ``random_state``) come back as their defaults. The file is written beside ``path`` and
+        renamed into place, so a save that fails leaves any previous file at ``path`` as it was.
         """
         self._check_fitted()
         persistence.save_model(self, path)
