@@ -249,6 +249,8 @@ def cuda_update() -> str:
     return read("GKMEANS_CUDA_UPDATE")
 
 
-def experimental_kernels_chosen() -> bool:
-    """Whether the environment chooses any experimental GPU kernel."""
-    return cuda_assign() != CUDA_ASSIGN_METHODS[0] or cuda_update() != CUDA_UPDATE_METHODS[0]
+def experimental_kernels() -> tuple[str, str] | None:
+    """``(GKMEANS_CUDA_ASSIGN, GKMEANS_CUDA_UPDATE)`` when either chooses an experimental GPU
+    kernel, else None (each variable read once)."""
+    chosen = (cuda_assign(), cuda_update())
+    return None if chosen == (CUDA_ASSIGN_METHODS[0], CUDA_UPDATE_METHODS[0]) else chosen

@@ -297,9 +297,17 @@ def _read_member(
                         f"holds {done}"
                     )
                 done += got
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
-        raise _Malformed(f"member {member!r} cannot be read ({exc})") from None
-    except (RuntimeError, zlib.error) as exc:  # encrypted member, corrupt deflate stream
+    # NotImplementedError: a compression zipfile does not support; RuntimeError: an encrypted
+    # member; zlib.error: a corrupt deflate stream.
+    except (
+        zipfile.BadZipFile,
+        OSError,
+        EOFError,
+        ValueError,
+        NotImplementedError,
+        RuntimeError,
+        zlib.error,
+    ) as exc:
         raise _Malformed(f"member {member!r} cannot be read ({exc})") from None
     array = flat.reshape(shape[::-1]).T if fortran else flat.reshape(shape)
     return array if dtype.isnative else array.astype(dtype.newbyteorder("="))

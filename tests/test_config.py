@@ -39,7 +39,7 @@ def test_unset_and_blank_give_the_defaults(monkeypatch):
     assert config.num_threads() is None
     assert config.gpu_chunk_bytes() == config.GPU_WORKSPACE_CAP
     assert (config.cuda_assign(), config.cuda_update()) == ("gemm", "scatter")
-    assert not config.experimental_kernels_chosen()
+    assert config.experimental_kernels() is None
     monkeypatch.setenv("GKMEANS_CPU_PASS", "   ")
     assert config.cpu_pass() == "auto"
 
@@ -54,7 +54,7 @@ def test_values_are_parsed(monkeypatch):
     assert config.num_threads() == 3
     assert config.gpu_chunk_bytes() == 32_000_000
     assert config.auto_gpu_min_work() == float("inf")
-    assert config.experimental_kernels_chosen()
+    assert config.experimental_kernels() == ("gemm", "rows")
 
 
 @pytest.mark.parametrize(

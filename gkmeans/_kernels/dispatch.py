@@ -34,16 +34,13 @@ def native_module(xp: ModuleType) -> ModuleType | None:
 
 def experimental(xp: ModuleType, primitive: str, X: Any) -> Callable[..., Any] | None:
     """The experimental kernel the configuration chooses for ``primitive`` on ``X``, or None."""
-    if (
-        X is None
-        or backend_name(xp) not in ("cupy", "torch")
-        or not config.experimental_kernels_chosen()
-    ):
+    if X is None or backend_name(xp) not in ("cupy", "torch"):
+        return None
+    chosen = config.experimental_kernels()
+    if chosen is None:
         return None
     selection = importlib.import_module(EXPERIMENTAL)
-    return selection.choose(
-        backend_name(xp), primitive, X, config.cuda_assign(), config.cuda_update()
-    )
+    return selection.choose(backend_name(xp), primitive, X, *chosen)
 
 
 def native(xp: ModuleType, primitive: str, X: Any = None) -> Callable[..., Any] | None:

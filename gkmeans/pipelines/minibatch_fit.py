@@ -83,6 +83,16 @@ def initial_centers(
     return best
 
 
+def _first_state(
+    params: MiniBatchParams, data: PreparedData, X: Any, rng: np.random.Generator
+) -> MiniBatchState:
+    """The state before the first step: the chosen start, no weight absorbed yet."""
+    acc = kernels.accumulator_dtype(data.xp, data.X_dev.device)
+    centers = initial_centers(params, data, X, rng)
+    zeros = data.xp.zeros(params.n_clusters, dtype=acc, device=data.X_dev.device)
+    return MiniBatchState(centers, zeros)
+
+
 def _published(
     data: PreparedData, state: MiniBatchState, rng: np.random.Generator, compute_labels: bool
 ) -> MiniBatchFit:
@@ -116,9 +126,7 @@ def fit_minibatch(
     data = prepare_data(X, caller_xp, sample_weight, k, params.device)
     xp, n = data.xp, X.shape[0]
     tol = float(data.weights @ data.x_sq_norms) / (data.total_weight * X.shape[1]) * params.tol
-    centers = initial_centers(params, data, X, rng)
-    acc = kernels.accumulator_dtype(xp, data.X_dev.device)
-    state = MiniBatchState(centers, xp.zeros(k, dtype=acc, device=data.X_dev.device))
+    state = _first_state(params, data, X, rng)
     n_steps = max(1, (params.max_iter * n) // batch_size)
     minibatch_loop(
         data.X_dev,
@@ -153,9 +161,7 @@ def partial_fit_minibatch(
     data = prepare_data(X, caller_xp, sample_weight, k, estimator.device)
     xp = data.xp
     if previous is None:
-        centers = initial_centers(params, data, X, rng)
-        acc = kernels.accumulator_dtype(xp, data.X_dev.device)
-        state = MiniBatchState(centers, xp.zeros(k, dtype=acc, device=data.X_dev.device))
+        state = _first_state(params, data, X, rng)
     else:
         state = previous.state
     state.centers = xp.astype(data.placement.to_compute(state.centers), data.X_dev.dtype)

@@ -44,7 +44,7 @@ from gkmeans.pipelines.dask_engine import (
     lazy_transform,
 )
 from gkmeans.pipelines.in_memory import KMeansFit, fit_kmeans
-from gkmeans.pipelines.out_of_core import fit_chunked
+from gkmeans.pipelines.out_of_core import ChunkedFit, fit_chunked
 from gkmeans.pipelines.params import KMeansParams
 from gkmeans.pipelines.stream_engine import stream_engine
 from gkmeans.streaming import ChunkedData
@@ -108,6 +108,19 @@ def streams_to_gpu(X: Any, device: Any, n_clusters: int) -> bool:
     if placement is None:
         return False
     return should_stream(X, True, kernels.free_bytes(placement.xp, placement.device))
+
+
+def _caller_fit(engine: Any, result: ChunkedFit, labels: Any) -> KMeansFit:
+    """A chunked fit's result with its centres in the caller's namespace and ``labels`` (the
+    engine's: host labels brought over, or lazy Dask labels)."""
+    return KMeansFit(
+        centers=engine.to_caller(result.centers),
+        labels=labels,
+        inertia=result.inertia,
+        n_iter=result.n_iter,
+        device=engine.device_name,
+        n_init=result.n_init,
+    )
 
 
 class InMemory:
@@ -190,14 +203,7 @@ class Streamed:
     def fit(self, params: KMeansParams, progress: Progress | None) -> KMeansFit:
         engine = stream_engine(self.data, self.device, params.n_clusters)
         result = fit_chunked(engine, params, progress=progress, keep_labels=True)
-        return KMeansFit(
-            centers=engine.to_caller(result.centers),
-            labels=engine.to_caller(result.labels),
-            inertia=result.inertia,
-            n_iter=result.n_iter,
-            device=engine.device_name,
-            n_init=result.n_init,
-        )
+        return _caller_fit(engine, result, engine.to_caller(result.labels))
 
     def _labelled(self, model: FittedModel, keep_labels: bool) -> Any:
         """Predict-rule labels (host) and weighted inertia of the chunks, in one pass."""
@@ -246,14 +252,7 @@ class Distributed:
             raise InvalidParameterError(msg)
         engine = DaskEngine(self.X, self.sample_weight)
         result = fit_chunked(engine, params, progress=progress, keep_labels=False)
-        return KMeansFit(
-            centers=engine.to_caller(result.centers),
-            labels=engine.labels(result.centers),
-            inertia=result.inertia,
-            n_iter=result.n_iter,
-            device=engine.device_name,
-            n_init=result.n_init,
-        )
+        return _caller_fit(engine, result, engine.labels(result.centers))
 
     def predict(self, model: FittedModel) -> Any:
         check_feature_names(model.feature_names_in, self.X, model.estimator_name)
