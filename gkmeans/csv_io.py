@@ -233,7 +233,7 @@ _FAST: dict[str, tuple[str, Callable[[Path, _Layout], np.ndarray]]] = {
 }
 #: What a fast reader raises for a file it will not read (a conversion error, a ragged row,
 #: a warning such as pandas' "loss of data"): the ``csv`` module then reads it.
-_REFUSALS = (ValueError, TypeError, NotImplementedError, UnicodeError, Warning)
+_REFUSALS = (ValueError, TypeError, NotImplementedError, OSError, Warning)
 
 
 def _installed(module: str) -> bool:
