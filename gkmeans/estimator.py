@@ -33,9 +33,12 @@ class KMeans:
     ----------
     n_clusters : int, default 8
         Number of clusters.
-    init : {"k-means++", "random", "random-box", "farthest-first"}, callable or array of shape \
-        (n_clusters, n_features)
+    init : {"k-means++", "k-means||", "random", "random-box", "farthest-first"}, callable or \
+        array of shape (n_clusters, n_features)
         "k-means++": greedy k-means++ (``2 + int(ln k)`` local trials).
+        "k-means||": scalable k-means++ (Bahmani et al. 2012): a few rounds that each
+        sample about ``2 k`` candidates at once, reduced to k centres by weighted
+        k-means++; fewer passes over X than k-means++ for large k or streamed data.
         "random": ``n_clusters`` distinct data points (weighted draw).
         "random-box": uniform points in the data's bounding box.
         "farthest-first": farthest-first traversal from a random first point.
@@ -43,7 +46,7 @@ class KMeans:
         ``numpy.random.Generator`` and must return the centres.
     n_init : "auto" or int, default "auto"
         Number of runs from different starts; the lowest inertia wins. "auto":
-        1 for "k-means++" and explicit centres, 10 otherwise.
+        1 for "k-means++", "k-means||" and explicit centres, 10 otherwise.
     max_iter : int, default 300
         Maximum Lloyd iterations per run.
     tol : float, default 1e-4
