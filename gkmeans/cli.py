@@ -285,7 +285,8 @@ def _animate(args: argparse.Namespace) -> int:
                 trail=not args.no_trails,
                 max_points=args.max_points,
                 random_state=args.seed,
-                progress=lambda frame, n_frames: bar(0, frame, n_frames),
+                # frame f (1, 2, ...) shows iteration f - 1: the bar names that iteration
+                progress=lambda frame, n_frames: bar(0, frame - 1, n_frames - 1),
             )
     finally:
         bar.close()
