@@ -87,6 +87,10 @@ class KMeans:
         near a boundary may change cluster. Elsewhere the fit stays exact. ``precision_``
         says which was used. Final centres and ``inertia_`` are computed from the labels
         with exact arithmetic.
+    history : bool, default False
+        Record the centres at every iteration of the winning run into ``history_`` (one copy
+        of ``n_clusters x n_features`` numbers to the host per iteration; False costs nothing).
+        In-memory, streamed and Dask fits alike.
 
     Attributes
     ----------
@@ -104,6 +108,11 @@ class KMeans:
     precision_ : str
         The precision of the fit's distance products ("exact" unless reduced precision was
         asked for and available).
+    history_ : FitHistory
+        Only with ``history=True``: ``centers`` of shape (n_iter_ + 1, n_clusters, n_features),
+        the starting centres then those after every iteration, ``inertia`` of each, and the
+        final ``labels``, as NumPy arrays (see :class:`gkmeans.algorithms.history.FitHistory`);
+        drawn by :func:`gkmeans.plot.plot_history` and :func:`gkmeans.plot.animate_fit`.
 
     Examples
     --------
@@ -133,6 +142,7 @@ class KMeans:
         empty_cluster: str = "relocate",
         batch_restarts: bool | str = "auto",
         precision: str = "exact",
+        history: bool = False,
     ) -> None:
         self.n_clusters = n_clusters
         self.init = init
@@ -147,6 +157,7 @@ class KMeans:
         self.empty_cluster = empty_cluster
         self.batch_restarts = batch_restarts
         self.precision = precision
+        self.history = history
 
     # ----------------------------------------------------------------- params
     @classmethod
@@ -239,6 +250,10 @@ class KMeans:
         self.device_ = result.device
         self.precision_ = result.precision
         self._n_init = result.n_init
+        if result.history is not None:
+            self.history_ = result.history
+        elif hasattr(self, "history_"):
+            del self.history_
         if names is not None:
             self.feature_names_in_ = names
         elif hasattr(self, "feature_names_in_"):

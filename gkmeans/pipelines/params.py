@@ -134,6 +134,7 @@ class KMeansParams:
     precision: str
     copy_x: bool
     estimator_name: str
+    history: bool = False
 
     @classmethod
     def check(
@@ -153,6 +154,7 @@ class KMeansParams:
         precision: Any = "exact",
         copy_x: Any = True,
         estimator_name: str = "KMeans",
+        history: Any = False,
     ) -> KMeansParams:
         """Check every parameter and return them as one object.
 
@@ -163,6 +165,7 @@ class KMeansParams:
         """
         check_choice(precision, "precision", PRECISIONS)
         copy_x = check_bool(copy_x, "copy_x")
+        history = check_bool(history, "history")
         n_clusters = check_int(n_clusters, "n_clusters", 1)
         max_iter = check_int(max_iter, "max_iter", 1)
         tol = check_float(tol, "tol", 0.0)
@@ -195,6 +198,7 @@ class KMeansParams:
             precision=precision,
             copy_x=copy_x,
             estimator_name=estimator_name,
+            history=history,
         )
 
     @classmethod
