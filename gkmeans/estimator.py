@@ -385,13 +385,15 @@ class MiniBatchKMeans(KMeans):
     compute_labels : bool, default True
         Compute ``labels_`` and ``inertia_`` on the whole data after fitting.
     tol : float, default 0.0
-        Relative tolerance on the squared centre shift of a step (0 disables it).
+        Stop when a step moves the centres by at most ``tol`` times the mean feature variance
+        (squared shift; 0 disables it).
     max_no_improvement : int or None, default 10
     init_size : int, optional
-        Samples used to initialise (default ``3 * batch_size``, at least ``3 * n_clusters``).
+        Samples used to initialise (default ``3 * batch_size``; below ``n_clusters`` it warns and
+        becomes ``3 * n_clusters``).
     n_init : "auto" or int, default "auto"
         Initialisations tried (1 for k-means++/k-means||, 3 otherwise); the best on a
-        validation sample of ``init_size`` points is kept.
+        validation sample of ``init_size`` points is kept. ``partial_fit`` makes one.
     reassignment_ratio : float, default 0.01
 
     Attributes
