@@ -109,7 +109,7 @@ class KMeans:
         The precision of the fit's distance products ("exact" unless reduced precision was
         asked for and available).
     history_ : FitHistory
-        Only with ``history=True``: ``centers`` of shape (n_iter_ + 1, n_clusters, n_features),
+        Only with ``history=True``: ``centers`` of shape ``(n_iter_ + 1, n_clusters, n_features)``,
         the starting centres then those after every iteration, ``inertia`` of each, and the
         final ``labels``, as NumPy arrays (see :class:`gkmeans.algorithms.history.FitHistory`);
         drawn by :func:`gkmeans.plot.plot_history` and :func:`gkmeans.plot.animate_fit`.
