@@ -7,8 +7,13 @@ methods, so a command never fails for want of a progress bar and its stdout stay
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any, TextIO
+
+#: The size assumed for a terminal that reports none (a pseudo-terminal never sized): tqdm
+#: draws nothing on a terminal of 0 rows.
+FALLBACK_SIZE = (80, 24)
 
 
 def wanted(quiet: bool, stream: TextIO | None = None) -> bool:
@@ -80,13 +85,19 @@ def bar(
         from tqdm import tqdm
     except ImportError:  # progress is optional: no bar rather than no command
         return NullBar()
+    try:
+        sized = os.get_terminal_size(stream.fileno()).columns > 0
+    except (AttributeError, OSError, ValueError):
+        sized = False
     return tqdm(
         total=total,
         desc=label,
         unit=unit,
         file=stream,
         leave=False,
-        dynamic_ncols=True,
+        dynamic_ncols=sized,  # follow the terminal's width where it reports one
+        ncols=None if sized else FALLBACK_SIZE[0],
+        nrows=None if sized else FALLBACK_SIZE[1],
         bar_format=bar_format,
         postfix=None if postfix is None else _Postfix(postfix),
     )
@@ -117,6 +128,34 @@ class FitProgress:
     def close(self) -> None:
         """Clear the bar."""
         self.bar.close()
+
+
+class Count:
+    """``progress(done, total)`` for a count known only when the work starts (the frames of
+    an animation): a bar over ``total``, made at the first call, named by ``name(done)``."""
+
+    def __init__(self, label: str, name: Any, *, quiet: bool = False, unit: str = "it") -> None:
+        self.label, self.name, self.quiet, self.unit = label, name, quiet, unit
+        self.bar: Any = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            self.bar = bar(
+                self.label,
+                total,
+                quiet=self.quiet,
+                unit=self.unit,
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix} [{elapsed}]",
+                postfix=self.name(0),
+            )
+        set_postfix(self.bar, self.name(done))
+        if done > self.bar.n:
+            self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        """Clear the bar."""
+        if self.bar is not None:
+            self.bar.close()
 
 
 class Steps:

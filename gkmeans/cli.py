@@ -1,11 +1,11 @@
 """Command line: ``gkmeans`` (also ``python -m gkmeans``); ``gkmeans`` alone prints the help.
 
-Commands: ``demo``, ``devices``, ``fit``, ``predict``, ``elbow``, ``compress-image``,
-``sample-image`` (what each does: :mod:`gkmeans.cli_commands`). Conventions: ``-k`` is one
-number of clusters (colours) in every command, ``--k-range LOW:HIGH`` a sweep with both ends
-included; every option's help names its default, which is the Python API's; each command's
-help ends with an example; ``--quiet`` turns the progress output off (it is shown on a
-terminal only, on stderr).
+Commands: ``demo``, ``devices``, ``fit``, ``predict``, ``elbow``, ``animate``,
+``compress-image``, ``sample-image`` (what each does: :mod:`gkmeans.cli_commands`).
+Conventions: ``-k`` is one number of clusters (colours) in every command, ``--k-range
+LOW:HIGH`` a sweep with both ends included; every option's help names its default, which is
+the Python API's; each command's help ends with an example; ``--quiet`` turns the progress
+output off (it is shown on a terminal only, on stderr).
 
 A user mistake (missing file, bad shape, non-numeric column, unknown option, a missing
 optional package) or a failed write prints one line ``gkmeans: error: ...`` and exits with
@@ -31,6 +31,7 @@ from gkmeans.estimator import KMeans
 from gkmeans.exceptions import EmptyClusterError, GPUUnavailableError, NotFittedError
 from gkmeans.image import compress, sample_image
 from gkmeans.io import LABEL_FORMATS, SUFFIXES
+from gkmeans.plot_history import animate_fit
 from gkmeans.selection import SCORES, elbow
 
 #: Exceptions that mean "the user asked for something that cannot be done", not a bug.
@@ -342,6 +343,64 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the elbow plot to this file (needs matplotlib)",
     )
     _device_and_seed(sweep)
+
+    movie = _command(
+        sub,
+        "animate",
+        "animate a k-means fit of a data file, one frame per iteration (.gif or .mp4)",
+        "gkmeans animate data.csv -k 5 --out fit.gif --fps 2",
+        commands.animate,
+    )
+    movie.description = (
+        "Fit k-means on a data file, recording the centres at every iteration, and write an\n"
+        "animation with one frame per iteration: the points coloured by their nearest centre,\n"
+        "the centres and their trails (a PCA projection when the data have more than 2\n"
+        "columns). Needs matplotlib and Pillow: pip install 'gkmeans[plot]'; an .mp4 also\n"
+        "needs the ffmpeg program."
+    )
+    movie.add_argument("data", help=data_help)
+    movie.add_argument(
+        "-k", "--n-clusters", dest="k", type=_positive_int, required=True, help="clusters"
+    )
+    movie.add_argument(
+        "--out",
+        default=_api(animate_fit, "path"),
+        metavar="PATH",
+        help="animation file: .gif, or .mp4 where ffmpeg is installed (default fit.gif)",
+    )
+    movie.add_argument(
+        "--init",
+        default=_api(KMeans, "init"),
+        choices=["k-means++", "k-means||", "random", "random-box", "farthest-first"],
+        help="how the centres start",
+    )
+    movie.add_argument(
+        "--max-iter",
+        type=_positive_int,
+        default=_api(KMeans, "max_iter"),
+        metavar="N",
+        help="most iterations",
+    )
+    movie.add_argument(
+        "--tol", type=float, default=_api(KMeans, "tol"), help="relative tolerance to stop"
+    )
+    movie.add_argument(
+        "--fps",
+        type=_positive_int,
+        default=_api(animate_fit, "fps"),
+        help="frames a second (default 4)",
+    )
+    movie.add_argument(
+        "--max-points",
+        type=_positive_int,
+        default=_api(animate_fit, "max_points"),
+        metavar="N",
+        help="draw at most this many points, a random subset",
+    )
+    movie.add_argument(
+        "--no-trails", action="store_true", help="draw the centres without their paths"
+    )
+    _device_and_seed(movie)
 
     image = _command(
         sub,

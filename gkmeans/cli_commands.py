@@ -6,7 +6,7 @@ goes to stderr, on a terminal only (:mod:`gkmeans._progress`)."""
 from __future__ import annotations
 
 import argparse
-import inspect
+import dataclasses
 import os
 import time
 from pathlib import Path
@@ -14,16 +14,26 @@ from typing import Any
 
 import numpy as np
 
-from gkmeans._progress import FitProgress, Steps, wanted
+from gkmeans._progress import Count, FitProgress, Steps, wanted
 from gkmeans._version import __version__
 from gkmeans.datasets import make_blobs
 from gkmeans.device import devices
 from gkmeans.estimator import KMeans, fit_with_progress
-from gkmeans.image import compress, decompress, read_image, sample_image, write_image
+from gkmeans.image import (
+    MAX_PALETTE_COLORS,
+    SAVE_SUFFIXES,
+    CompressedImage,
+    compress,
+    decompress,
+    read_image,
+    sample_image,
+    write_image,
+)
 from gkmeans.io import labels_format, read_data, write_labels
 from gkmeans.persistence import atomic_outputs, load_model
 from gkmeans.pipelines.params import resolve_n_init
 from gkmeans.plot import plot_elbow
+from gkmeans.plot_history import animate_fit, check_animation_path
 from gkmeans.selection import elbow
 from gkmeans.streaming import chunked
 
@@ -181,15 +191,6 @@ def predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _elbow_options(sample_size: Any, verbose: bool) -> dict[str, Any]:
-    """``sample_size=`` and ``verbose=`` for :func:`gkmeans.selection.elbow`, left out while
-    the library's elbow does not take them yet (they arrive with issue 22's library side;
-    once it is merged this is ``{"sample_size": sample_size, "verbose": verbose}``)."""
-    accepted = inspect.signature(elbow).parameters
-    options = {"sample_size": sample_size, "verbose": verbose}
-    return {name: value for name, value in options.items() if name in accepted}
-
-
 def run_elbow(args: argparse.Namespace) -> int:
     # matplotlib appends ".png" to a name without a suffix: name that file
     plot = args.plot and (args.plot if Path(args.plot).suffix else args.plot + ".png")
@@ -205,7 +206,8 @@ def run_elbow(args: argparse.Namespace) -> int:
         random_state=args.seed,
         device=args.device,
         scores=scores,
-        **_elbow_options(args.silhouette_sample, wanted(args.quiet)),
+        sample_size=args.silhouette_sample,
+        verbose=wanted(args.quiet),
     )
     if plot:  # the file first: a reader that stops early (| head) must not cost the plot
         import matplotlib
@@ -213,12 +215,13 @@ def run_elbow(args: argparse.Namespace) -> int:
         matplotlib.use("Agg")
         with atomic_outputs(plot) as (plot_file,):
             plot_elbow(result, path=plot_file)
-    print(result)
-    used = getattr(result, "silhouette_sample_size", None)
+    # the sample is named in the command line's words, not the Python API's (sample_size=)
+    used = result.silhouette_sample_size
+    print(dataclasses.replace(result, silhouette_sample_size=None))
     if "silhouette" in scores and used is not None:
         print(
-            f"silhouette  scored on {used} of {X.shape[0]} rows drawn at random "
-            "(--silhouette-sample all: every row)"
+            f"silhouette  scored on {used} of {X.shape[0]} rows drawn at random, the same rows "
+            "for every k (--silhouette-sample all: every row)"
         )
     for name in scores:
         print(f"best k by {name}: {result.best_k(name)}")
@@ -227,11 +230,53 @@ def run_elbow(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_compressed(path: str, packed: Any) -> None:
-    """The palette (indexed) PNG/GIF or .npz of ``CompressedImage.save`` where the library
-    has it (issue 22's library side; once merged this is ``packed.save(path)``), else the
-    decompressed RGB picture."""
-    if hasattr(packed, "save"):
+def animate(args: argparse.Namespace) -> int:
+    check_animation_path(args.out)  # matplotlib, Pillow or ffmpeg missing: say so before any work
+    check_paths({"data": args.data}, {"--out": args.out})
+    import matplotlib
+
+    matplotlib.use("Agg")
+    X = read_data(args.data)
+    model = KMeans(
+        args.k,
+        init=args.init,
+        n_init=1,
+        max_iter=args.max_iter,
+        tol=args.tol,
+        random_state=args.seed,
+        device=args.device,
+        history=True,
+    )
+    elapsed = _fit_with_progress(model, X, args.quiet)
+    # frame f (1, 2, ...) shows iteration f - 1: the bar names that iteration
+    frames = Count("frames", lambda frame: f"iteration {max(frame - 1, 0)}", quiet=args.quiet)
+    try:
+        with atomic_outputs(args.out) as (out_file,):
+            history = animate_fit(
+                X,
+                model=model,
+                path=out_file,
+                fps=args.fps,
+                trail=not args.no_trails,
+                max_points=args.max_points,
+                random_state=args.seed,
+                progress=frames,
+            )
+    finally:
+        frames.close()
+    _summary(model, elapsed, int(model.labels_.shape[0]))
+    print(f"frames      {history.n_iter + 1}")
+    print(f"animation   {args.out}")
+    return 0
+
+
+def _write_compressed(path: str, packed: CompressedImage) -> None:
+    """A palette (indexed) PNG or GIF when the colours fit one, the palette and indices as
+    ``.npz``, else (``.jpg``, more than 256 colours, ...) the decompressed RGB picture."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".npz" or (
+        suffix in SAVE_SUFFIXES and packed.palette.shape[0] <= MAX_PALETTE_COLORS
+    ):
         packed.save(path)
     else:
         write_image(path, decompress(packed))

@@ -1,7 +1,7 @@
 """Data files in and label files out, for the command line.
 
 Readers, by suffix (:data:`READERS`): ``.npy`` (numbers only, never pickled objects), ``.csv``
-(:func:`gkmeans.csv_io.read_csv`: UTF-8, delimiter sniffed, header detected; pyarrow or pandas
+(``gkmeans.csv_io.read_csv``: UTF-8, delimiter sniffed, header detected; pyarrow or pandas
 parse it when installed) and ``.parquet`` (pyarrow, the ``parquet`` extra).
 
 Label writers, by suffix (:data:`LABEL_FORMATS`): ``.npy``, ``.csv`` (a ``label`` header, one

@@ -17,11 +17,21 @@ from gkmeans.cli import build_parser
 from gkmeans.datasets import make_blobs
 from gkmeans.estimator import KMeans
 from gkmeans.image import compress, sample_image
+from gkmeans.plot_history import animate_fit
 from gkmeans.selection import elbow
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The commands in the order their examples can run one after the other in one folder.
-COMMANDS = ["demo", "devices", "fit", "predict", "elbow", "sample-image", "compress-image"]
+COMMANDS = [
+    "demo",
+    "devices",
+    "fit",
+    "predict",
+    "elbow",
+    "animate",
+    "sample-image",
+    "compress-image",
+]
 
 
 def _cli(cwd, *args, env=None):
@@ -98,6 +108,7 @@ def test_k_is_one_number_everywhere_and_sweeps_use_k_range(tmp_path):
     parsed = {
         "demo": ["demo", "-k", "3"],
         "fit": ["fit", "X.npy", "-k", "3"],
+        "animate": ["animate", "X.npy", "-k", "3"],
         "compress-image": ["compress-image", "a.png", "b.png", "-k", "3"],
     }
     parser = build_parser()
@@ -141,6 +152,10 @@ def _default(function, name):
             _default(compress, "max_fit_pixels"),
         ),
         (["sample-image", "a.png"], "size", _default(sample_image, "size")),
+        (["animate", "X.npy", "-k", "2"], "out", _default(animate_fit, "path")),
+        (["animate", "X.npy", "-k", "2"], "fps", _default(animate_fit, "fps")),
+        (["animate", "X.npy", "-k", "2"], "max_points", _default(animate_fit, "max_points")),
+        (["animate", "X.npy", "-k", "2"], "max_iter", _default(KMeans, "max_iter")),
         (["sample-image", "a.png"], "seed", _default(sample_image, "random_state")),
     ],
 )

@@ -11,11 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gkmeans import image, selection
+from gkmeans import selection
 from gkmeans.datasets import make_blobs
 
 ROOT = Path(__file__).resolve().parent.parent
-PALETTE_SAVE = hasattr(image.CompressedImage, "save")
 
 
 def _cli(cwd, *args):
@@ -59,9 +58,6 @@ def test_compress_image_reports_the_real_sizes_and_kind(picture):
     assert "x smaller than 24-bit RGB" not in done.stdout  # no theoretical ratio as a claim
 
 
-@pytest.mark.skipif(
-    not PALETTE_SAVE, reason="CompressedImage.save arrives with issue 22's library side"
-)
 @pytest.mark.parametrize("name, fmt", [("out.png", "PNG"), ("out.gif", "GIF")])
 def test_compress_image_writes_a_palette_image_when_k_fits(picture, name, fmt):
     from PIL import Image
@@ -75,10 +71,6 @@ def test_compress_image_writes_a_palette_image_when_k_fits(picture, name, fmt):
     assert rgb.returncode == 0 and "24-bit RGB PNG" in rgb.stdout
 
 
-@pytest.mark.skipif(
-    not hasattr(selection, "SILHOUETTE_AUTO_SAMPLE"),
-    reason="elbow(sample_size=) arrives with issue 22's library side",
-)
 def test_elbow_says_when_the_silhouette_is_sampled(tmp_path):
     n = selection.SILHOUETTE_AUTO_SAMPLE + 2000
     X, _, _ = make_blobs(n, 2, 3, random_state=0)

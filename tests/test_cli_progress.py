@@ -5,7 +5,6 @@ failure without tqdm."""
 from __future__ import annotations
 
 import fcntl
-import inspect
 import os
 import pty
 import struct
@@ -19,7 +18,6 @@ import numpy as np
 import pytest
 
 from gkmeans.datasets import make_blobs
-from gkmeans.selection import elbow
 
 ROOT = Path(__file__).resolve().parent.parent
 pytest.importorskip("tqdm")
@@ -29,11 +27,12 @@ def _env(**extra):
     return {**os.environ, "PYTHONPATH": str(ROOT), **extra}
 
 
-def _on_terminal(cwd, *args, env=None):
-    """Run ``python -m gkmeans ARGS`` with stderr on a pseudo-terminal of 100 columns; return
-    (status, stdout, what the terminal received)."""
+def _on_terminal(cwd, *args, env=None, sized=True):
+    """Run ``python -m gkmeans ARGS`` with stderr on a pseudo-terminal of 100 columns (or one
+    that reports no size); return (status, stdout, what the terminal received)."""
     master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    if sized:
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
     process = subprocess.Popen(
         [sys.executable, "-m", "gkmeans", *map(str, args)],
         stdin=subprocess.DEVNULL,
@@ -88,6 +87,12 @@ def test_a_fit_shows_its_progress_on_a_terminal(data):
     assert "\r" not in out and "k           5" in out  # stdout holds the summary only
 
 
+def test_a_terminal_that_reports_no_size_still_gets_the_bar(data):
+    status, _, terminal = _on_terminal(data, "fit", "X.npy", "-k", "5", sized=False)
+    assert status == 0, terminal
+    assert "k-means:" in terminal and "| run 1/1" in terminal
+
+
 def test_a_streamed_fit_shows_its_progress(data):
     status, _, terminal = _on_terminal(
         data, "fit", "X.npy", "-k", "5", "--stream", "--chunk-rows", "500", "--init", "k-means||"
@@ -124,10 +129,6 @@ def test_without_tqdm_a_terminal_gets_no_bar_and_no_error(data):
     assert status == 0 and "k           5" in out and terminal == ""
 
 
-@pytest.mark.skipif(
-    "verbose" not in inspect.signature(elbow).parameters,
-    reason="gkmeans.selection.elbow has no verbose= yet (issue 22's library side)",
-)
 def test_elbow_prints_one_line_per_k_on_a_terminal_only(data):
     status, out, terminal = _on_terminal(data, "elbow", "X.npy", "--k-range", "2:5")
     assert status == 0, terminal
