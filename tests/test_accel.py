@@ -261,7 +261,8 @@ def test_zero_weighted_variance_falls_back(accel, blobs):
     weights[:3] = 1.0
     X = blobs.copy()
     X[:3] = X[0]
-    model = sklearn.cluster.KMeans(2, random_state=0).fit(X, sample_weight=weights)
+    with pytest.warns(Warning, match="distinct clusters"):  # scikit-learn's own warning
+        model = sklearn.cluster.KMeans(2, random_state=0).fit(X, sample_weight=weights)
     assert "weighted variance" in next(iter(_counts("KMeans.fit")[1]))
     assert model.cluster_centers_.shape == (2, 4)
 
@@ -407,3 +408,13 @@ def test_sklearns_own_kmeans_tests_pass_under_accel():
     assert " passed" in proc.stdout and "failed" not in proc.stdout
     accelerated = int(proc.stderr.split("gkmeans.accel: ")[1].split(" call")[0])
     assert accelerated > 20
+
+
+def test_report_variable_is_checked(monkeypatch):
+    from gkmeans import config
+
+    monkeypatch.setenv("GKMEANS_ACCEL_REPORT", "1")
+    assert config.accel_report() is True
+    monkeypatch.setenv("GKMEANS_ACCEL_REPORT", "yes")
+    with pytest.raises(ValueError, match="GKMEANS_ACCEL_REPORT='yes' is not a flag"):
+        config.accel_report()
