@@ -23,7 +23,7 @@ from gkmeans.algorithms.minibatch import (
 from gkmeans.algorithms.predict_rule import predict_labels
 from gkmeans.pipelines.in_memory import initialiser
 from gkmeans.pipelines.params import MiniBatchParams, resolve_n_init
-from gkmeans.pipelines.prepared import PreparedData, prepare_data
+from gkmeans.pipelines.prepared import PreparedData, frame_mean, frame_sq_norms, prepare_data
 
 
 @dataclass
@@ -53,19 +53,19 @@ def initial_centers(
         runs = resolve_n_init(params.n_init, params.init, params.estimator_name, stacklevel=6)
     n = data.X_dev.shape[0]
     valid = xp.asarray(rng.integers(0, n, init_size).astype(np.int64), device=data.X_dev.device)
-    X_valid, w_valid = xp.take(data.X_dev, valid, axis=0), xp.take(data.weights, valid)
+    X_valid = kernels.take_rows(data.X_dev, valid, xp=xp)
+    w_valid = xp.take(data.weights, valid)
     best, best_inertia = None, None
     for run in range(runs):
         picked = xp.asarray(
             rng.integers(0, n, init_size).astype(np.int64), device=data.X_dev.device
         )
-        subset = xp.take(data.X_dev, picked, axis=0)
+        subset = kernels.take_rows(data.X_dev, picked, xp=xp)
         w_subset = xp.take(data.weights, picked)
-        sub_mean = kernels.column_mean(subset, xp=xp)
-        shifted = subset - sub_mean
+        sub_mean = frame_mean(subset, xp)
         init_data = InitData(
             subset,
-            xp.vecdot(shifted, shifted),
+            frame_sq_norms(subset, sub_mean, xp),
             w_subset,
             np.asarray(kernels.to_host(w_subset), dtype=np.float64),
             xp,
@@ -119,13 +119,18 @@ def fit_minibatch(
 ) -> tuple[MiniBatchFit, int]:
     """Mini-batch steps over X with the parameters of ``estimator`` (a ``MiniBatchKMeans``);
     returns the fit and the passes over the data it made (``n_iter_``)."""
-    X, caller_xp = check_array(X)
+    X, caller_xp = check_array(X, sparse=True)
     params = MiniBatchParams.check(estimator, X.shape[0])
     k, batch_size = params.n_clusters, params.batch_size
     rng = make_rng(params.random_state)
     data = prepare_data(X, caller_xp, sample_weight, k, params.device)
     xp, n = data.xp, X.shape[0]
-    tol = float(data.weights @ data.x_sq_norms) / (data.total_weight * X.shape[1]) * params.tol
+    spread = float(data.weights @ data.x_sq_norms)
+    if not data.centred:
+        spread = kernels.weighted_spread(
+            data.X_frame, data.x_sq_norms, data.weights, data.total_weight, xp=xp
+        )
+    tol = spread / (data.total_weight * X.shape[1]) * params.tol
     state = _first_state(params, data, X, rng)
     n_steps = max(1, (params.max_iter * n) // batch_size)
     minibatch_loop(
@@ -151,7 +156,7 @@ def partial_fit_minibatch(
     X: Any, estimator: Any, sample_weight: Any, previous: MiniBatchFit | None, compute_labels: bool
 ) -> MiniBatchFit:
     """One mini-batch step on all of X, going on from ``previous`` (or initialising on X)."""
-    X, caller_xp = check_array(X)
+    X, caller_xp = check_array(X, sparse=True)
     if previous is not None:
         check_n_features(X, previous.n_features, type(estimator).__name__)
         params, k, rng = None, int(previous.state.centers.shape[0]), previous.rng
