@@ -17,7 +17,7 @@ from gkmeans._compat import (
     is_array_api_obj,
     to_numpy,
 )
-from gkmeans._sparse import is_sparse_input, sparse_rows
+from gkmeans._sparse import is_sparse_input, is_sparse_rows, sparse_rows
 from gkmeans.exceptions import InvalidParameterError
 from gkmeans.host_memory import host_available_bytes
 
@@ -183,6 +183,8 @@ def check_array(
     changes) and the namespace. The caller's array is never modified. With ``sparse``, a
     sparse matrix is kept sparse (:func:`gkmeans._sparse.sparse_rows`) instead of made dense.
     """
+    if sparse and is_sparse_rows(x):  # checked already
+        return x, x.xp
     if sparse and is_sparse_input(x):
         rows = sparse_rows(x, name)
         if dtype is not None and rows.dtype != dtype:

@@ -19,6 +19,7 @@ from gkmeans import _kernels as kernels
 from gkmeans._compat import is_numpy_array, to_numpy
 from gkmeans._kernels.agnostic import row_chunks
 from gkmeans._random import make_rng
+from gkmeans._sparse import is_sparse_rows
 from gkmeans._validation import as_array, check_array, check_int, check_sample_weight
 from gkmeans.device import Placement, resolve_placement
 
@@ -50,7 +51,7 @@ class _Labelled:
 
 
 def _prepare(X: Any, labels: Any, device: Any, *, work_per_sample: int = 1) -> _Labelled:
-    X, caller_xp = check_array(X)
+    X, caller_xp = check_array(X, sparse=True)
     n = X.shape[0]
     placement = resolve_placement(X, caller_xp, device, work=n * X.shape[1] * work_per_sample)
     xp = placement.xp
@@ -68,7 +69,7 @@ def _prepare(X: Any, labels: Any, device: Any, *, work_per_sample: int = 1) -> _
         codes = xp.astype(placement.to_compute(inverse), xp.int64)
     n_clusters = int(xp.max(codes)) + 1
     ones = xp.ones(n, dtype=X_dev.dtype, device=X_dev.device)
-    _, counts = kernels.segment_sum(X_dev[:, :1], codes, ones, n_clusters, xp=xp)
+    _, counts = kernels.segment_sum(ones[:, None], codes, ones, n_clusters, xp=xp)
     return _Labelled(X_dev, codes, n_clusters, counts, xp, placement)
 
 
@@ -183,10 +184,14 @@ def _pairwise_chunk_rows(n: int, k: int, xp: ModuleType, X: Any) -> int:
 
 def _silhouette_on(data: _Labelled) -> Any:
     xp, X = data.xp, data.X
-    X = X - xp.mean(X, axis=0)  # centring keeps the distance expansion accurate
+    if is_sparse_rows(X):  # sparse rows stay as they are (centring would make them dense)
+        norms = kernels.row_sq_norms(X, xp=xp)
+    else:
+        X = X - xp.mean(X, axis=0)  # centring keeps the distance expansion accurate
+        norms = xp.vecdot(X, X)
     cluster_ids = xp.arange(data.n_clusters, dtype=xp.int64, device=X.device)
     one_hot = xp.astype(data.codes[:, None] == cluster_ids[None, :], X.dtype)
-    per_cluster = kernels.cluster_distance_sums(X, xp.vecdot(X, X), one_hot, xp=xp)
+    per_cluster = kernels.cluster_distance_sums(X, norms, one_hot, xp=xp)
     counts = xp.astype(data.counts, X.dtype)
     own = one_hot > 0
     own_count = xp.sum(xp.where(own, counts[None, :], 0), axis=1)
@@ -224,7 +229,7 @@ def silhouette_samples(X: Any, labels: Any, *, device: Any = None) -> Any:
     >>> silhouette_samples(X, [0, 0, 1, 1]).round(3).tolist()
     [0.905, 0.895, 0.895, 0.905]
     """
-    X_checked, _ = check_array(X)
+    X_checked, _ = check_array(X, sparse=True)
     data = _prepare(X_checked, labels, device, work_per_sample=X_checked.shape[0])
     _check_number_of_labels(data.n_clusters, data.X.shape[0])
     return data.placement.to_caller(_silhouette_on(data))
@@ -247,7 +252,7 @@ def silhouette_score(
     >>> round(silhouette_score(np.array([[0.0], [1.0], [10.0], [11.0]]), [0, 0, 1, 1]), 4)
     0.8997
     """
-    X_checked, xp = check_array(X)
+    X_checked, xp = check_array(X, sparse=True)
     if sample_size is not None:
         sample_size = check_int(sample_size, "sample_size", 2)
         n = X_checked.shape[0]
@@ -259,7 +264,7 @@ def silhouette_score(
         if labels_host.ndim != 1 or labels_host.shape[0] != n:
             msg = f"labels has shape {labels_host.shape}; expected ({n},), one label per sample"
             raise ValueError(msg)
-        X_checked = xp.take(X_checked, xp.asarray(pick, device=X_checked.device), axis=0)
+        X_checked = kernels.take_rows(X_checked, xp.asarray(pick, device=X_checked.device), xp=xp)
         labels = labels_host[pick]
     data = _prepare(X_checked, labels, device, work_per_sample=X_checked.shape[0])
     _check_number_of_labels(data.n_clusters, data.X.shape[0])
@@ -338,7 +343,7 @@ def dunn_index(X: Any, labels: Any, *, device: Any = None) -> float:
     >>> dunn_index(np.array([[0.0], [1.0], [10.0], [11.0]]), [0, 0, 1, 1])
     9.0
     """
-    X_checked, _ = check_array(X)
+    X_checked, _ = check_array(X, sparse=True)
     data = _prepare(X_checked, labels, device, work_per_sample=X_checked.shape[0])
     _check_number_of_labels(data.n_clusters, data.X.shape[0])
     xp = data.xp
