@@ -80,12 +80,16 @@ def _module_of(x: Any) -> str:
     return name.split(".", 1)[0]
 
 
+def _from_sparse_module(cls: type) -> bool:
+    return cls.__module__.startswith(("scipy.sparse", "cupyx.scipy.sparse"))
+
+
 def is_sparse_input(x: Any) -> bool:
     """Whether ``x`` is a sparse matrix or array of SciPy, CuPy (``cupyx.scipy.sparse``) or a
     sparse PyTorch tensor (any sparse layout)."""
-    module = type(x).__module__
-    if module.startswith(("scipy.sparse", "cupyx.scipy.sparse")):
+    if any(_from_sparse_module(cls) for cls in type(x).__mro__):  # subclasses too
         return hasattr(x, "tocsr")
+    module = type(x).__module__
     if module.startswith("torch") and type(x).__name__ == "Tensor":
         return str(x.layout) != "torch.strided"
     return False
@@ -180,10 +184,10 @@ def sparse_rows(x: Any, name: str = "X") -> SparseRows:
     if len(x.shape) != 2:
         msg = f"Expected 2D sparse matrix for {name}, got shape {tuple(x.shape)}"
         raise ValueError(msg)
-    module = type(x).__module__
-    if module.startswith("scipy.sparse"):
+    modules = [cls.__module__ for cls in type(x).__mro__]
+    if any(module.startswith("scipy.sparse") for module in modules):
         rows = _wrap(_scipy_csr(x, name), "scipy", x)
-    elif module.startswith("cupyx"):
+    elif any(module.startswith("cupyx") for module in modules):
         rows = _wrap(_cupy_csr(x, name), "cupy", x)
     else:
         rows = _wrap(_torch_csr(x, name), "torch", x)
