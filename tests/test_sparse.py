@@ -65,8 +65,9 @@ def X():
 
 def _same_fit(a, b, rtol=1e-10):
     np.testing.assert_array_equal(np.asarray(a.labels_), np.asarray(b.labels_))
-    np.testing.assert_allclose(np.asarray(a.cluster_centers_), np.asarray(b.cluster_centers_),
-                               rtol=0, atol=rtol)
+    np.testing.assert_allclose(
+        np.asarray(a.cluster_centers_), np.asarray(b.cluster_centers_), rtol=0, atol=rtol
+    )
     assert a.inertia_ == pytest.approx(b.inertia_, rel=rtol)
     assert a.n_iter_ == b.n_iter_
 
@@ -219,13 +220,16 @@ def test_silhouette_on_sparse_rows(X):
     from sklearn.metrics import silhouette_score as sk_silhouette
 
     labels = KMeans(4, random_state=0, n_init=1).fit(X).labels_
-    assert silhouette_score(GuardCSR(X), labels) == pytest.approx(sk_silhouette(X, labels), rel=1e-9)
+    assert silhouette_score(GuardCSR(X), labels) == pytest.approx(
+        sk_silhouette(X, labels), rel=1e-9
+    )
     from sklearn.metrics import silhouette_samples as sk_samples
 
     np.testing.assert_allclose(silhouette_samples(X, labels), sk_samples(X, labels), atol=1e-12)
     # The dense path's self-distances are rounding residues (about 1e-8 after the square root).
-    np.testing.assert_allclose(silhouette_samples(X, labels), silhouette_samples(X.toarray(), labels),
-                               atol=1e-7)
+    np.testing.assert_allclose(
+        silhouette_samples(X, labels), silhouette_samples(X.toarray(), labels), atol=1e-7
+    )
     sampled = silhouette_score(GuardCSR(X), labels, sample_size=120, random_state=0)
     assert sampled == pytest.approx(
         silhouette_score(X.toarray(), labels, sample_size=120, random_state=0), rel=1e-9
@@ -235,10 +239,22 @@ def test_silhouette_on_sparse_rows(X):
 def test_kernels_never_fall_back_to_the_dense_reference(X, monkeypatch):
     # Every agnostic primitive refuses sparse rows (dense data, as k-means||'s candidates, still
     # runs): sparse rows must be served by the sparse kernels only.
-    for name in ("assign", "segment_sum", "weighted_inertia", "row_sq_norms", "sq_distances_to_rows",
-                 "closer_distances", "pairwise_sq_distances", "sq_distances_to_assigned",
-                 "weighted_column_sums", "column_bounds", "take_rows", "assign_and_sum_batched",
-                 "column_mean", "cluster_distance_sums"):
+    for name in (
+        "assign",
+        "segment_sum",
+        "weighted_inertia",
+        "row_sq_norms",
+        "sq_distances_to_rows",
+        "closer_distances",
+        "pairwise_sq_distances",
+        "sq_distances_to_assigned",
+        "weighted_column_sums",
+        "column_bounds",
+        "take_rows",
+        "assign_and_sum_batched",
+        "column_mean",
+        "cluster_distance_sums",
+    ):
         monkeypatch.setattr(agnostic, name, _dense_only(getattr(agnostic, name)))
     for init in INITS:
         model = KMeans(4, init=init, n_init=2, random_state=0).fit(X)
@@ -280,8 +296,10 @@ def test_a_primitive_without_a_sparse_kernel_is_an_error(X):
 def test_torch_sparse_csr_as_scipy(X):
     torch = pytest.importorskip("torch")
     tensor = torch.sparse_csr_tensor(
-        torch.from_numpy(X.indptr).long(), torch.from_numpy(X.indices).long(),
-        torch.from_numpy(X.data.copy()), size=X.shape,
+        torch.from_numpy(X.indptr).long(),
+        torch.from_numpy(X.indices).long(),
+        torch.from_numpy(X.data.copy()),
+        size=X.shape,
     )
     init = X[:5].toarray()
     a = KMeans(5, init=torch.from_numpy(init), n_init=1, max_iter=50, tol=0).fit(tensor)
@@ -319,8 +337,21 @@ def test_cli_fits_a_saved_sparse_matrix(tmp_path, X):
     sp.save_npz(path, X)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
-        [sys.executable, "-m", "gkmeans", "fit", str(path), "-k", "5", "--out", str(tmp_path / "m.npz")],
-        capture_output=True, text=True, env=env, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "gkmeans",
+            "fit",
+            str(path),
+            "-k",
+            "5",
+            "--out",
+            str(tmp_path / "m.npz"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
     assert "samples     400" in done.stdout
