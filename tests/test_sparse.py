@@ -357,3 +357,15 @@ def test_cli_fits_a_saved_sparse_matrix(tmp_path, X):
     assert "samples     400" in done.stdout
     labels = np.load(tmp_path / "m-labels.npy")
     assert labels.shape == (400,) and set(labels.tolist()) == set(range(5))
+
+
+def test_compiled_pass_in_one_thread_when_sums_are_large(X, monkeypatch):
+    pytest.importorskip("numba")
+    from gkmeans._kernels import sparse_scipy
+
+    init = X[:6].toarray()
+    monkeypatch.setenv("GKMEANS_CPU_PASS", "numba")
+    threaded = KMeans(6, init=init, n_init=1, max_iter=30, tol=0).fit(X)
+    monkeypatch.setattr(sparse_scipy, "THREAD_SUMS_MAX_BYTES", 0)
+    single = KMeans(6, init=init, n_init=1, max_iter=30, tol=0).fit(X)
+    _same_fit(threaded, single)

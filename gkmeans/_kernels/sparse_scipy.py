@@ -17,11 +17,15 @@ import numpy as np
 
 from gkmeans import config
 from gkmeans._kernels import sparse_common
-from gkmeans._kernels.cpu_threads import in_threads
+from gkmeans._kernels.cpu_threads import cpu_threads, in_threads
 from gkmeans._sparse import SparseRows
 
 #: Rows per block of the compiled pass (each thread takes blocks in turn).
 COMPILED_BLOCK_ROWS = 2048
+#: Each thread of the compiled pass sums its clusters in its own float64 (k, d) array; when
+#: those arrays together would take more than this, the pass runs in one thread (k x d is the
+#: centres' size, which wide data and many clusters make large).
+THREAD_SUMS_MAX_BYTES = 256 * 2**20
 
 
 def acc_dtype(X: SparseRows) -> Any:
@@ -124,7 +128,10 @@ def _compiled_pass(
             )  # fmt: skip
         return sums, weight_sums
 
-    results = in_threads(n, COMPILED_BLOCK_ROWS, work)
+    block_rows = COMPILED_BLOCK_ROWS
+    if with_sums and k * d * 8 * cpu_threads() > THREAD_SUMS_MAX_BYTES:
+        block_rows = n  # one block: one thread, one (k, d) array of sums
+    results = in_threads(n, block_rows, work)
     if not with_sums:
         return labels, min_sq
     sums = functools.reduce(np.add, [r[0] for r in results])
