@@ -7,6 +7,7 @@ set. Written once against the Array API; any backend.
 
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Any
 
@@ -23,7 +24,16 @@ from gkmeans._validation import (
 from gkmeans.estimator import KMeans
 from gkmeans.exceptions import NotFittedError, sklearn_compatible
 
-__all__ = ["select_threshold", "GaussianAnomalyDetector", "KMeansAnomalyDetector"]
+__all__ = [
+    "select_threshold",
+    "GaussianAnomalyDetector",
+    "KMeansAnomalyDetector",
+    "CONVENTIONS",
+]
+
+#: What ``predict`` returns for an anomaly and for a normal sample, per ``convention=``:
+#: the course's 1 / 0, or scikit-learn's outlier detectors' -1 (outlier) / 1 (inlier).
+CONVENTIONS = {"course": (1, 0), "sklearn": (-1, 1)}
 
 
 def _labels_host(y: Any, n: int, name: str = "y_val") -> np.ndarray:
@@ -93,22 +103,79 @@ def select_threshold(y_val: Any, p_val: Any, *, n_steps: int = 1000) -> tuple[fl
 
 class _ThresholdedDetector:
     """Shared thresholding: ``score_samples`` (higher = more normal) below ``threshold_`` is an
-    anomaly."""
+    anomaly; parameters, repr and the ``convention`` of the labels in and out."""
 
+    # --------------------------------------------------------------- params
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        return sorted(name for name in inspect.signature(cls.__init__).parameters if name != "self")
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Parameters of this detector, by name (scikit-learn's contract)."""
+        return {name: getattr(self, name) for name in self._get_param_names()}
+
+    def set_params(self, **params: Any) -> _ThresholdedDetector:
+        """Set parameters by name; unknown names raise ``ValueError``."""
+        valid = self._get_param_names()
+        for name, value in params.items():
+            if name not in valid:
+                msg = (
+                    f"Invalid parameter {name!r} for {type(self).__name__}(). Valid parameters "
+                    f"are: {valid!r}."
+                )
+                raise ValueError(msg)
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        """``Name(param=value, ...)`` with the parameters that differ from their defaults, as
+        scikit-learn prints estimators."""
+        defaults = inspect.signature(type(self).__init__).parameters
+        changed = []
+        for name in self._get_param_names():
+            value, default = getattr(self, name), defaults[name].default
+            same = type(value) is type(default) and (
+                value is default
+                or (isinstance(value, (str, int, float, bool)) and value == default)
+            )
+            if not same:
+                changed.append(f"{name}={value!r}")
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+    # ----------------------------------------------------------- thresholds
     def _check_fitted(self) -> None:
         if not hasattr(self, "n_features_in_"):
             msg = f"This {type(self).__name__} instance is not fitted yet. Call 'fit' first."
             raise sklearn_compatible(NotFittedError)(msg)
 
+    def _codes(self) -> tuple[int, int]:
+        """(anomaly, normal) in this detector's ``convention``."""
+        return CONVENTIONS[check_choice(self.convention, "convention", tuple(CONVENTIONS))]
+
     def fit_threshold(self, X_val: Any, y_val: Any) -> _ThresholdedDetector:
-        """Choose ``threshold_`` by F1 on labelled validation data (1 = anomaly)."""
+        """Choose ``threshold_`` by F1 on labelled validation data.
+
+        ``y_val`` uses the detector's ``convention``: 1 = anomaly, 0 = normal ("course"),
+        or -1 = outlier, 1 = inlier ("sklearn").
+        """
+        anomaly, normal = self._codes()
         scores = self.score_samples(X_val)
-        self.threshold_, self.f1_ = select_threshold(y_val, scores)
+        y_host = np.asarray(to_numpy(as_array(y_val, "y_val")[0]))
+        if not np.all(np.isin(y_host, (anomaly, normal))):
+            msg = (
+                f"y_val must hold {anomaly} (anomaly) and {normal} (normal) only, as "
+                f"convention={self.convention!r} says; got values {np.unique(y_host)[:5].tolist()}"
+            )
+            raise ValueError(msg)
+        self.threshold_, self.f1_ = select_threshold((y_host == anomaly).astype(int), scores)
         return self
 
-    def predict(self, X: Any) -> Any:
-        """1 where a sample is an anomaly (score below ``threshold_``), 0 elsewhere; X's
-        namespace."""
+    def decision_function(self, X: Any) -> Any:
+        """``score_samples(X) - threshold_``: negative for an anomaly (scikit-learn's meaning)."""
+        self._check_threshold()
+        return self.score_samples(X) - self.threshold_
+
+    def _check_threshold(self) -> None:
         self._check_fitted()
         if getattr(self, "threshold_", None) is None:
             msg = (
@@ -116,9 +183,25 @@ class _ThresholdedDetector:
                 "one in fit"
             )
             raise sklearn_compatible(NotFittedError)(msg)
+
+    def predict(self, X: Any) -> Any:
+        """Anomaly or normal for every sample (score below ``threshold_`` is an anomaly).
+
+        ``convention="course"``: 1 for an anomaly, 0 for a normal sample;
+        ``"sklearn"``: -1 for an outlier, 1 for an inlier. int32, in X's namespace.
+        """
+        anomaly, normal = self._codes()
+        self._check_threshold()
         scores = self.score_samples(X)
         xp = array_namespace(scores)
-        return xp.astype(scores < self.threshold_, xp.int32)
+        flagged = scores < self.threshold_
+        if (anomaly, normal) == (1, 0):
+            return xp.astype(flagged, xp.int32)
+        return xp.where(
+            flagged,
+            xp.asarray(anomaly, dtype=xp.int32, device=scores.device),
+            xp.asarray(normal, dtype=xp.int32, device=scores.device),
+        )
 
 
 class GaussianAnomalyDetector(_ThresholdedDetector):
@@ -133,6 +216,11 @@ class GaussianAnomalyDetector(_ThresholdedDetector):
         Added to the variances (the covariance diagonal) to keep them positive.
     epsilon : float, optional
         A density threshold to use without validation data (``threshold_ = log(epsilon)``).
+    convention : {"course", "sklearn"}, default "course"
+        Labels of :meth:`predict` and of ``y_val`` in :meth:`fit_threshold`: 1 = anomaly,
+        0 = normal (the course's), or -1 = outlier, 1 = inlier (scikit-learn's outlier
+        detectors). A parameter rather than a ``predict`` option because scikit-learn's
+        tools (``clone``, pipelines, scorers) call ``predict(X)`` alone.
 
     Attributes
     ----------
@@ -156,11 +244,17 @@ class GaussianAnomalyDetector(_ThresholdedDetector):
     """
 
     def __init__(
-        self, covariance: str = "diag", *, reg_covar: float = 1e-9, epsilon: float | None = None
+        self,
+        covariance: str = "diag",
+        *,
+        reg_covar: float = 1e-9,
+        epsilon: float | None = None,
+        convention: str = "course",
     ) -> None:
         self.covariance = covariance
         self.reg_covar = reg_covar
         self.epsilon = epsilon
+        self.convention = convention
 
     @property
     def epsilon_(self) -> float | None:
@@ -170,6 +264,7 @@ class GaussianAnomalyDetector(_ThresholdedDetector):
     def fit(self, X: Any, y: Any = None) -> GaussianAnomalyDetector:
         """Estimate the mean and (co)variance of normal data X (maximum likelihood, 1/m)."""
         check_choice(self.covariance, "covariance", ("diag", "full"))
+        self._codes()
         reg = check_float(self.reg_covar, "reg_covar", 0.0)
         X, xp = check_array(X)
         if X.shape[0] < 2:
@@ -236,6 +331,8 @@ class KMeansAnomalyDetector(_ThresholdedDetector):
         unset until :meth:`fit_threshold`.
     random_state, device, n_init
         As for :class:`gkmeans.KMeans`.
+    convention : {"course", "sklearn"}, default "course"
+        As for :class:`GaussianAnomalyDetector`: 1 / 0 or scikit-learn's -1 / 1.
 
     Examples
     --------
@@ -256,16 +353,19 @@ class KMeansAnomalyDetector(_ThresholdedDetector):
         random_state: Any = None,
         device: str | None = None,
         n_init: int | str = "auto",
+        convention: str = "course",
     ) -> None:
         self.n_clusters = n_clusters
         self.contamination = contamination
         self.random_state = random_state
         self.device = device
         self.n_init = n_init
+        self.convention = convention
 
     def fit(self, X: Any, y: Any = None) -> KMeansAnomalyDetector:
         """Cluster normal data X, then set the threshold at the ``contamination`` quantile."""
         contamination = check_float(self.contamination, "contamination", 0.0)
+        self._codes()
         if contamination >= 0.5:
             raise ValueError(f"contamination={contamination} must be < 0.5")
         self.kmeans_ = KMeans(

@@ -1,7 +1,7 @@
 """Command line: ``gkmeans`` (also ``python -m gkmeans``).
 
-Commands: ``demo``, ``devices``, ``fit``, ``predict``, ``elbow``, ``compress-image``,
-``sample-image``. A user mistake (missing file, bad shape, non-numeric column,
+Commands: ``demo``, ``devices``, ``fit``, ``predict``, ``elbow``, ``animate``,
+``compress-image``, ``sample-image``. A user mistake (missing file, bad shape, non-numeric column,
 unknown option) or a failed write prints one line ``gkmeans: error: ...`` and exits with
 status 2; Ctrl-C prints ``gkmeans: interrupted`` and exits with 130; a closed output pipe
 (``gkmeans ... | head``) ends the command silently with 141.
@@ -33,6 +33,7 @@ from gkmeans.io import read_data
 from gkmeans.persistence import atomic_outputs, load_model
 from gkmeans.pipelines.params import resolve_n_init
 from gkmeans.plot import plot_elbow
+from gkmeans.plot_history import animate_fit, check_animation_path
 from gkmeans.selection import elbow
 from gkmeans.streaming import chunked
 
@@ -255,6 +256,46 @@ def _elbow(args: argparse.Namespace) -> int:
     return 0
 
 
+def _animate(args: argparse.Namespace) -> int:
+    check_animation_path(args.out)  # matplotlib, Pillow or ffmpeg missing: say so before any work
+    _check_paths({"data": args.data}, {"--out": args.out})
+    import matplotlib
+
+    matplotlib.use("Agg")
+    X = read_data(args.data)
+    model = KMeans(
+        args.k,
+        init=args.init,
+        n_init=1,
+        max_iter=args.max_iter,
+        tol=args.tol,
+        random_state=args.seed,
+        device=args.device,
+        history=True,
+    )
+    elapsed = _fit_with_progress(model, X, args.quiet)
+    bar = ProgressBar("frames", 1, enabled=not args.quiet)
+    try:
+        with atomic_outputs(args.out) as (out_file,):
+            history = animate_fit(
+                X,
+                model=model,
+                path=out_file,
+                fps=args.fps,
+                trail=not args.no_trails,
+                max_points=args.max_points,
+                random_state=args.seed,
+                # frame f (1, 2, ...) shows iteration f - 1: the bar names that iteration
+                progress=lambda frame, n_frames: bar(0, frame - 1, n_frames - 1),
+            )
+    finally:
+        bar.close()
+    _summary(model, elapsed, int(model.labels_.shape[0]))
+    print(f"frames      {history.n_iter + 1}")
+    print(f"animation   {args.out}")
+    return 0
+
+
 def _compress_image(args: argparse.Namespace) -> int:
     _check_paths({"image": args.input}, {"output": args.output})
     picture = read_image(args.input)
@@ -387,6 +428,51 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(elbow, quiet=False)
     elbow.set_defaults(run=_elbow)
+
+    animate = commands.add_parser(
+        "animate",
+        help="animate a k-means fit of DATA, one frame per iteration (.gif or .mp4)",
+        description="Fit k-means on DATA (.npy, .csv or .parquet), recording the centres at every\n"
+        "iteration, and write an animation with one frame per iteration: the points\n"
+        "coloured by their nearest centre, the centres and their trails (a PCA projection\n"
+        "when DATA has more than 2 columns). Needs matplotlib and Pillow:\n"
+        "pip install 'gkmeans[plot]'; an .mp4 also needs the ffmpeg program.",
+        epilog="example:\n  gkmeans animate X.npy -k 5 --out fit.gif --fps 2",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    animate.add_argument("data", help="data file: .npy, .csv or .parquet")
+    animate.add_argument(
+        "-k", "--n-clusters", dest="k", type=_positive_int, required=True, help="clusters"
+    )
+    animate.add_argument(
+        "--out",
+        default="fit.gif",
+        help="animation file: .gif, or .mp4 where ffmpeg is installed (default fit.gif)",
+    )
+    animate.add_argument(
+        "--init",
+        default="k-means++",
+        choices=["k-means++", "k-means||", "random", "random-box", "farthest-first"],
+        help="how the centres start (default k-means++)",
+    )
+    animate.add_argument(
+        "--max-iter", type=_positive_int, default=300, help="most iterations (default 300)"
+    )
+    animate.add_argument(
+        "--tol", type=float, default=1e-4, help="relative tolerance to stop (default 0.0001)"
+    )
+    animate.add_argument("--fps", type=_positive_int, default=4, help="frames a second (default 4)")
+    animate.add_argument(
+        "--max-points",
+        type=_positive_int,
+        default=5_000,
+        help="draw at most this many points, a random subset (default 5000)",
+    )
+    animate.add_argument(
+        "--no-trails", action="store_true", help="draw the centres without their paths"
+    )
+    _common(animate)
+    animate.set_defaults(run=_animate)
 
     image = commands.add_parser(
         "compress-image", help="quantise an image to --colors colours with k-means"

@@ -33,9 +33,12 @@ class KMeans:
     ----------
     n_clusters : int, default 8
         Number of clusters.
-    init : {"k-means++", "random", "random-box", "farthest-first"}, callable or array of shape \
-        (n_clusters, n_features)
+    init : {"k-means++", "k-means||", "random", "random-box", "farthest-first"}, callable or \
+        array of shape (n_clusters, n_features)
         "k-means++": greedy k-means++ (``2 + int(ln k)`` local trials).
+        "k-means||": scalable k-means++ (Bahmani et al. 2012): a few rounds that each
+        sample about ``2 k`` candidates at once, reduced to k centres by weighted
+        k-means++; fewer passes over X than k-means++ for large k or streamed data.
         "random": ``n_clusters`` distinct data points (weighted draw).
         "random-box": uniform points in the data's bounding box.
         "farthest-first": farthest-first traversal from a random first point.
@@ -43,7 +46,7 @@ class KMeans:
         ``numpy.random.Generator`` and must return the centres.
     n_init : "auto" or int, default "auto"
         Number of runs from different starts; the lowest inertia wins. "auto":
-        1 for "k-means++" and explicit centres, 10 otherwise.
+        1 for "k-means++", "k-means||" and explicit centres, 10 otherwise.
     max_iter : int, default 300
         Maximum Lloyd iterations per run.
     tol : float, default 1e-4
@@ -84,6 +87,10 @@ class KMeans:
         near a boundary may change cluster. Elsewhere the fit stays exact. ``precision_``
         says which was used. Final centres and ``inertia_`` are computed from the labels
         with exact arithmetic.
+    history : bool, default False
+        Record the centres at every iteration of the winning run into ``history_`` (one copy
+        of ``n_clusters x n_features`` numbers to the host per iteration; False costs nothing).
+        In-memory, streamed and Dask fits alike.
 
     Attributes
     ----------
@@ -101,6 +108,11 @@ class KMeans:
     precision_ : str
         The precision of the fit's distance products ("exact" unless reduced precision was
         asked for and available).
+    history_ : FitHistory
+        Only with ``history=True``: ``centers`` of shape ``(n_iter_ + 1, n_clusters, n_features)``,
+        the starting centres then those after every iteration, ``inertia`` of each, and the
+        final ``labels``, as NumPy arrays (see :class:`gkmeans.algorithms.history.FitHistory`);
+        drawn by :func:`gkmeans.plot.plot_history` and :func:`gkmeans.plot.animate_fit`.
 
     Examples
     --------
@@ -130,6 +142,7 @@ class KMeans:
         empty_cluster: str = "relocate",
         batch_restarts: bool | str = "auto",
         precision: str = "exact",
+        history: bool = False,
     ) -> None:
         self.n_clusters = n_clusters
         self.init = init
@@ -144,6 +157,7 @@ class KMeans:
         self.empty_cluster = empty_cluster
         self.batch_restarts = batch_restarts
         self.precision = precision
+        self.history = history
 
     # ----------------------------------------------------------------- params
     @classmethod
@@ -236,6 +250,10 @@ class KMeans:
         self.device_ = result.device
         self.precision_ = result.precision
         self._n_init = result.n_init
+        if result.history is not None:
+            self.history_ = result.history
+        elif hasattr(self, "history_"):
+            del self.history_
         if names is not None:
             self.feature_names_in_ = names
         elif hasattr(self, "feature_names_in_"):
@@ -367,13 +385,15 @@ class MiniBatchKMeans(KMeans):
     compute_labels : bool, default True
         Compute ``labels_`` and ``inertia_`` on the whole data after fitting.
     tol : float, default 0.0
-        Relative tolerance on the squared centre shift of a step (0 disables it).
+        Stop when a step moves the centres by at most ``tol`` times the mean feature variance
+        (squared shift; 0 disables it).
     max_no_improvement : int or None, default 10
     init_size : int, optional
-        Samples used to initialise (default ``3 * batch_size``, at least ``3 * n_clusters``).
+        Samples used to initialise (default ``3 * batch_size``; below ``n_clusters`` it warns and
+        becomes ``3 * n_clusters``).
     n_init : "auto" or int, default "auto"
         Initialisations tried (1 for k-means++/k-means||, 3 otherwise); the best on a
-        validation sample of ``init_size`` points is kept.
+        validation sample of ``init_size`` points is kept. ``partial_fit`` makes one.
     reassignment_ratio : float, default 0.01
 
     Attributes

@@ -31,21 +31,44 @@ __all__ = [
 ]
 
 
+#: The suffixes :meth:`CompressedImage.save` writes: an indexed (palette) image, at most
+#: :data:`MAX_PALETTE_COLORS` colours, or NumPy's ``.npz`` (any number).
+SAVE_SUFFIXES = (".png", ".gif", ".npz")
+#: The most colours a PNG or GIF palette holds.
+MAX_PALETTE_COLORS = 256
+
+
 @dataclass(frozen=True)
 class CompressedImage:
     """A palette of colours and, per pixel, the index of its colour.
+
+    :meth:`save` writes it as an indexed PNG or GIF (the palette and one index per pixel,
+    as the format stores them) or as ``.npz``; :meth:`load` reads it back.
 
     Attributes
     ----------
     palette : uint8 array of shape (n_colors, 3)
     indices : uint8 or uint16 array of shape (height, width)
-    fit_pixels : int
-        How many pixels the palette was fitted on.
+    fit_pixels : int or None
+        How many pixels the palette was fitted on (None when loaded from a PNG or GIF,
+        which do not record it).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gkmeans.image import CompressedImage
+    >>> packed = CompressedImage(
+    ...     np.array([[0, 0, 0], [255, 255, 255]], dtype=np.uint8),
+    ...     np.array([[0, 1], [1, 0]], dtype=np.uint8),
+    ...     4,
+    ... )
+    >>> packed.shape, packed.bits_per_pixel
+    ((2, 2, 3), 1)
     """
 
     palette: Any
     indices: Any
-    fit_pixels: int
+    fit_pixels: int | None = None
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -60,6 +83,154 @@ class CompressedImage:
         """Original size over compressed size (24 bits per pixel against index bits plus
         palette)."""
         return compression_ratio(self.shape[0] * self.shape[1], self.palette.shape[0])
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the palette and indices to ``path``; the suffix chooses the format.
+
+        ``.png`` and ``.gif``: an indexed (palette, Pillow mode "P") image, which any
+        viewer shows as the quantised picture, at most 256 colours; a PNG stores 1, 2,
+        4 or 8 bits per index as the palette size allows. ``.npz``: NumPy arrays
+        ``palette``, ``indices`` and ``fit_pixels``, exactly as they are, any number of
+        colours. PNG and GIF need Pillow (the ``image`` extra).
+
+        Parameters
+        ----------
+        path : str or path-like
+            Ending in ``.png``, ``.gif`` or ``.npz``.
+
+        Raises
+        ------
+        ValueError
+            Another suffix, or more than 256 colours for a PNG or GIF.
+
+        Examples
+        --------
+        >>> from gkmeans.image import CompressedImage, compress, sample_image
+        >>> packed = compress(sample_image((32, 48)), 8, random_state=0)
+        >>> packed.save("picture.png")
+        >>> back = CompressedImage.load("picture.png")
+        >>> back.palette.shape, back.indices.shape
+        ((8, 3), (32, 48))
+        """
+        suffix = os.path.splitext(os.fspath(path))[1].lower()
+        if suffix not in SAVE_SUFFIXES:
+            msg = (
+                f"cannot save a CompressedImage as {os.fspath(path)!r}: expected a name ending "
+                f"in one of {', '.join(SAVE_SUFFIXES)}"
+            )
+            raise ValueError(msg)
+        palette = np.asarray(to_numpy(self.palette))
+        indices = np.asarray(to_numpy(self.indices))
+        if palette.ndim != 2 or palette.shape[1] != 3 or indices.ndim != 2:
+            msg = (
+                f"palette has shape {palette.shape} and indices {indices.shape}; expected "
+                "(n_colors, 3) and (height, width)"
+            )
+            raise ValueError(msg)
+        if suffix == ".npz":
+            with open(path, "wb") as handle:  # a handle: np.savez would append ".npz" itself
+                np.savez_compressed(
+                    handle,
+                    palette=palette,
+                    indices=indices,
+                    fit_pixels=np.int64(-1 if self.fit_pixels is None else self.fit_pixels),
+                )
+            return
+        n_colors = palette.shape[0]
+        if n_colors > MAX_PALETTE_COLORS:
+            msg = (
+                f"a {suffix} palette holds at most {MAX_PALETTE_COLORS} colours; this image has "
+                f"k={n_colors}: save it as .npz, or write decompress(...) as an RGB image with "
+                "write_image"
+            )
+            raise ValueError(msg)
+        if palette.dtype.kind not in "ui" or palette.min() < 0 or palette.max() > 255:
+            msg = (
+                f"a {suffix} palette holds 0..255 integers; this palette is {palette.dtype} with "
+                f"values in [{palette.min()}, {palette.max()}]: save it as .npz"
+            )
+            raise ValueError(msg)
+        Image = _pillow()
+        picture = Image.fromarray(indices.astype(np.uint8))
+        # A palette of exactly k entries: Pillow then writes a PNG with 1, 2 or 4 bits per
+        # index when k allows it.
+        picture.putpalette(np.asarray(palette, dtype=np.uint8).reshape(-1).tolist())
+        # optimize=False keeps a GIF's palette order, hence the indices, as they are.
+        options = {"optimize": True} if suffix == ".png" else {"optimize": False}
+        picture.save(path, **options)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> CompressedImage:
+        """Read a CompressedImage written by :meth:`save` (or any palette PNG or GIF).
+
+        From a PNG or GIF the palette is the image's palette and the indices its
+        pixels; a GIF pads its palette to a power of two, so the palette is cut after
+        the highest index used.
+
+        Parameters
+        ----------
+        path : str or path-like
+            A ``.npz`` written by :meth:`save`, or an indexed (mode "P") PNG or GIF.
+
+        Returns
+        -------
+        CompressedImage
+            NumPy arrays.
+
+        Raises
+        ------
+        ValueError
+            A file that is not a palette image or a valid ``.npz``.
+        """
+        name = os.fspath(path)
+        if not os.path.exists(name):
+            raise FileNotFoundError(f"no compressed image at {name!r}")
+        if os.path.splitext(name)[1].lower() == ".npz":
+            return _load_npz(name)
+        Image = _pillow()
+        try:
+            with Image.open(name) as opened:
+                if opened.mode != "P":
+                    msg = (
+                        f"{name!r} is a {opened.mode} image, not an indexed (palette) one; "
+                        "read it with read_image"
+                    )
+                    raise ValueError(msg)
+                indices = np.asarray(opened).copy()
+                raw = opened.getpalette() or []
+                is_gif = opened.format == "GIF"
+        except Image.UnidentifiedImageError as exc:
+            raise ValueError(f"{name!r} is not an image Pillow can read") from exc
+        palette = np.asarray(raw, dtype=np.uint8).reshape(-1, 3)
+        used = int(indices.max()) + 1
+        if used > palette.shape[0]:
+            msg = (
+                f"{name!r} has pixel index {used - 1} beyond its {palette.shape[0]}-colour palette"
+            )
+            raise ValueError(msg)
+        if is_gif:
+            palette = palette[:used]
+        return cls(palette=palette, indices=indices, fit_pixels=None)
+
+
+def _load_npz(name: str) -> CompressedImage:
+    try:
+        with np.load(name, allow_pickle=False) as stored:
+            palette, indices = stored["palette"], stored["indices"]
+            fit_pixels = int(stored["fit_pixels"]) if "fit_pixels" in stored.files else -1
+    except (KeyError, ValueError, OSError) as exc:
+        msg = f"{name!r} is not a CompressedImage .npz (palette and indices arrays): {exc}"
+        raise ValueError(msg) from exc
+    if palette.ndim != 2 or palette.shape[1] != 3 or indices.ndim != 2:
+        msg = (
+            f"{name!r} holds a palette of shape {palette.shape} and indices of shape "
+            f"{indices.shape}; expected (n_colors, 3) and (height, width)"
+        )
+        raise ValueError(msg)
+    if indices.dtype.kind not in "ui" or (indices.size and int(indices.max()) >= len(palette)):
+        msg = f"{name!r} holds indices that are not integers below its {len(palette)} colours"
+        raise ValueError(msg)
+    return CompressedImage(palette, indices, None if fit_pixels < 0 else fit_pixels)
 
 
 def compression_ratio(n_pixels: int, n_colors: int) -> float:
@@ -188,7 +359,18 @@ def _pillow() -> Any:
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read a PNG/JPEG/... file as a uint8 RGB array of shape (height, width, 3)."""
+    """Read a PNG/JPEG/... file as a uint8 RGB array of shape (height, width, 3).
+
+    A palette, greyscale or RGBA image is converted to RGB (alpha dropped).
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    uint8 ndarray of shape (height, width, 3)
+    """
     Image = _pillow()
     if not os.path.exists(path):
         raise FileNotFoundError(f"no image file at {os.fspath(path)!r}")
@@ -200,7 +382,16 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
 
 def write_image(path: str | os.PathLike, image: Any) -> None:
-    """Write a uint8 RGB array to ``path``; the format follows the extension (.png, .jpg, ...)."""
+    """Write a uint8 RGB array to ``path``; the format follows the extension (.png, .jpg, ...).
+
+    This writes 24 bits per pixel (before the format's own compression); to store a
+    quantised image as a palette and indices, use :meth:`CompressedImage.save`.
+
+    Parameters
+    ----------
+    path : str or path-like
+    image : uint8 array of shape (height, width, 3), any Array API backend
+    """
     Image = _pillow()
     pixels = np.asarray(to_numpy(as_array(image, "image")[0]))
     if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.dtype != np.uint8:

@@ -28,6 +28,7 @@ __all__ = [
     "cost",
     "silhouette_samples",
     "silhouette_score",
+    "sample_rows",
     "calinski_harabasz_score",
     "davies_bouldin_score",
     "dunn_index",
@@ -51,7 +52,9 @@ class _Labelled:
 
 
 def _prepare(X: Any, labels: Any, device: Any, *, work_per_sample: int = 1) -> _Labelled:
-    X, caller_xp = check_array(X, sparse=True)
+    # Sparse rows stay sparse where a score has passed them checked (the silhouette); the other
+    # scores make sparse input dense.
+    X, caller_xp = check_array(X, sparse=is_sparse_rows(X))
     n = X.shape[0]
     placement = resolve_placement(X, caller_xp, device, work=n * X.shape[1] * work_per_sample)
     xp = placement.xp
@@ -235,6 +238,69 @@ def silhouette_samples(X: Any, labels: Any, *, device: Any = None) -> Any:
     return data.placement.to_caller(_silhouette_on(data))
 
 
+def sample_rows(n_samples: int, sample_size: int, random_state: Any = None) -> np.ndarray:
+    """Indices of ``sample_size`` distinct rows out of ``n_samples``, drawn at random.
+
+    The draw the sampled scores (``silhouette_score``, ``dunn_index``, the silhouette
+    of :func:`gkmeans.selection.elbow`) share: ``numpy.random.Generator.choice``
+    without replacement, from the host generator made from ``random_state``.
+
+    Parameters
+    ----------
+    n_samples : int
+        Rows to draw from.
+    sample_size : int
+        Rows to draw, 2 to ``n_samples``.
+    random_state : None, int, numpy.random.Generator or RandomState
+
+    Returns
+    -------
+    int64 ndarray of shape (sample_size,)
+
+    Examples
+    --------
+    >>> from gkmeans.metrics import sample_rows
+    >>> sample_rows(10, 4, random_state=0).shape
+    (4,)
+    """
+    sample_size = check_int(sample_size, "sample_size", 2)
+    if sample_size > n_samples:
+        msg = f"sample_size={sample_size} must be <= n_samples={n_samples}"
+        raise ValueError(msg)
+    return (
+        make_rng(random_state).choice(n_samples, size=sample_size, replace=False).astype(np.int64)
+    )
+
+
+def _sampled(
+    X: Any, labels: Any, sample_size: Any, random_state: Any, sparse: bool = False
+) -> tuple[Any, Any]:
+    """X (checked; ``sparse``: sparse rows kept sparse) and labels, or ``sample_size`` rows of both
+    drawn by :func:`sample_rows`."""
+    X_checked, xp = check_array(X, sparse=sparse)
+    if sample_size is None:
+        return X_checked, labels
+    n = X_checked.shape[0]
+    pick = sample_rows(n, sample_size, random_state)
+    labels_host = np.asarray(to_numpy(as_array(labels, "labels")[0]))
+    if labels_host.ndim != 1 or labels_host.shape[0] != n:
+        msg = f"labels has shape {labels_host.shape}; expected ({n},), one label per sample"
+        raise ValueError(msg)
+    rows = kernels.take_rows(X_checked, xp.asarray(pick, device=X_checked.device), xp=xp)
+    return rows, labels_host[pick]
+
+
+def _check_sampled_labels(data: _Labelled, sample_size: Any) -> None:
+    n_labels, n = data.n_clusters, data.X.shape[0]
+    if sample_size is not None and not 1 < n_labels < n:
+        msg = (
+            f"the sample of sample_size={sample_size} rows holds {n_labels} distinct labels; "
+            f"a score needs 2 to {n - 1}: draw a larger sample"
+        )
+        raise ValueError(msg)
+    _check_number_of_labels(n_labels, n)
+
+
 def silhouette_score(
     X: Any,
     labels: Any,
@@ -245,6 +311,28 @@ def silhouette_score(
 ) -> float:
     """Mean silhouette coefficient over all samples (or a random subset of ``sample_size``).
 
+    The exact score compares every pair of rows: O(n^2) work, built one block of rows at
+    a time on the data's device (a GPU when the data are there), so memory stays bounded.
+    ``sample_size`` estimates it from a random subset instead, as scikit-learn's
+    ``silhouette_score(..., sample_size=)`` does: O(sample_size^2) work.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+    labels : array of shape (n_samples,)
+        Any labels (integers or, for NumPy, strings); 2 to n_samples - 1 distinct values.
+    sample_size : int, optional
+        Score a random subset of this many rows (2 to n_samples), drawn without
+        replacement with ``numpy.random.Generator.choice`` (:func:`sample_rows`);
+        None (default) scores every row.
+    random_state : None, int, numpy.random.Generator or RandomState
+        Seeds the draw of the subset (used only with ``sample_size``).
+    device : {"auto", "cpu", "gpu", "cuda:N"}, optional
+
+    Returns
+    -------
+    float
+
     Examples
     --------
     >>> import numpy as np
@@ -252,22 +340,9 @@ def silhouette_score(
     >>> round(silhouette_score(np.array([[0.0], [1.0], [10.0], [11.0]]), [0, 0, 1, 1]), 4)
     0.8997
     """
-    X_checked, xp = check_array(X, sparse=True)
-    if sample_size is not None:
-        sample_size = check_int(sample_size, "sample_size", 2)
-        n = X_checked.shape[0]
-        if sample_size > n:
-            msg = f"sample_size={sample_size} must be <= n_samples={n}"
-            raise ValueError(msg)
-        pick = make_rng(random_state).choice(n, size=sample_size, replace=False).astype(np.int64)
-        labels_host = to_numpy(as_array(labels, "labels")[0])
-        if labels_host.ndim != 1 or labels_host.shape[0] != n:
-            msg = f"labels has shape {labels_host.shape}; expected ({n},), one label per sample"
-            raise ValueError(msg)
-        X_checked = kernels.take_rows(X_checked, xp.asarray(pick, device=X_checked.device), xp=xp)
-        labels = labels_host[pick]
-    data = _prepare(X_checked, labels, device, work_per_sample=X_checked.shape[0])
-    _check_number_of_labels(data.n_clusters, data.X.shape[0])
+    X_used, labels_used = _sampled(X, labels, sample_size, random_state, sparse=True)
+    data = _prepare(X_used, labels_used, device, work_per_sample=X_used.shape[0])
+    _check_sampled_labels(data, sample_size)
     return float(data.xp.mean(_silhouette_on(data)))
 
 
@@ -329,12 +404,36 @@ def davies_bouldin_score(X: Any, labels: Any, *, device: Any = None) -> float:
     return float(np.mean(np.max((intra[:, None] + intra[None, :]) / between, axis=1)))
 
 
-def dunn_index(X: Any, labels: Any, *, device: Any = None) -> float:
+def dunn_index(
+    X: Any,
+    labels: Any,
+    *,
+    sample_size: int | None = None,
+    random_state: Any = None,
+    device: Any = None,
+) -> float:
     """Dunn index: the smallest distance between two points of different clusters
     (single linkage) over the largest distance between two points of one cluster
     (complete diameter). Higher is better. Exact, O(n^2) in blocks of rows.
 
     Returns ``inf`` when every cluster is a single point value (zero diameter).
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+    labels : array of shape (n_samples,)
+    sample_size : int, optional
+        Compute it on a random subset of this many rows (as for :func:`silhouette_score`).
+        A subset's closest pair across clusters is no closer, and its widest cluster no
+        wider, than the whole data's, so the sampled index is at least the exact one: an
+        optimistic estimate, for comparing clusterings on the same subset.
+    random_state : None, int, numpy.random.Generator or RandomState
+        Seeds the draw of the subset.
+    device : {"auto", "cpu", "gpu", "cuda:N"}, optional
+
+    Returns
+    -------
+    float
 
     Examples
     --------
@@ -343,9 +442,9 @@ def dunn_index(X: Any, labels: Any, *, device: Any = None) -> float:
     >>> dunn_index(np.array([[0.0], [1.0], [10.0], [11.0]]), [0, 0, 1, 1])
     9.0
     """
-    X_checked, _ = check_array(X, sparse=True)
-    data = _prepare(X_checked, labels, device, work_per_sample=X_checked.shape[0])
-    _check_number_of_labels(data.n_clusters, data.X.shape[0])
+    X_used, labels_used = _sampled(X, labels, sample_size, random_state)
+    data = _prepare(X_used, labels_used, device, work_per_sample=X_used.shape[0])
+    _check_sampled_labels(data, sample_size)
     xp = data.xp
     X_c = data.X - xp.mean(data.X, axis=0)
     x_sq = xp.vecdot(X_c, X_c)

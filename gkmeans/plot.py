@@ -1,7 +1,8 @@
 """Plots for choosing k and looking at clusters (matplotlib, the ``plot`` extra, imported lazily).
 
 Every function draws on ``ax`` (a new figure when None), returns the Axes, and
-saves a PNG when ``path`` is given.
+saves a PNG when ``path`` is given. The pictures of a fit's convergence, :func:`plot_history`
+and :func:`animate_fit`, live in :mod:`gkmeans.plot_history` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import numpy as np
 from gkmeans._compat import to_numpy
 from gkmeans._validation import check_array
 from gkmeans.metrics import silhouette_samples
+from gkmeans.plot_history import animate_fit, plot_history, projection
 from gkmeans.selection import ElbowResult
 
-__all__ = ["plot_elbow", "plot_silhouette", "plot_clusters"]
+__all__ = ["plot_elbow", "plot_silhouette", "plot_clusters", "plot_history", "animate_fit"]
 
 
 def _pyplot() -> Any:
@@ -143,15 +145,8 @@ def plot_clusters(
     if codes.shape != (points.shape[0],):
         msg = f"labels has shape {codes.shape}; expected ({points.shape[0]},), one label per sample"
         raise ValueError(msg)
-    mean = points.mean(0)
-    projected = points.shape[1] > 2
-    if projected:
-        # Principal axes of the data: the 2-D view that keeps the most variance.
-        axes_ = np.linalg.svd(points - mean, full_matrices=False)[2][:2].T
-        xlabel, ylabel = "PC 1", "PC 2"
-    else:
-        axes_ = np.eye(points.shape[1], 2) if points.shape[1] == 2 else np.array([[1.0, 0.0]])
-        xlabel, ylabel = "x0", "x1" if points.shape[1] == 2 else ""
+    # Principal axes of the data when d > 2: the 2-D view that keeps the most variance.
+    mean, axes_, (xlabel, ylabel), projected = projection(points)
     if points.shape[0] > max_points:
         keep = np.random.default_rng(random_state).choice(
             points.shape[0], max_points, replace=False

@@ -93,3 +93,22 @@ def test_seeding_reads_the_host_not_once_per_centre(host_reads, overlapping, ini
         gkmeans.KMeans(k, init=init, n_init=1, max_iter=1, random_state=0).fit(X)
         totals[k] = sum(host_reads.values())
     assert totals[20] == totals[10]
+
+
+@pytest.mark.parametrize("batch_restarts", [False, True])
+def test_history_off_adds_no_host_read_and_on_one_copy_per_iteration(host_reads, overlapping, batch_restarts):
+    """``history=False`` (the default) reads the host as a fit without the option; ``True`` adds one
+    copy of the centres (all runs' together) per iteration."""
+    X = xps.asarray(overlapping)
+    n_init = 3 if batch_restarts else 1
+    init = "random" if batch_restarts else xps.asarray(overlapping[:25])
+
+    def fit(**extra):
+        return lambda it: gkmeans.KMeans(25, init=init, n_init=n_init, max_iter=it, tol=0, random_state=0,
+                                         batch_restarts=batch_restarts, **extra).fit(X).n_iter_
+
+    without = _reads_per_iteration(host_reads, fit())
+    off = _reads_per_iteration(host_reads, fit(history=False))
+    on = _reads_per_iteration(host_reads, fit(history=True))
+    assert off == without and without <= 1
+    assert on == without + 1

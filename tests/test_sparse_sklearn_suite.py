@@ -43,13 +43,6 @@ NOT_APPLICABLE = {
 }
 
 
-#: Parametrisations that fail on dense input too (not a sparse matter), with the reason.
-FAIL_DENSE_TOO = {
-    "test_all_init[MiniBatchKMeans-random-": "MiniBatchKMeans(init='random', n_init=10) reaches "
-    "v-measure 0.65 on dense X as well",
-}
-
-
 @pytest.fixture
 def global_dtype():
     """scikit-learn's default dtype under test (its conftest is not loaded here)."""
@@ -87,6 +80,3 @@ def _sparse_only(request):
     callspec = getattr(request.node, "callspec", None)
     if callspec is None or not _has_sparse(callspec.params):
         pytest.skip("no sparse input in this parametrisation")
-    for prefix, reason in FAIL_DENSE_TOO.items():
-        if request.node.name.startswith(prefix):
-            request.applymarker(pytest.mark.xfail(reason=reason, strict=True))

@@ -57,7 +57,7 @@ def label_sums(X: SparseRows, labels: Any, weights: Any, k: int, acc: Any) -> tu
 
 def take(X: SparseRows, indices: Any) -> SparseRows:
     matrix = X.matrix[indices]
-    return SparseRows(matrix, X.kind, X.xp, matrix.shape, X.dtype, X.device, X.source)
+    return SparseRows(matrix, X.kind, X.xp, matrix.shape, X.dtype, X.device, matrix)
 
 
 def dense(B: Any) -> Any:

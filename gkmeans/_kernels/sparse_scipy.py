@@ -64,7 +64,7 @@ def label_sums(
 
 def take(X: SparseRows, indices: Any) -> SparseRows:
     matrix = X.matrix[np.asarray(indices, dtype=np.int64)]
-    return SparseRows(matrix, X.kind, X.xp, matrix.shape, X.dtype, X.device, X.source)
+    return SparseRows(matrix, X.kind, X.xp, matrix.shape, X.dtype, X.device, matrix)
 
 
 def dense(B: Any) -> np.ndarray:

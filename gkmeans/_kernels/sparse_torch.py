@@ -89,7 +89,7 @@ def take(X: SparseRows, indices: Any) -> SparseRows:
         X.matrix.values()[positions],
         (indices.shape[0], X.shape[1]),
     )
-    return SparseRows(matrix, X.kind, X.xp, matrix.shape, X.dtype, X.device, X.source)
+    return SparseRows(matrix, X.kind, X.xp, matrix.shape, X.dtype, X.device, matrix)
 
 
 def dense(B: Any) -> Any:

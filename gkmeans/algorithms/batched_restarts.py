@@ -28,6 +28,7 @@ from gkmeans.algorithms.empty_clusters import (
     relocate,
 )
 from gkmeans.algorithms.frame import LloydData
+from gkmeans.algorithms.history import Trace, host_copies
 from gkmeans.algorithms.lloyd import LloydResult
 from gkmeans.exceptions import EmptyClusterError
 
@@ -45,6 +46,7 @@ def batched_lloyd(
     rngs: list[np.random.Generator],
     verbose: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    traces: list[Trace] | None = None,
 ) -> list[LloydResult]:
     """Run one Lloyd run per start, all together; return each run's result (scored).
 
@@ -129,6 +131,8 @@ def batched_lloyd(
                 f"Iteration {iteration}, inertia of the {len(live)} live runs "
                 f"{np.round(inertia, 6).tolist()}."
             )
+        if traces is not None:
+            _record(traces, live, data, new_centers, min_sq)
         n_iters[live] = iteration + 1
         done = (state[1] > 0) | (state[2] <= tol)
         for slot in np.flatnonzero(done):
@@ -144,10 +148,24 @@ def batched_lloyd(
         labels_old = xp.take(labels, keep_index, axis=1)
     for position, run in enumerate(live):  # runs that reached max_iter
         final_centers[run] = centers[position, ...]
-    return _score(data, xp.stack(final_centers), n_iters)
+    return _score(data, xp.stack(final_centers), n_iters, traces)
 
 
-def _score(data: LloydData, centers: Any, n_iters: np.ndarray) -> list[LloydResult]:
+def _record(
+    traces: list[Trace], live: np.ndarray, data: LloydData, centers: Any, min_sq: Any
+) -> None:
+    """One iteration of every live run into its trace (one copy to the host for all)."""
+    xp = data.xp
+    acc = kernels.accumulator_dtype(xp, data.X.device)
+    inertia = xp.sum(xp.astype(min_sq, acc) * xp.astype(data.weights, acc)[:, None], axis=0)
+    host, values = host_copies(xp, centers, inertia)
+    for slot, run in enumerate(live):
+        traces[int(run)].step(host[slot], values[slot])
+
+
+def _score(
+    data: LloydData, centers: Any, n_iters: np.ndarray, traces: list[Trace] | None = None
+) -> list[LloydResult]:
     """Labels and inertia of every run's final centres, in one batched pass."""
     xp = data.xp
     labels, min_sq, _, _ = kernels.assign_and_sum_batched(
@@ -160,6 +178,12 @@ def _score(data: LloydData, centers: Any, n_iters: np.ndarray) -> list[LloydResu
     if not np.all(np.isfinite(inertia)):
         raise inertia_overflow(inertia.tolist(), data.X.dtype)
     return [
-        LloydResult(centers[run, ...], labels[:, run], float(inertia[run]), int(n_iters[run]))
+        LloydResult(
+            centers[run, ...],
+            labels[:, run],
+            float(inertia[run]),
+            int(n_iters[run]),
+            None if traces is None else traces[run],
+        )
         for run in range(centers.shape[0])
     ]

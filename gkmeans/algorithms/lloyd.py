@@ -24,18 +24,21 @@ from gkmeans.algorithms.empty_clusters import (
     relocate,
 )
 from gkmeans.algorithms.frame import LloydData
+from gkmeans.algorithms.history import Trace, host_copies
 from gkmeans.exceptions import EmptyClusterError
 
 
 @dataclass(frozen=True)
 class LloydResult:
     """Outcome of one run: centres (shifted frame), labels matching them and their inertia
-    (None and NaN when the run was not scored), iterations."""
+    (None and NaN when the run was not scored), iterations, and the run's trace when one was
+    kept."""
 
     centers: Any
     labels: Any
     inertia: float
     n_iter: int
+    trace: Trace | None = None
 
 
 def lloyd(
@@ -49,6 +52,7 @@ def lloyd(
     verbose: bool = False,
     progress: Callable[[int], None] | None = None,
     score: bool = True,
+    trace: Trace | None = None,
 ) -> LloydResult:
     """Run Lloyd iterations from ``centers`` (shifted frame, dtype of X).
 
@@ -69,6 +73,9 @@ def lloyd(
     score : bool, default True
         Also return labels matching the final centres and their inertia (needed to
         compare restarts; a single run's caller computes its own).
+    trace : Trace, optional
+        Records the centres of every iteration and the inertia of their assignment (one copy
+        of k x d numbers to the host per iteration); None records nothing and costs nothing.
 
     Returns
     -------
@@ -123,6 +130,8 @@ def lloyd(
             inertia = float(xp.sum(min_sq * data.weights))
             print(f"Iteration {iteration}, inertia {inertia}.")
         centers = new_centers
+        if trace is not None:
+            _record(trace, data, centers, min_sq, weight_sums if centers.shape[0] != k else None)
         if progress is not None:
             progress(n_iter)
         if new_centers.shape[0] != k:
@@ -144,7 +153,7 @@ def lloyd(
             break
         labels_old = labels
     if not score:
-        return LloydResult(centers, None, float("nan"), n_iter)
+        return LloydResult(centers, None, float("nan"), n_iter, trace)
     if not strict_convergence:
         # Labels must be the argmin for the centres we return.
         labels, min_sq = kernels.assign(
@@ -154,4 +163,13 @@ def lloyd(
     inertia = float(xp.sum(min_sq * data.weights))
     if not math.isfinite(inertia):
         raise inertia_overflow(inertia, X.dtype)
-    return LloydResult(centers, labels, inertia, n_iter)
+    return LloydResult(centers, labels, inertia, n_iter, trace)
+
+
+def _record(trace: Trace, data: LloydData, centers: Any, min_sq: Any, dropped_sums: Any) -> None:
+    """One iteration into ``trace``: the new centres and the inertia of the assignment that made
+    them (``dropped_sums``: the weight sums, when empty clusters were dropped)."""
+    xp = data.xp
+    inertia = xp.sum(min_sq * data.weights)
+    kept = None if dropped_sums is None else xp.nonzero(dropped_sums > 0)[0]
+    trace.step(*host_copies(xp, centers, inertia), kept=kept)

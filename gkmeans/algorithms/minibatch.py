@@ -20,10 +20,15 @@ from gkmeans._random import choice_cdf, draw_with_replacement
 
 @dataclass
 class MiniBatchState:
-    """Everything that carries over from one step to the next (so ``partial_fit`` can resume)."""
+    """Everything that carries over from one step to the next (so ``partial_fit`` can resume).
+
+    ``batch_size`` is what each step adds to ``n_since_last_reassign``: the batch size of ``fit``,
+    or ``min(batch_size, rows of the first call)`` for ``partial_fit``, as in scikit-learn.
+    """
 
     centers: Any
     weight_sums: Any
+    batch_size: int = 0
     n_steps: int = 0
     n_since_last_reassign: int = 0
     ewa_inertia: float | None = None
@@ -99,31 +104,56 @@ def minibatch_step(
 
 def converged(
     state: MiniBatchState,
-    batch_inertia: float,
-    batch_size: int,
+    step: int,
+    n_steps: int,
     n_samples: int,
+    batch_size: int,
     centers_squared_diff: float,
+    batch_inertia: float,
+    *,
     tol: float,
     max_no_improvement: int | None,
+    verbose: bool = False,
 ) -> bool:
-    """scikit-learn's stopping rules: a small centre shift, or no improvement of the
-    exponentially weighted average of the batch inertia for ``max_no_improvement`` steps."""
-    batch_inertia /= batch_size
-    if state.n_steps == 1:
-        return False  # the first step's inertia measures the initialisation
+    """scikit-learn's stopping rules (``MiniBatchKMeans._mini_batch_convergence``) after step
+    ``step`` (counted from 1) of at most ``n_steps``.
+
+    The first step never stops (its inertia measures the start). Later steps keep an
+    exponentially weighted average (EWA) of the mean batch inertia, with weight
+    ``min(2 * batch_size / (n_samples + 1), 1)`` on the new value, and stop when the squared
+    centre shift is at most ``tol`` (``tol > 0``), or when the EWA has not reached a new minimum
+    for ``max_no_improvement`` steps in a row. ``state`` keeps the EWA, its minimum and the count.
+    With ``verbose``, prints scikit-learn's messages.
+    """
+    batch_inertia /= batch_size  # comparable whatever the batch size
+    if step == 1:
+        if verbose:
+            print(f"Minibatch step {step}/{n_steps}: mean batch inertia: {batch_inertia}")
+        return False
     if state.ewa_inertia is None:
         state.ewa_inertia = batch_inertia
     else:
         alpha = min(batch_size * 2.0 / (n_samples + 1), 1.0)
         state.ewa_inertia = state.ewa_inertia * (1 - alpha) + batch_inertia * alpha
+    if verbose:
+        print(
+            f"Minibatch step {step}/{n_steps}: mean batch inertia: {batch_inertia}, "
+            f"ewa inertia: {state.ewa_inertia}"
+        )
     if tol > 0.0 and centers_squared_diff <= tol:
+        if verbose:
+            print(f"Converged (small centers change) at step {step}/{n_steps}")
         return True
     if state.ewa_inertia_min is None or state.ewa_inertia < state.ewa_inertia_min:
         state.no_improvement = 0
         state.ewa_inertia_min = state.ewa_inertia
     else:
         state.no_improvement += 1
-    return max_no_improvement is not None and state.no_improvement >= max_no_improvement
+    if max_no_improvement is not None and state.no_improvement >= max_no_improvement:
+        if verbose:
+            print(f"Converged (lack of improvement in inertia) at step {step}/{n_steps}")
+        return True
+    return False
 
 
 def reassign_now(state: MiniBatchState, batch_size: int, n_clusters: int, xp: ModuleType) -> bool:
@@ -156,7 +186,7 @@ def minibatch_loop(
     k = state.centers.shape[0]
     cdf = choice_cdf(weights_host / weights_host.sum())
     unit = xp.ones(batch_size, dtype=X.dtype, device=X.device)
-    for _ in range(n_steps):
+    for step in range(1, n_steps + 1):
         picked = draw_with_replacement(rng, cdf, batch_size)
         batch = kernels.take_rows(X, xp.asarray(picked, device=X.device), xp=xp)
         new_centers, batch_inertia = minibatch_step(
@@ -172,11 +202,18 @@ def minibatch_loop(
         shift = float(xp.sum((new_centers - state.centers) ** 2)) if tol > 0 else 0.0
         state.centers = new_centers
         state.n_steps += 1
-        if verbose:
-            print(
-                f"Minibatch step {state.n_steps}/{n_steps}: mean batch inertia: "
-                f"{batch_inertia / batch_size}"
-            )
-        if converged(state, batch_inertia, batch_size, n, shift, tol, max_no_improvement):
+        stop = converged(
+            state,
+            step,
+            n_steps,
+            n,
+            batch_size,
+            shift,
+            batch_inertia,
+            tol=tol,
+            max_no_improvement=max_no_improvement,
+            verbose=verbose,
+        )
+        if stop:
             break
     return state

@@ -17,7 +17,7 @@ from typing import Any, Callable
 import numpy as np
 
 from gkmeans import _kernels as kernels
-from gkmeans._compat import array_namespace
+from gkmeans._compat import array_namespace, to_numpy
 from gkmeans._random import make_rng, run_generators
 from gkmeans._validation import (
     as_array,
@@ -29,6 +29,7 @@ from gkmeans._validation import (
 from gkmeans.algorithms import batched_restarts
 from gkmeans.algorithms.batched_restarts import BATCHABLE_POLICIES
 from gkmeans.algorithms.empty_clusters import warn_dropped_clusters
+from gkmeans.algorithms.history import FitHistory, Trace, host_copies
 from gkmeans.algorithms.init import InitData
 from gkmeans.algorithms.init_methods import INIT_METHODS
 from gkmeans.algorithms.lloyd import LloydResult, lloyd
@@ -50,6 +51,7 @@ class KMeansFit:
     device: str
     n_init: int
     precision: str = "exact"
+    history: FitHistory | None = None
 
 
 def check_centers(
@@ -187,6 +189,7 @@ def _fit_placed(
 
     def one_run(run: int) -> LloydResult:
         centers = start_centers(data.init_data, rng)
+        trace = Trace.of(xp, centers) if params.history else None
         if verbose:
             print("Initialization complete")
         report = (
@@ -202,6 +205,7 @@ def _fit_placed(
             verbose=verbose,
             progress=report,
             score=runs > 1,
+            trace=trace,
         )
 
     if batched:
@@ -217,6 +221,7 @@ def _fit_placed(
                 run_rngs,
                 verbose,
                 progress,
+                params.history,
             )
         )
     else:
@@ -258,13 +263,18 @@ def _fit_placed(
             sklearn_compatible(ConvergenceWarning),
             stacklevel=3,
         )
+    labels = xp.astype(labels, xp.int32)
+    history = None
+    if best.trace is not None:
+        history = best.trace.finish(to_numpy(data.mean), to_numpy(labels), inertia)
     return KMeansFit(
         centers=data.placement.to_caller(centers),
-        labels=data.placement.to_caller(xp.astype(labels, xp.int32)),
+        labels=data.placement.to_caller(labels),
         inertia=inertia,
         n_iter=best.n_iter,
         device=data.placement.name,
         n_init=runs,
+        history=history,
     )
 
 
@@ -316,11 +326,14 @@ def _batched_runs(
     run_rngs: list[np.random.Generator],
     verbose: bool,
     progress: Callable[[int, int, int], None] | None,
+    history: bool = False,
 ) -> list[LloydResult]:
     """All restarts' starts drawn first (the same draws, in the same order, as sequential runs),
-    then run together, each run's own draws (``run_rngs``) as in its sequential run."""
+    then run together, each run's own draws (``run_rngs``) as in its sequential run; with
+    ``history``, each run's trace kept."""
     xp = data.xp
     starts = xp.stack([start_centers(data.init_data, rng) for _ in range(runs)])
+    traces = [Trace(start) for start in host_copies(xp, starts)[0]] if history else None
     if verbose:
         print("Initialization complete")
     report = (
@@ -337,6 +350,7 @@ def _batched_runs(
         rngs=run_rngs,
         verbose=verbose,
         progress=report,
+        traces=traces,
     )
 
 

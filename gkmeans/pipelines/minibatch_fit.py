@@ -22,7 +22,7 @@ from gkmeans.algorithms.minibatch import (
 )
 from gkmeans.algorithms.predict_rule import predict_labels
 from gkmeans.pipelines.in_memory import initialiser
-from gkmeans.pipelines.params import MiniBatchParams, resolve_n_init
+from gkmeans.pipelines.params import MiniBatchParams
 from gkmeans.pipelines.prepared import PreparedData, frame_mean, frame_sq_norms, prepare_data
 
 
@@ -41,38 +41,51 @@ class MiniBatchFit:
     inertia: float | None = None
 
 
+def _one_start(
+    params: MiniBatchParams, data: PreparedData, X: Any, rng: np.random.Generator
+) -> Any:
+    """One start drawn from ``init_size`` rows picked at random with replacement, or from all rows
+    when ``init_size`` covers them (scikit-learn's ``_init_centroids``)."""
+    xp, k, n = data.xp, params.n_clusters, data.X_dev.shape[0]
+    subset, w_subset = data.X_dev, data.weights
+    if params.init_size < n:
+        rows = rng.integers(0, n, params.init_size).astype(np.int64)
+        picked = xp.asarray(rows, device=data.X_dev.device)
+        subset = kernels.take_rows(subset, picked, xp=xp)
+        w_subset = xp.take(w_subset, picked)
+    sub_mean = frame_mean(subset, xp)
+    init_data = InitData(
+        subset,
+        frame_sq_norms(subset, sub_mean, xp),
+        w_subset,
+        np.asarray(kernels.to_host(w_subset), dtype=np.float64),
+        xp,
+        shift=sub_mean,
+    )
+    # A callable init sees the rows the start is drawn from, as in scikit-learn.
+    rows_for_callable = data.placement.to_caller(subset) if callable(params.init) else X
+    start = initialiser(
+        params.init, rows_for_callable, k, sub_mean, data.placement, data.X_dev.dtype
+    )
+    return start(init_data, rng) + sub_mean
+
+
 def initial_centers(
     params: MiniBatchParams, data: PreparedData, X: Any, rng: np.random.Generator
 ) -> Any:
-    """The best of ``n_init`` starts (each on a random subset of ``init_size`` rows), judged on a
-    validation subset of as many rows."""
-    xp, k, init_size = data.xp, params.n_clusters, params.init_size
-    if isinstance(params.n_init, str) and params.n_init == "auto" and isinstance(params.init, str):
-        runs = 1 if params.init in ("k-means++", "k-means||") else 3
-    else:
-        runs = resolve_n_init(params.n_init, params.init, params.estimator_name, stacklevel=6)
-    n = data.X_dev.shape[0]
-    valid = xp.asarray(rng.integers(0, n, init_size).astype(np.int64), device=data.X_dev.device)
+    """The best of ``n_init`` starts, judged by their inertia on a validation subset of
+    ``init_size`` rows (drawn first, as scikit-learn does)."""
+    xp, runs, n = data.xp, params.n_init, data.X_dev.shape[0]
+    valid = xp.asarray(
+        rng.integers(0, n, params.init_size).astype(np.int64), device=data.X_dev.device
+    )
     X_valid = kernels.take_rows(data.X_dev, valid, xp=xp)
     w_valid = xp.take(data.weights, valid)
     best, best_inertia = None, None
     for run in range(runs):
-        picked = xp.asarray(
-            rng.integers(0, n, init_size).astype(np.int64), device=data.X_dev.device
-        )
-        subset = kernels.take_rows(data.X_dev, picked, xp=xp)
-        w_subset = xp.take(data.weights, picked)
-        sub_mean = frame_mean(subset, xp)
-        init_data = InitData(
-            subset,
-            frame_sq_norms(subset, sub_mean, xp),
-            w_subset,
-            np.asarray(kernels.to_host(w_subset), dtype=np.float64),
-            xp,
-            shift=sub_mean,
-        )
-        start = initialiser(params.init, X, k, sub_mean, data.placement, data.X_dev.dtype)
-        centers = start(init_data, rng) + sub_mean
+        if params.verbose:
+            print(f"Init {run + 1}/{runs} with method {params.init}")
+        centers = _one_start(params, data, X, rng)
         shift = kernels.column_mean(centers, xp=xp)
         _, min_sq = kernels.assign(X_valid, centers - shift, xp=xp, shift=shift)
         inertia = float(xp.sum(min_sq * w_valid))
@@ -83,14 +96,24 @@ def initial_centers(
     return best
 
 
-def _first_state(
-    params: MiniBatchParams, data: PreparedData, X: Any, rng: np.random.Generator
-) -> MiniBatchState:
+def _first_state(params: MiniBatchParams, data: PreparedData, centers: Any) -> MiniBatchState:
     """The state before the first step: the chosen start, no weight absorbed yet."""
     acc = kernels.accumulator_dtype(data.xp, data.X_dev.device)
-    centers = initial_centers(params, data, X, rng)
     zeros = data.xp.zeros(params.n_clusters, dtype=acc, device=data.X_dev.device)
-    return MiniBatchState(centers, zeros)
+    return MiniBatchState(centers, zeros, batch_size=params.batch_size)
+
+
+def tolerance(data: PreparedData, tol: float) -> float:
+    """scikit-learn's absolute tolerance: ``tol`` times the mean over features of the variance of
+    the data (unweighted, as scikit-learn's ``_tolerance``)."""
+    if tol == 0:
+        return 0.0
+    xp = data.xp
+    if not data.centred:  # sparse rows: from their norms and the column mean, never made dense
+        mean = kernels.column_mean(data.X_dev, xp=xp)
+        spread = xp.mean(data.x_sq_norms) - xp.sum(mean * mean)
+        return float(spread) / data.X_dev.shape[1] * tol
+    return float(xp.mean(xp.var(data.X_dev, axis=0))) * tol
 
 
 def _published(
@@ -125,14 +148,9 @@ def fit_minibatch(
     rng = make_rng(params.random_state)
     data = prepare_data(X, caller_xp, sample_weight, k, params.device)
     xp, n = data.xp, X.shape[0]
-    spread = float(data.weights @ data.x_sq_norms)
-    if not data.centred:
-        spread = kernels.weighted_spread(
-            data.X_frame, data.x_sq_norms, data.weights, data.total_weight, xp=xp
-        )
-    tol = spread / (data.total_weight * X.shape[1]) * params.tol
-    state = _first_state(params, data, X, rng)
-    n_steps = max(1, (params.max_iter * n) // batch_size)
+    tol = tolerance(data, params.tol)
+    state = _first_state(params, data, initial_centers(params, data, X, rng))
+    n_steps = (params.max_iter * n) // batch_size  # >= 1: batch_size <= n
     minibatch_loop(
         data.X_dev,
         data.weights_host,
@@ -148,14 +166,17 @@ def fit_minibatch(
     )
     fit = _published(data, state, rng, compute_labels)
     if not compute_labels:
-        fit.inertia = float(state.ewa_inertia or 0.0) * n
+        # scikit-learn's estimate: the smoothed mean batch inertia times the total weight.
+        fit.inertia = float(state.ewa_inertia or 0.0) * data.total_weight
     return fit, int(math.ceil(state.n_steps * batch_size / n))
 
 
 def partial_fit_minibatch(
     X: Any, estimator: Any, sample_weight: Any, previous: MiniBatchFit | None, compute_labels: bool
 ) -> MiniBatchFit:
-    """One mini-batch step on all of X, going on from ``previous`` (or initialising on X)."""
+    """One mini-batch step on all of X, going on from ``previous`` (or initialising on X: one
+    start, from ``init_size`` of its rows, as scikit-learn's ``partial_fit``). No stopping rule
+    is checked."""
     X, caller_xp = check_array(X, sparse=True)
     if previous is not None:
         check_n_features(X, previous.n_features, type(estimator).__name__)
@@ -166,7 +187,7 @@ def partial_fit_minibatch(
     data = prepare_data(X, caller_xp, sample_weight, k, estimator.device)
     xp = data.xp
     if previous is None:
-        state = _first_state(params, data, X, rng)
+        state = _first_state(params, data, _one_start(params, data, X, rng))
     else:
         state = previous.state
     state.centers = xp.astype(data.placement.to_compute(state.centers), data.X_dev.dtype)
@@ -177,7 +198,7 @@ def partial_fit_minibatch(
         state,
         xp=xp,
         rng=rng,
-        random_reassign=reassign_now(state, X.shape[0], k, xp),
+        random_reassign=reassign_now(state, state.batch_size, k, xp),
         reassignment_ratio=estimator.reassignment_ratio,
         verbose=bool(estimator.verbose),
     )

@@ -39,6 +39,7 @@ from gkmeans.algorithms.empty_clusters import (
     reseeded_means,
     warn_dropped_clusters,
 )
+from gkmeans.algorithms.history import FitHistory, Trace
 from gkmeans.algorithms.init import InitData
 from gkmeans.algorithms.init_methods import INIT_METHODS
 from gkmeans.algorithms.kmeans_parallel import (
@@ -88,6 +89,7 @@ class ChunkedFit:
     n_iter: int
     n_init: int
     stats: work.DataStats
+    history: FitHistory | None = None
 
 
 def _partial(engine: ChunkEngine, centers: np.ndarray, shift: np.ndarray) -> work.LloydPartial:
@@ -257,12 +259,14 @@ def chunked_lloyd(
     rng: np.random.Generator,
     verbose: bool = False,
     progress: Callable[[int], None] | None = None,
+    trace: Trace | None = None,
 ) -> tuple[np.ndarray, int]:
     """Lloyd iterations over the chunks; one pass (one host synchronisation) per iteration.
 
     Stops when the squared centre shift is at most ``tol``. When no label changes the
     sums are the same numbers added in the same order, so the shift is exactly 0: the
     in-memory rule "no label changed" stops at the same iteration without labels kept.
+    ``trace`` records the centres of every iteration (already on the host: no extra work).
     """
     n_iter = 0
     for iteration in range(max_iter):
@@ -283,6 +287,10 @@ def chunked_lloyd(
             print(f"Iteration {iteration}, inertia {partial.inertia}.")
         center_shift = float(np.sum((new_centers.astype(np.float64) - kept) ** 2))
         centers = new_centers
+        if trace is not None:
+            dropped = new_centers.shape[0] != k
+            survivors = np.flatnonzero(partial.weight_sums > 0) if dropped else None
+            trace.step(new_centers, partial.inertia, kept=survivors)
         if progress is not None:
             progress(n_iter)
         if new_centers.shape[0] != k:
@@ -363,9 +371,10 @@ def fit_chunked(
             )
         return _sample_init(engine, stats, init, n_clusters, shift, rng)
 
-    best: tuple[float, np.ndarray, int] | None = None
+    best: tuple[float, np.ndarray, int, Trace | None] | None = None
     for run in range(runs):
         centers = start(rng).astype(stats.dtype)
+        trace = Trace(centers) if params.history else None
         report = (
             None
             if progress is None
@@ -382,11 +391,12 @@ def fit_chunked(
             rng=rng,
             verbose=bool(verbose),
             progress=report,
+            trace=trace,
         )
         inertia = _partial(engine, centers, shift).inertia if runs > 1 else float("nan")
         if best is None or inertia < best[0]:
-            best = (inertia, centers, n_iter)
-    _, centers, n_iter = best
+            best = (inertia, centers, n_iter, trace)
+    _, centers, n_iter, trace = best
     final = (centers + shift).astype(stats.dtype)
     warn_dropped_clusters(n_clusters, final.shape[0], stacklevel=3)
     # The rows were checked by the first pass (and, streamed, every pass is compared with it).
@@ -395,9 +405,9 @@ def fit_chunked(
         if labelled.largest_weight > 1:
             raise weights_overflow("the inertia", np.dtype(np.float64), labelled.largest_weight)
         raise inertia_overflow(labelled.inertia, stats.dtype)
-    return ChunkedFit(
-        final, labelled.labels if keep_labels else None, labelled.inertia, n_iter, runs, stats
-    )
+    labels = labelled.labels if keep_labels else None
+    history = None if trace is None else trace.finish(shift, labels, labelled.inertia)
+    return ChunkedFit(final, labels, labelled.inertia, n_iter, runs, stats, history)
 
 
 __all__ = ["ChunkEngine", "ChunkedFit", "fit_chunked", "chunked_lloyd", "chunked_kmeans_parallel"]

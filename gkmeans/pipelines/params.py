@@ -134,6 +134,7 @@ class KMeansParams:
     precision: str
     copy_x: bool
     estimator_name: str
+    history: bool = False
 
     @classmethod
     def check(
@@ -153,6 +154,7 @@ class KMeansParams:
         precision: Any = "exact",
         copy_x: Any = True,
         estimator_name: str = "KMeans",
+        history: Any = False,
     ) -> KMeansParams:
         """Check every parameter and return them as one object.
 
@@ -163,6 +165,7 @@ class KMeansParams:
         """
         check_choice(precision, "precision", PRECISIONS)
         copy_x = check_bool(copy_x, "copy_x")
+        history = check_bool(history, "history")
         n_clusters = check_int(n_clusters, "n_clusters", 1)
         max_iter = check_int(max_iter, "max_iter", 1)
         tol = check_float(tol, "tol", 0.0)
@@ -195,6 +198,7 @@ class KMeansParams:
             precision=precision,
             copy_x=copy_x,
             estimator_name=estimator_name,
+            history=history,
         )
 
     @classmethod
@@ -208,14 +212,57 @@ class KMeansParams:
         return cls.check(**options, estimator_name=type(estimator).__name__)
 
 
+#: Restarts ``n_init="auto"`` gives a mini-batch fit (scikit-learn's ``default_n_init=3``): one for
+#: the methods that already spread the centres, three for the others and for a callable.
+MINIBATCH_AUTO_N_INIT = 3
+
+
+def minibatch_n_init(n_init: Any, init: Any, estimator_name: str, stacklevel: int) -> int:
+    """``n_init`` of a mini-batch fit as scikit-learn's ``MiniBatchKMeans`` resolves it: "auto" is 1
+    for k-means++ (and k-means||) and explicit centres, 3 otherwise; explicit centres always give
+    one run (with a RuntimeWarning if more were asked). ``stacklevel`` is the one that names the
+    user's line from this function's caller."""
+    if isinstance(n_init, str):
+        check_choice(n_init, "n_init", ("auto",))
+        if isinstance(init, str):
+            return 1 if AUTO_N_INIT[init] == 1 else MINIBATCH_AUTO_N_INIT
+        return MINIBATCH_AUTO_N_INIT if callable(init) else 1
+    return resolve_n_init(n_init, init, estimator_name, stacklevel=stacklevel + 2)
+
+
+def minibatch_init_size(
+    init_size: Any, batch_size: int, n_clusters: int, n_samples: int, stacklevel: int
+) -> int:
+    """Rows a mini-batch start is drawn from, by scikit-learn's rule: ``3 * batch_size`` by default
+    (``3 * n_clusters`` if that is fewer than ``n_clusters``); a given value below ``n_clusters``
+    warns and becomes ``3 * n_clusters``; never more than ``n_samples``. ``stacklevel`` is the one
+    that names the user's line from this function's caller."""
+    if init_size is None:
+        init_size = 3 * batch_size
+        if init_size < n_clusters:
+            init_size = 3 * n_clusters
+    else:
+        init_size = check_int(init_size, "init_size", 1)
+        if init_size < n_clusters:
+            warnings.warn(
+                f"init_size={init_size} should be larger than n_clusters={n_clusters}. Setting it "
+                "to min(3*n_clusters, n_samples)",
+                RuntimeWarning,
+                stacklevel=stacklevel + 1,
+            )
+            init_size = 3 * n_clusters
+    return min(init_size, n_samples)
+
+
 @dataclass(frozen=True)
 class MiniBatchParams:
     """Checked parameters of a mini-batch fit whose data has ``n_samples`` rows
-    (the names and meanings of :class:`gkmeans.MiniBatchKMeans`); build it with :meth:`check`."""
+    (the names and meanings of :class:`gkmeans.MiniBatchKMeans`); build it with :meth:`check`.
+    ``n_init`` is the resolved number of starts, ``init_size`` the resolved number of rows."""
 
     n_clusters: int
     init: Any
-    n_init: Any
+    n_init: int
     batch_size: int
     init_size: int
     max_iter: int
@@ -230,29 +277,32 @@ class MiniBatchParams:
     @classmethod
     def check(cls, estimator: Any, n_samples: int) -> MiniBatchParams:
         """The parameters of a ``MiniBatchKMeans`` (read from its attributes) for data of
-        ``n_samples`` rows."""
+        ``n_samples`` rows. Called from ``fit`` and ``partial_fit`` (through one pipeline
+        function), so its warnings point at the caller of those: ``stacklevel=4`` seen from here."""
+        name = type(estimator).__name__
         k = check_int(estimator.n_clusters, "n_clusters", 1)
         check_n_clusters_vs_samples(k, n_samples)
         check_init(estimator.init)
         batch_size = min(check_int(estimator.batch_size, "batch_size", 1), n_samples)
-        init_size = estimator.init_size
-        init_size = 3 * batch_size if init_size is None else check_int(init_size, "init_size", 1)
-        init_size = min(max(init_size, 3 * k), n_samples)
         no_improvement = estimator.max_no_improvement
         if no_improvement is not None:
             no_improvement = check_int(no_improvement, "max_no_improvement", 0)
+        verbose = estimator.verbose
+        verbose = check_int(int(verbose) if isinstance(verbose, bool) else verbose, "verbose", 0)
         return cls(
             n_clusters=k,
             init=estimator.init,
-            n_init=estimator.n_init,
+            n_init=minibatch_n_init(estimator.n_init, estimator.init, name, stacklevel=4),
             batch_size=batch_size,
-            init_size=init_size,
+            init_size=minibatch_init_size(
+                estimator.init_size, batch_size, k, n_samples, stacklevel=4
+            ),
             max_iter=check_int(estimator.max_iter, "max_iter", 1),
             tol=check_float(estimator.tol, "tol", 0.0),
             max_no_improvement=no_improvement,
             reassignment_ratio=check_float(estimator.reassignment_ratio, "reassignment_ratio", 0.0),
-            verbose=bool(estimator.verbose),
+            verbose=bool(verbose),
             random_state=estimator.random_state,
             device=estimator.device,
-            estimator_name=type(estimator).__name__,
+            estimator_name=name,
         )

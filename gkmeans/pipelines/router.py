@@ -121,6 +121,7 @@ def _caller_fit(engine: Any, result: ChunkedFit, labels: Any) -> KMeansFit:
         n_iter=result.n_iter,
         device=engine.device_name,
         n_init=result.n_init,
+        history=result.history,
     )
 
 
