@@ -6,8 +6,8 @@ Usage::
                                 [--out benchmarks/results]
 
 TF-IDF-like data (``--nnz`` stored values a row, columns drawn with a skewed popularity,
-rows scaled to unit norm), both libraries fitted from the same start (the first k rows, ``n_init=1``,
-``tol=0``, ``max_iter=10``) in float64 and float32. Time: the best of ``--repeats`` fits, the two
+rows scaled to unit norm), both libraries fitted from the same start (the first k rows,
+``n_init=1``, ``tol=0``, ``max_iter=10``) in float64 and float32. Time: the best of ``--repeats`` fits, the two
 libraries alternated ABBA (the machine is shared: ratios come from the same run). Inertia: both
 final inertias. Memory: the peak resident memory of a fit beyond X, in a fresh process per library
 (Linux ``VmHWM``, reset after the data are made and the library warmed up, as
@@ -135,8 +135,8 @@ def main(argv: list[str] | None = None) -> None:
         f"same start (the first k rows, tol=0); best of {args.repeats} fits alternated ABBA; "
         "peak memory in a fresh process per library. `python -m benchmarks.sparse`."
     )
-    write_report(args.out, f"sparse-{date}", header, table,
-                 {"meta": {"date": date, "repeats": args.repeats, "max_iter": MAX_ITER}, "rows": rows})
+    meta = {"date": date, "repeats": args.repeats, "max_iter": MAX_ITER}
+    write_report(args.out, f"sparse-{date}", header, table, {"meta": meta, "rows": rows})
 
 
 if __name__ == "__main__":
