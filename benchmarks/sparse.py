@@ -5,12 +5,12 @@ Usage::
     python -m benchmarks.sparse [--n 200000] [--d 50000] [--nnz 30] [--k 50] [--repeats 3]
                                 [--out benchmarks/results]
 
-TF-IDF-like data (``--nnz`` stored values a row, columns drawn with a skewed popularity,
-rows scaled to unit norm), both libraries fitted from the same start (the first k rows,
-``n_init=1``, ``tol=0``, ``max_iter=10``) in float64 and float32. Time: the best of ``--repeats`` fits, the two
-libraries alternated ABBA (the machine is shared: ratios come from the same run). Inertia: both
-final inertias. Memory: the peak resident memory of a fit beyond X, in a fresh process per library
-(Linux ``VmHWM``, reset after the data are made and the library warmed up, as
+TF-IDF-like data (``--nnz`` stored values a row, columns drawn with a skewed popularity, rows
+scaled to unit norm), both libraries fitted from the same start (the first k rows, ``n_init=1``,
+``tol=0``, ``max_iter=10``) in float64 and float32. Time: the best of ``--repeats`` fits, the
+two libraries alternated ABBA (the machine is shared: ratios come from the same run). Inertia:
+both final inertias. Memory: the peak resident memory of a fit beyond X, in a fresh process per
+library (Linux ``VmHWM``, reset after the data are made and the library warmed up, as
 ``benchmarks/memory.py``). Writes ``<out>/sparse-<date>.json`` and ``.md``.
 """
 
