@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-SUFFIXES = (".npy", ".csv", ".parquet")
+SUFFIXES = (".npy", ".npz", ".csv", ".parquet")
 
 
 def _is_number(text: str) -> bool:
@@ -128,6 +128,20 @@ def _read_parquet(path: Path) -> np.ndarray:
     return np.column_stack(columns)
 
 
+def read_sparse_npz(path: Path) -> Any:
+    """A SciPy sparse matrix saved by ``scipy.sparse.save_npz`` (kept sparse; no pickle)."""
+    import scipy.sparse
+
+    try:
+        data = scipy.sparse.load_npz(path)
+    except (ValueError, OSError, KeyError) as exc:
+        msg = f"{path}: cannot read as a sparse matrix saved by scipy.sparse.save_npz ({exc})"
+        raise ValueError(msg) from None
+    if data.dtype.kind not in "biuf":
+        raise ValueError(f"{path}: expected numbers; got dtype {data.dtype}")
+    return data
+
+
 def read_data(path: str | os.PathLike) -> np.ndarray:
     """A 2-D numeric array from a ``.npy``, ``.csv`` or ``.parquet`` file.
 
@@ -162,6 +176,8 @@ def read_data(path: str | os.PathLike) -> np.ndarray:
         if not isinstance(data, np.ndarray):
             data.close()
             raise ValueError(f"{path}: is a .npz archive of arrays, not one .npy array")
+    elif suffix == ".npz":
+        return read_sparse_npz(path)
     elif suffix == ".csv":
         data = _read_csv(path)
     elif suffix == ".parquet":
