@@ -12,8 +12,9 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
+from array_api_compat import array_namespace as _array_namespace
+from array_api_compat import device as _array_device
 from array_api_compat import (
-    array_namespace,
     is_array_api_obj,
     is_array_api_strict_namespace,
     is_cupy_array,
@@ -24,9 +25,8 @@ from array_api_compat import (
     is_torch_namespace,
     to_device,
 )
-from array_api_compat import (
-    device as array_device,
-)
+
+from gkmeans._sparse import is_sparse_rows
 
 __all__ = [
     "array_namespace",
@@ -41,6 +41,16 @@ __all__ = [
     "supports_float64",
     "to_device",
 ]
+
+
+def array_namespace(*arrays: Any, **kwargs: Any) -> ModuleType:
+    """The Array API namespace of ``arrays`` (sparse rows: their centres' dense namespace)."""
+    return _array_namespace(*(x.probe if is_sparse_rows(x) else x for x in arrays), **kwargs)
+
+
+def array_device(x: Any) -> Any:
+    """The device of an array (or of sparse rows)."""
+    return x.device if is_sparse_rows(x) else _array_device(x)
 
 
 def backend_name(xp: ModuleType) -> str:

@@ -17,6 +17,7 @@ from gkmeans._compat import (
     is_array_api_obj,
     to_numpy,
 )
+from gkmeans._sparse import is_sparse_input, is_sparse_rows, sparse_rows
 from gkmeans.exceptions import InvalidParameterError
 from gkmeans.host_memory import host_available_bytes
 
@@ -174,12 +175,26 @@ def check_array(
     ensure_2d: bool = True,
     ensure_finite: bool = True,
     dtype: Any = None,
+    sparse: bool = False,
 ) -> tuple[Any, ModuleType]:
     """Validate data: 2-D, non-empty, finite, real float dtype.
 
     Returns the array (in its own namespace, a float copy only when the dtype
-    changes) and the namespace. The caller's array is never modified.
+    changes) and the namespace. The caller's array is never modified. With ``sparse``, a
+    sparse matrix is kept sparse (:func:`gkmeans._sparse.sparse_rows`) instead of made dense.
     """
+    if sparse and is_sparse_rows(x):  # checked already
+        return x, x.xp
+    if sparse and is_sparse_input(x):
+        rows = sparse_rows(x, name)
+        if dtype is not None and rows.dtype != dtype:
+            rows = sparse_rows(rows.matrix.astype(dtype), name)
+        if 0 in rows.shape:
+            msg = (
+                f"Found array with shape {rows.shape} while a minimum of 1 is required for {name}."
+            )
+            raise ValueError(msg)
+        return rows, rows.xp
     x, xp = as_array(x, name)
     if ensure_2d and x.ndim != 2:
         kind = "scalar" if x.ndim == 0 else f"{x.ndim}D array"

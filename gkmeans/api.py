@@ -166,7 +166,7 @@ def kmeans_plusplus(
             "than zero."
         )
         raise ValueError(msg)
-    X, caller_xp = check_array(X)
+    X, caller_xp = check_array(X, sparse=True)
     n_samples = X.shape[0]
     check_n_clusters_vs_samples(n_clusters, n_samples)
     data = prepare_data(
@@ -186,7 +186,8 @@ def kmeans_plusplus(
         norms = xp.astype(placement.to_compute(norms), data.X_dev.dtype)
         init_data = InitData(data.X_dev, norms, data.weights, data.weights_host, xp)
     _, indices = plusplus_centers(init_data, n_clusters, make_rng(random_state), n_local_trials)
-    centers = xp.take(data.X_dev, indices, axis=0)  # the original rows, bit for bit
+    # The original rows, bit for bit (dense: a few rows of sparse data).
+    centers = kernels.take_rows(data.X_dev, indices, xp=xp, dense=True)
     return placement.to_caller(centers), placement.to_caller(indices)
 
 

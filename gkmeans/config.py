@@ -26,6 +26,8 @@ Variable                        Meaning and allowed values                      
 ``GKMEANS_CUDA_UPDATE``         the CuPy update: ``scatter``                    ``scatter``
                                 (``cupyx.scatter_add``), or an experimental
                                 one: ``sort``, ``rows``
+``GKMEANS_ACCEL_REPORT``        print ``gkmeans.accel``'s report of accelerated ``0``
+                                and fallen-back calls at exit: ``0`` or ``1``
 ==============================  ==============================================  ===========
 
 The experimental kernels (:mod:`gkmeans._kernels.experimental`) are chosen only through
@@ -42,6 +44,7 @@ from typing import Any, Callable
 __all__ = [
     "SETTINGS",
     "Setting",
+    "accel_report",
     "auto_gpu_min_work",
     "cpu_pass",
     "cuda_assign",
@@ -129,6 +132,12 @@ def _chunk_bytes(text: str) -> int:
     return value
 
 
+def _flag(text: str) -> bool:
+    if text not in ("0", "1"):
+        raise ValueError("is not a flag; expected 0 or 1")
+    return text == "1"
+
+
 def _device_text(text: str) -> str:
     return text  # parsed and checked by gkmeans.device.parse_device, which names the variable
 
@@ -186,6 +195,13 @@ SETTINGS: dict[str, Setting] = {
             ", ".join(CUDA_UPDATE_METHODS),
             "scatter",
             _choice(CUDA_UPDATE_METHODS),
+        ),
+        Setting(
+            "GKMEANS_ACCEL_REPORT",
+            "print gkmeans.accel's report of accelerated and fallen-back calls at exit",
+            "0 or 1",
+            False,
+            _flag,
         ),
     )
 }
@@ -254,3 +270,8 @@ def experimental_kernels() -> tuple[str, str] | None:
     kernel, else None (each variable read once)."""
     chosen = (cuda_assign(), cuda_update())
     return None if chosen == (CUDA_ASSIGN_METHODS[0], CUDA_UPDATE_METHODS[0]) else chosen
+
+
+def accel_report() -> bool:
+    """``GKMEANS_ACCEL_REPORT``: whether ``gkmeans.accel`` prints its report at exit."""
+    return read("GKMEANS_ACCEL_REPORT")

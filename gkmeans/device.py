@@ -34,6 +34,7 @@ from gkmeans._compat import (
     move,
     numpy_namespace,
 )
+from gkmeans._sparse import is_sparse_rows
 from gkmeans.exceptions import GPUUnavailableError
 
 __all__ = [
@@ -181,6 +182,8 @@ class Placement:
 
     def to_compute(self, x: Any) -> Any:
         """Move an array (of any supported namespace) to the compute namespace and device."""
+        if is_sparse_rows(x):
+            return x.moved(self.xp, self.device)
         return move(x, array_namespace(x), self.xp, self.device)
 
     def to_caller(self, x: Any) -> Any:
@@ -249,6 +252,12 @@ def resolve_placement(
         ``n_samples * n_features * n_clusters``; used by ``"auto"`` only.
     """
     request = parse_device(device)
+    if is_sparse_rows(x):
+        # Placed as a dense array of its namespace and device would be, but "auto" keeps it
+        # there: the sparse GPU path is not measured against the CPU one.
+        x = x.probe
+        if request.kind == "auto":
+            return _stay(x, xp)
     kind, index = _location(x)
     caller_device = array_device(x)
     if request.kind == "auto":

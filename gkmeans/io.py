@@ -1,6 +1,7 @@
 """Data files in and label files out, for the command line.
 
-Readers, by suffix (:data:`READERS`): ``.npy`` (numbers only, never pickled objects), ``.csv``
+Readers, by suffix (:data:`READERS`): ``.npy`` (numbers only, never pickled objects), ``.npz``
+(a SciPy sparse matrix from ``scipy.sparse.save_npz``, kept sparse), ``.csv``
 (``gkmeans.csv_io.read_csv``: UTF-8, delimiter sniffed, header detected; pyarrow or pandas
 parse it when installed) and ``.parquet`` (pyarrow, the ``parquet`` extra).
 
@@ -70,9 +71,28 @@ def _read_parquet(path: Path) -> np.ndarray:
     return np.column_stack(columns)
 
 
-#: The data readers by file suffix (lower case): each takes a path and returns a 2-D array.
+def read_sparse_npz(path: Path) -> Any:
+    """A SciPy sparse matrix saved by ``scipy.sparse.save_npz`` (kept sparse; no pickle)."""
+    import scipy.sparse
+
+    try:
+        data = scipy.sparse.load_npz(path)
+    except (ValueError, OSError, KeyError) as exc:
+        # NumPy's refusal of an object array names its allow_pickle switch, which must never
+        # be suggested for a data file: say what the file holds instead
+        why = "it holds Python objects, not numbers" if "allow_pickle" in str(exc) else exc
+        msg = f"{path}: cannot read as a sparse matrix saved by scipy.sparse.save_npz ({why})"
+        raise ValueError(msg) from None
+    if data.dtype.kind not in "biuf":
+        raise ValueError(f"{path}: expected numbers; got dtype {data.dtype}")
+    return data
+
+
+#: The data readers by file suffix (lower case): each takes a path and returns a 2-D array
+#: (``.npz``: a SciPy sparse matrix, kept sparse).
 READERS: dict[str, Callable[[Path], Any]] = {
     ".npy": _read_npy,
+    ".npz": read_sparse_npz,
     ".csv": read_csv,
     ".parquet": _read_parquet,
 }
@@ -80,18 +100,19 @@ READERS: dict[str, Callable[[Path], Any]] = {
 SUFFIXES = tuple(READERS)
 
 
-def read_data(path: str | os.PathLike) -> np.ndarray:
-    """A 2-D numeric array from a ``.npy``, ``.csv`` or ``.parquet`` file.
+def read_data(path: str | os.PathLike) -> Any:
+    """A 2-D numeric array from a ``.npy``, ``.npz`` (sparse), ``.csv`` or ``.parquet`` file.
 
     Parameters
     ----------
     path : str or os.PathLike
-        ``.npy`` (numbers; no pickled objects), ``.csv`` (UTF-8; comma, semicolon, tab or
-        aligned columns; an optional header row of names) or ``.parquet`` (needs pyarrow).
+        ``.npy`` (numbers; no pickled objects), ``.npz`` (a SciPy sparse matrix saved by
+        ``scipy.sparse.save_npz``), ``.csv`` (UTF-8; comma, semicolon, tab or aligned columns;
+        an optional header row of names) or ``.parquet`` (needs pyarrow).
 
     Returns
     -------
-    data : numpy.ndarray of shape (n_samples, n_features)
+    data : numpy.ndarray or scipy.sparse matrix of shape (n_samples, n_features)
 
     Raises
     ------

@@ -19,6 +19,7 @@ from gkmeans import _kernels as kernels
 from gkmeans._compat import is_numpy_array, to_numpy
 from gkmeans._kernels.agnostic import row_chunks
 from gkmeans._random import make_rng
+from gkmeans._sparse import is_sparse_rows
 from gkmeans._validation import as_array, check_array, check_int, check_sample_weight
 from gkmeans.device import Placement, resolve_placement
 
@@ -51,7 +52,9 @@ class _Labelled:
 
 
 def _prepare(X: Any, labels: Any, device: Any, *, work_per_sample: int = 1) -> _Labelled:
-    X, caller_xp = check_array(X)
+    # Sparse rows stay sparse where a score has passed them checked (the silhouette); the other
+    # scores make sparse input dense.
+    X, caller_xp = check_array(X, sparse=is_sparse_rows(X))
     n = X.shape[0]
     placement = resolve_placement(X, caller_xp, device, work=n * X.shape[1] * work_per_sample)
     xp = placement.xp
@@ -69,7 +72,7 @@ def _prepare(X: Any, labels: Any, device: Any, *, work_per_sample: int = 1) -> _
         codes = xp.astype(placement.to_compute(inverse), xp.int64)
     n_clusters = int(xp.max(codes)) + 1
     ones = xp.ones(n, dtype=X_dev.dtype, device=X_dev.device)
-    _, counts = kernels.segment_sum(X_dev[:, :1], codes, ones, n_clusters, xp=xp)
+    _, counts = kernels.segment_sum(ones[:, None], codes, ones, n_clusters, xp=xp)
     return _Labelled(X_dev, codes, n_clusters, counts, xp, placement)
 
 
@@ -184,10 +187,14 @@ def _pairwise_chunk_rows(n: int, k: int, xp: ModuleType, X: Any) -> int:
 
 def _silhouette_on(data: _Labelled) -> Any:
     xp, X = data.xp, data.X
-    X = X - xp.mean(X, axis=0)  # centring keeps the distance expansion accurate
+    if is_sparse_rows(X):  # sparse rows stay as they are (centring would make them dense)
+        norms = kernels.row_sq_norms(X, xp=xp)
+    else:
+        X = X - xp.mean(X, axis=0)  # centring keeps the distance expansion accurate
+        norms = xp.vecdot(X, X)
     cluster_ids = xp.arange(data.n_clusters, dtype=xp.int64, device=X.device)
     one_hot = xp.astype(data.codes[:, None] == cluster_ids[None, :], X.dtype)
-    per_cluster = kernels.cluster_distance_sums(X, xp.vecdot(X, X), one_hot, xp=xp)
+    per_cluster = kernels.cluster_distance_sums(X, norms, one_hot, xp=xp)
     counts = xp.astype(data.counts, X.dtype)
     own = one_hot > 0
     own_count = xp.sum(xp.where(own, counts[None, :], 0), axis=1)
@@ -225,7 +232,7 @@ def silhouette_samples(X: Any, labels: Any, *, device: Any = None) -> Any:
     >>> silhouette_samples(X, [0, 0, 1, 1]).round(3).tolist()
     [0.905, 0.895, 0.895, 0.905]
     """
-    X_checked, _ = check_array(X)
+    X_checked, _ = check_array(X, sparse=True)
     data = _prepare(X_checked, labels, device, work_per_sample=X_checked.shape[0])
     _check_number_of_labels(data.n_clusters, data.X.shape[0])
     return data.placement.to_caller(_silhouette_on(data))
@@ -265,9 +272,12 @@ def sample_rows(n_samples: int, sample_size: int, random_state: Any = None) -> n
     )
 
 
-def _sampled(X: Any, labels: Any, sample_size: Any, random_state: Any) -> tuple[Any, Any]:
-    """X (checked) and labels, or ``sample_size`` rows of both drawn by :func:`sample_rows`."""
-    X_checked, xp = check_array(X)
+def _sampled(
+    X: Any, labels: Any, sample_size: Any, random_state: Any, sparse: bool = False
+) -> tuple[Any, Any]:
+    """X (checked; ``sparse``: sparse rows kept sparse) and labels, or ``sample_size`` rows of both
+    drawn by :func:`sample_rows`."""
+    X_checked, xp = check_array(X, sparse=sparse)
     if sample_size is None:
         return X_checked, labels
     n = X_checked.shape[0]
@@ -276,7 +286,7 @@ def _sampled(X: Any, labels: Any, sample_size: Any, random_state: Any) -> tuple[
     if labels_host.ndim != 1 or labels_host.shape[0] != n:
         msg = f"labels has shape {labels_host.shape}; expected ({n},), one label per sample"
         raise ValueError(msg)
-    rows = xp.take(X_checked, xp.asarray(pick, device=X_checked.device), axis=0)
+    rows = kernels.take_rows(X_checked, xp.asarray(pick, device=X_checked.device), xp=xp)
     return rows, labels_host[pick]
 
 
@@ -330,7 +340,7 @@ def silhouette_score(
     >>> round(silhouette_score(np.array([[0.0], [1.0], [10.0], [11.0]]), [0, 0, 1, 1]), 4)
     0.8997
     """
-    X_used, labels_used = _sampled(X, labels, sample_size, random_state)
+    X_used, labels_used = _sampled(X, labels, sample_size, random_state, sparse=True)
     data = _prepare(X_used, labels_used, device, work_per_sample=X_used.shape[0])
     _check_sampled_labels(data, sample_size)
     return float(data.xp.mean(_silhouette_on(data)))

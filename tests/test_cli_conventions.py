@@ -199,10 +199,15 @@ def test_loading_a_file_that_is_not_a_model_never_mentions_pickles(tmp_path):
     np.savez(tmp_path / "objects.npz", a=np.array([{"a": 1}], dtype=object))
     np.savez(tmp_path / "plain.npz", a=X)
     (tmp_path / "text.npz").write_text("hello")
+    np.savez(tmp_path / "format.npz", format=np.array([{"a": 1}], dtype=object), data=X)
     runs = [
         ["predict", name, "X.npy"]
         for name in ("objects.npy", "objects.npz", "plain.npz", "text.npz")
-    ] + [["fit", "objects.npy", "-k", "2"], ["predict", "plain.npz", "objects.npy"]]
+    ] + [
+        ["fit", "objects.npy", "-k", "2"],
+        ["fit", "format.npz", "-k", "2"],
+        ["predict", "plain.npz", "objects.npy"],
+    ]
     for argv in runs:
         done = _cli(tmp_path, *argv)
         assert done.returncode == 2 and done.stderr.startswith("gkmeans: error:"), argv

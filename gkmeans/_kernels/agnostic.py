@@ -415,3 +415,16 @@ def assign_and_sum_batched(
             sums = sums + xp.astype(xp.permute_dims(one_hot, (1, 0)) @ block, acc_dtype)
         weight_sums = weight_sums + xp.sum(xp.astype(one_hot, acc_dtype), axis=0)
     return labels, min_sq, xp.reshape(sums, (runs, k, d)), xp.reshape(weight_sums, (runs, k))
+
+
+def take_rows(X: Any, indices: Any, *, xp: ModuleType, dense: bool = False) -> Any:
+    """Rows ``indices`` of X (``dense`` changes nothing for a dense array)."""
+    return xp.take(X, indices, axis=0)
+
+
+def column_bounds(X: Any, keep: Any, *, xp: ModuleType) -> tuple[Any, Any]:
+    """Columns' minima and maxima over the rows where ``keep`` is True."""
+    inf = xp.asarray(float("inf"), dtype=X.dtype, device=X.device)
+    low = xp.min(xp.where(keep[:, None], X, inf), axis=0)
+    high = xp.max(xp.where(keep[:, None], X, -inf), axis=0)
+    return low, high

@@ -17,6 +17,7 @@ from typing import Any, Callable
 from gkmeans import config
 from gkmeans._compat import backend_name
 from gkmeans._kernels import agnostic
+from gkmeans._sparse import is_sparse_rows
 from gkmeans.host_memory import host_available_bytes
 
 NATIVE_MODULES = {"numpy": "numpy_", "cupy": "cupy_", "torch": "torch_"}
@@ -43,10 +44,23 @@ def experimental(xp: ModuleType, primitive: str, X: Any) -> Callable[..., Any] |
     return selection.choose(backend_name(xp), primitive, X, *chosen)
 
 
+def sparse(primitive: str, X: Any) -> Callable[..., Any]:
+    """``primitive`` for sparse rows (``gkmeans._kernels.sparse_<library>``, imported on first
+    use); a primitive that sparse rows lack is a TypeError, never a densifying fallback."""
+    module = importlib.import_module(f"gkmeans._kernels.sparse_{X.kind}")
+    impl = module.primitive(primitive)
+    if impl is None:
+        msg = f"{primitive} does not take sparse input ({X.kind} CSR rows); give a dense array"
+        raise TypeError(msg)
+    return impl
+
+
 def native(xp: ModuleType, primitive: str, X: Any = None) -> Callable[..., Any] | None:
     """The backend's own ``primitive`` for data ``X`` (an experimental one where chosen), or None.
     A native module may define ``handles(primitive, X)`` to decline some of its arrays (PyTorch:
-    CUDA tensors for the primitives it runs through NumPy)."""
+    CUDA tensors for the primitives it runs through NumPy). Sparse rows go to :func:`sparse`."""
+    if is_sparse_rows(X):
+        return sparse(primitive, X)
     chosen = experimental(xp, primitive, X)
     if chosen is not None:
         return chosen

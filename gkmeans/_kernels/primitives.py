@@ -7,7 +7,6 @@ import math
 from types import ModuleType
 from typing import Any
 
-from gkmeans._kernels import agnostic
 from gkmeans._kernels.dispatch import native, pick
 from gkmeans._kernels.precision import exact_products
 from gkmeans._kernels.workspace import accumulator_dtype, chunk_rows_for, run_in_chunks
@@ -68,7 +67,7 @@ def weighted_column_sums(X: Any, weights: Any, *, xp: ModuleType, shift: Any = N
     """``sum_i w_i (x_i - shift)``, shape (n_features,), in the accumulator dtype."""
     acc = accumulator_dtype(xp, X.device)
     chunk = chunk_rows_for(X.shape[0], 2 * X.shape[1] * 8, xp, X.device)
-    impl = agnostic.weighted_column_sums
+    impl = pick(xp, "weighted_column_sums", X)
     return run_in_chunks(
         "weighted_column_sums",
         xp,
@@ -286,3 +285,14 @@ def cluster_distance_sums(X: Any, x_sq_norms: Any, one_hot: Any, *, xp: ModuleTy
         chunk,
         lambda rows: impl(X, x_sq_norms, one_hot, xp=xp, chunk_rows=rows),
     )
+
+
+def take_rows(X: Any, indices: Any, *, xp: ModuleType, dense: bool = False) -> Any:
+    """Rows ``indices`` of X, as X is (sparse rows stay sparse) or, with ``dense``, as a dense
+    array (for a few rows: starting centres, relocated ones)."""
+    return pick(xp, "take_rows", X)(X, indices, xp=xp, dense=dense)
+
+
+def column_bounds(X: Any, keep: Any, *, xp: ModuleType) -> tuple[Any, Any]:
+    """Columns' minima and maxima over the rows where ``keep`` is True, each (n_features,)."""
+    return pick(xp, "column_bounds", X)(X, keep, xp=xp)

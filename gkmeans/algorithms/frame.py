@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from gkmeans import _kernels as kernels
+
 
 @dataclass(frozen=True)
 class LloydData:
@@ -36,5 +38,5 @@ class LloydData:
 def frame_rows(data: Any, indices: Any) -> Any:
     """Rows ``indices`` of X in the shifted frame (``data``: an :class:`InitData`, or anything with
     its ``X``, ``xp`` and ``shift``, as :class:`gkmeans.algorithms.lloyd.LloydData`)."""
-    rows = data.xp.take(data.X, indices, axis=0)
+    rows = kernels.take_rows(data.X, indices, xp=data.xp, dense=True)
     return rows if data.shift is None else rows - data.shift

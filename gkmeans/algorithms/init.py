@@ -112,9 +112,7 @@ def random_box(data: InitData, n_clusters: int, rng: np.random.Generator) -> Any
     """Points drawn uniformly inside the bounding box of the samples with positive weight."""
     xp, X = data.xp, data.X
     keep = data.weights > 0
-    inf = xp.asarray(float("inf"), dtype=X.dtype, device=X.device)
-    low = xp.min(xp.where(keep[:, None], X, inf), axis=0)
-    high = xp.max(xp.where(keep[:, None], X, -inf), axis=0)
+    low, high = kernels.column_bounds(X, keep, xp=xp)
     unit = xp.asarray(rng.random((n_clusters, X.shape[1])), dtype=X.dtype, device=X.device)
     if data.shift is not None:
         low, high = low - data.shift, high - data.shift

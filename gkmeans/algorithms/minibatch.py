@@ -80,7 +80,9 @@ def minibatch_step(
             if verbose:
                 print(f"[MiniBatchKMeans] Reassigning {n_reassign} cluster centers.")
             picks = rng.choice(batch.shape[0], size=n_reassign, replace=False).astype(np.int64)
-            rows = xp.take(batch, xp.asarray(picks, device=batch.device), axis=0)
+            rows = kernels.take_rows(
+                batch, xp.asarray(picks, device=batch.device), xp=xp, dense=True
+            )
             ids = xp.asarray(np.flatnonzero(to_reassign).astype(np.int64), device=batch.device)
             one_hot = xp.astype(
                 ids[:, None] == xp.arange(k, dtype=xp.int64, device=batch.device)[None, :],
@@ -186,7 +188,7 @@ def minibatch_loop(
     unit = xp.ones(batch_size, dtype=X.dtype, device=X.device)
     for step in range(1, n_steps + 1):
         picked = draw_with_replacement(rng, cdf, batch_size)
-        batch = xp.take(X, xp.asarray(picked, device=X.device), axis=0)
+        batch = kernels.take_rows(X, xp.asarray(picked, device=X.device), xp=xp)
         new_centers, batch_inertia = minibatch_step(
             batch,
             unit,

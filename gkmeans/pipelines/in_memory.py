@@ -82,7 +82,7 @@ def initial_centers(
     """One set of starting centres by ``init``, in X's namespace and on its device."""
     n_clusters = check_int(n_clusters, "n_clusters", 1)
     check_init(init)
-    X, caller_xp = check_array(X)
+    X, caller_xp = check_array(X, sparse=True)
     check_n_clusters_vs_samples(n_clusters, X.shape[0])
     data = prepare_data(X, caller_xp, sample_weight, n_clusters, device, shifted_copy=True)
     start = initialiser(init, X, n_clusters, data.mean, data.placement, data.X_dev.dtype)
@@ -104,7 +104,7 @@ def fit_kmeans(
     pays. ``params.copy_x``: whether small data may be copied, shifted once (see
     :func:`gkmeans.pipelines.prepared.prepare_data`).
     """
-    X_checked, caller_xp = check_array(X)
+    X_checked, caller_xp = check_array(X, sparse=True)
     check_n_clusters_vs_samples(params.n_clusters, X_checked.shape[0])
     work = X_checked.shape[0] * X_checked.shape[1] * params.n_clusters
     placement = resolve_placement(X_checked, caller_xp, params.device, work=work)
@@ -164,7 +164,7 @@ def _fit_placed(
     # weighted mean, so that integer weights stop where the repeated rows would.
     tol_abs = 0.0
     if tol > 0:
-        uniform = bool(np.ptp(data.weights_host) == 0)
+        uniform = bool(np.ptp(data.weights_host) == 0) and data.centred
         spread = kernels.weighted_spread(
             data.X_frame,
             data.x_sq_norms,
@@ -365,7 +365,7 @@ def initialiser(
     if callable(init):
 
         def from_callable(data: InitData, rng: np.random.Generator) -> Any:
-            centers = init(X, n_clusters, random_state=rng)
+            centers = init(getattr(X, "source", X), n_clusters, random_state=rng)
             return check_centers(centers, n_clusters, n_features, dtype, placement) - mean
 
         return from_callable

@@ -23,7 +23,7 @@ from gkmeans.algorithms.minibatch import (
 from gkmeans.algorithms.predict_rule import predict_labels
 from gkmeans.pipelines.in_memory import initialiser
 from gkmeans.pipelines.params import MiniBatchParams
-from gkmeans.pipelines.prepared import PreparedData, prepare_data
+from gkmeans.pipelines.prepared import PreparedData, frame_mean, frame_sq_norms, prepare_data
 
 
 @dataclass
@@ -51,12 +51,12 @@ def _one_start(
     if params.init_size < n:
         rows = rng.integers(0, n, params.init_size).astype(np.int64)
         picked = xp.asarray(rows, device=data.X_dev.device)
-        subset, w_subset = xp.take(subset, picked, axis=0), xp.take(w_subset, picked)
-    sub_mean = kernels.column_mean(subset, xp=xp)
-    shifted = subset - sub_mean
+        subset = kernels.take_rows(subset, picked, xp=xp)
+        w_subset = xp.take(w_subset, picked)
+    sub_mean = frame_mean(subset, xp)
     init_data = InitData(
         subset,
-        xp.vecdot(shifted, shifted),
+        frame_sq_norms(subset, sub_mean, xp),
         w_subset,
         np.asarray(kernels.to_host(w_subset), dtype=np.float64),
         xp,
@@ -79,7 +79,8 @@ def initial_centers(
     valid = xp.asarray(
         rng.integers(0, n, params.init_size).astype(np.int64), device=data.X_dev.device
     )
-    X_valid, w_valid = xp.take(data.X_dev, valid, axis=0), xp.take(data.weights, valid)
+    X_valid = kernels.take_rows(data.X_dev, valid, xp=xp)
+    w_valid = xp.take(data.weights, valid)
     best, best_inertia = None, None
     for run in range(runs):
         if params.verbose:
@@ -108,6 +109,10 @@ def tolerance(data: PreparedData, tol: float) -> float:
     if tol == 0:
         return 0.0
     xp = data.xp
+    if not data.centred:  # sparse rows: from their norms and the column mean, never made dense
+        mean = kernels.column_mean(data.X_dev, xp=xp)
+        spread = xp.mean(data.x_sq_norms) - xp.sum(mean * mean)
+        return float(spread) / data.X_dev.shape[1] * tol
     return float(xp.mean(xp.var(data.X_dev, axis=0))) * tol
 
 
@@ -137,7 +142,7 @@ def fit_minibatch(
 ) -> tuple[MiniBatchFit, int]:
     """Mini-batch steps over X with the parameters of ``estimator`` (a ``MiniBatchKMeans``);
     returns the fit and the passes over the data it made (``n_iter_``)."""
-    X, caller_xp = check_array(X)
+    X, caller_xp = check_array(X, sparse=True)
     params = MiniBatchParams.check(estimator, X.shape[0])
     k, batch_size = params.n_clusters, params.batch_size
     rng = make_rng(params.random_state)
@@ -172,7 +177,7 @@ def partial_fit_minibatch(
     """One mini-batch step on all of X, going on from ``previous`` (or initialising on X: one
     start, from ``init_size`` of its rows, as scikit-learn's ``partial_fit``). No stopping rule
     is checked."""
-    X, caller_xp = check_array(X)
+    X, caller_xp = check_array(X, sparse=True)
     if previous is not None:
         check_n_features(X, previous.n_features, type(estimator).__name__)
         params, k, rng = None, int(previous.state.centers.shape[0]), previous.rng

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from gkmeans import _kernels as kernels
+from gkmeans._sparse import is_sparse_rows
 from gkmeans._validation import check_sample_weight, squares_overflow
 from gkmeans.algorithms.frame import LloydData
 from gkmeans.algorithms.init import InitData
@@ -34,6 +35,11 @@ class PreparedData:
     x_sq_norms: Any
     X_frame: Any
     frame_shift: Any
+
+    @property
+    def centred(self) -> bool:
+        """Whether the algorithms' frame is centred on the column mean (not for sparse rows)."""
+        return not is_sparse_rows(self.X_dev)
 
     @property
     def init_data(self) -> InitData:
@@ -89,9 +95,11 @@ def prepare_data(
     total_weight = float(weights_host.sum())
     # The plain column mean, as scikit-learn: only a shift, so weights need not enter,
     # and the same rounding as scikit-learn keeps float32 near-ties resolved alike.
-    mean = kernels.column_mean(X_dev, xp=xp)
+    mean = frame_mean(X_dev, xp)
     X_frame, frame_shift = X_dev, mean
-    if shifted_copy and kernels.shifted_copy_fits(X_dev, xp):
+    if is_sparse_rows(X_dev):
+        frame_shift = None  # the mean is zero: sparse rows stay as they are
+    elif shifted_copy and kernels.shifted_copy_fits(X_dev, xp):
         X_frame, frame_shift = X_dev - mean, None
     x_sq_norms = kernels.row_sq_norms(X_frame, xp=xp, shift=frame_shift)
     if not bool(xp.all(xp.isfinite(x_sq_norms))):
@@ -108,3 +116,20 @@ def prepare_data(
         X_frame,
         frame_shift,
     )
+
+
+def frame_mean(X: Any, xp: ModuleType) -> Any:
+    """The shift of the centred frame: X's column mean, or zeros for sparse rows, which are not
+    centred (subtracting the mean would make them dense; scikit-learn does not centre them
+    either)."""
+    if is_sparse_rows(X):
+        return xp.zeros(X.shape[1], dtype=X.dtype, device=X.device)
+    return kernels.column_mean(X, xp=xp)
+
+
+def frame_sq_norms(X: Any, shift: Any, xp: ModuleType) -> Any:
+    """Squared norms of the rows of ``X - shift`` (``shift`` from :func:`frame_mean`)."""
+    if is_sparse_rows(X):
+        return kernels.row_sq_norms(X, xp=xp)
+    shifted = X - shift
+    return xp.vecdot(shifted, shifted)

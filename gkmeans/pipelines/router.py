@@ -21,6 +21,7 @@ import numpy as np
 
 from gkmeans import _kernels as kernels
 from gkmeans._compat import array_namespace, is_cupy_array, to_numpy
+from gkmeans._sparse import is_sparse_rows
 from gkmeans._validation import (
     INERTIA_OVERFLOW,
     as_array,
@@ -147,14 +148,15 @@ class InMemory:
         the centres on the compute device, with the placement."""
         check_feature_names(model.feature_names_in, self.X, model.estimator_name)
         # Finiteness follows from the rows' squared norms, checked on the device below: one pass.
-        X, xp = check_array(self.X, ensure_finite=False)
+        X, xp = check_array(self.X, ensure_finite=False, sparse=True)
         check_same_namespace(model.centers, X, xp, model.estimator_name, method)
         check_n_features(X, model.n_features_in, model.estimator_name)
         work = X.shape[0] * X.shape[1] * model.n_clusters
         placement = resolve_placement(X, xp, model.device, work=work)
         X_dev = placement.to_compute(X)
         centers = placement.xp.astype(placement.to_compute(model.centers), X_dev.dtype)
-        check_rows(X_dev, centers, placement.xp)
+        if not is_sparse_rows(X_dev):  # sparse rows' stored values were checked
+            check_rows(X_dev, centers, placement.xp)
         return X_dev, centers, placement, placement.xp
 
     @staticmethod

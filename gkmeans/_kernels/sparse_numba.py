@@ -1,0 +1,73 @@
+"""Numba loops over CSR rows (the ``fast`` extra): the sparse Lloyd pass, fused.
+
+For every row, the dot products with all k centres are summed from its stored values against the
+transposed centres (``(d, k)``, so each stored value updates k contiguous products), then the
+argmin of ``||c||^2 - 2 x.c`` (first minimum, as ``argmin``), the squared distance clamped at 0,
+and, for the pass with sums, the row added to its cluster's float64 sums. The loops release the
+GIL; :mod:`.sparse_scipy` shares the row blocks among the CPU threads.
+
+Numba is imported only when a kernel is first asked for; compiled code is cached on disk.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+
+@functools.lru_cache(maxsize=1)
+def kernels() -> Any:
+    """The compiled kernels as a namespace; raises ImportError without Numba."""
+    import numba
+    import numpy as np
+
+    def jit(function: Any) -> Any:
+        try:
+            return numba.njit(nogil=True, cache=True)(function)
+        except RuntimeError:  # no writable cache location: compile per process instead
+            return numba.njit(nogil=True)(function)
+
+    @jit
+    def lloyd_rows(
+        start: int,
+        stop: int,
+        data: Any,
+        indices: Any,
+        indptr: Any,
+        centers_t: Any,
+        c_sq: Any,
+        x_sq: Any,
+        weights: Any,
+        labels_out: Any,
+        min_sq_out: Any,
+        sums: Any,
+        weight_sums: Any,
+        with_sums: bool,
+    ) -> None:
+        """Labels and distances of rows ``start:stop`` (and their cluster sums if asked)."""
+        k = centers_t.shape[1]
+        dots = np.empty(k, dtype=centers_t.dtype)
+        for i in range(start, stop):
+            dots[:] = 0
+            for p in range(indptr[i], indptr[i + 1]):
+                value = data[p]
+                column = indices[p]
+                for j in range(k):
+                    dots[j] += value * centers_t[column, j]
+            best = c_sq[0] - 2 * dots[0]
+            label = 0
+            for j in range(1, k):
+                candidate = c_sq[j] - 2 * dots[j]
+                if candidate < best:
+                    best = candidate
+                    label = j
+            labels_out[i] = label
+            distance = best + x_sq[i]
+            min_sq_out[i] = distance if distance > 0 else 0
+            if with_sums:
+                w = np.float64(weights[i])
+                for p in range(indptr[i], indptr[i + 1]):
+                    sums[label, indices[p]] += np.float64(data[p]) * w
+                weight_sums[label] += w
+
+    return type("SparseKernels", (), {"lloyd_rows": staticmethod(lloyd_rows)})
