@@ -1,8 +1,14 @@
-"""Command line: ``gkmeans`` (also ``python -m gkmeans``).
+"""Command line: ``gkmeans`` (also ``python -m gkmeans``); ``gkmeans`` alone prints the help.
 
 Commands: ``demo``, ``devices``, ``fit``, ``predict``, ``elbow``, ``animate``,
-``compress-image``, ``sample-image``. A user mistake (missing file, bad shape, non-numeric column,
-unknown option) or a failed write prints one line ``gkmeans: error: ...`` and exits with
+``compress-image``, ``sample-image`` (what each does: :mod:`gkmeans.cli_commands`).
+Conventions: ``-k`` is one number of clusters (colours) in every command, ``--k-range
+LOW:HIGH`` a sweep with both ends included; every option's help names its default, which is
+the Python API's; each command's help ends with an example; ``--quiet`` turns the progress
+output off (it is shown on a terminal only, on stderr).
+
+A user mistake (missing file, bad shape, non-numeric column, unknown option, a missing
+optional package) or a failed write prints one line ``gkmeans: error: ...`` and exits with
 status 2; Ctrl-C prints ``gkmeans: interrupted`` and exits with 130; a closed output pipe
 (``gkmeans ... | head``) ends the command silently with 141.
 
@@ -14,28 +20,19 @@ into place only when every output is complete (:func:`gkmeans.persistence.atomic
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import sys
-import time
-from pathlib import Path
 from typing import Any, NoReturn, Sequence
 
-import numpy as np
-
-from gkmeans._progress import ProgressBar
+from gkmeans import cli_commands as commands
 from gkmeans._version import __version__
-from gkmeans.datasets import make_blobs
-from gkmeans.device import devices
-from gkmeans.estimator import KMeans, fit_with_progress
+from gkmeans.estimator import KMeans
 from gkmeans.exceptions import EmptyClusterError, GPUUnavailableError, NotFittedError
-from gkmeans.image import compress, decompress, read_image, sample_image, write_image
-from gkmeans.io import read_data
-from gkmeans.persistence import atomic_outputs, load_model
-from gkmeans.pipelines.params import resolve_n_init
-from gkmeans.plot import plot_elbow
-from gkmeans.plot_history import animate_fit, check_animation_path
-from gkmeans.selection import elbow
-from gkmeans.streaming import chunked
+from gkmeans.image import compress, sample_image
+from gkmeans.io import LABEL_FORMATS, SUFFIXES
+from gkmeans.plot_history import animate_fit
+from gkmeans.selection import SCORES, elbow
 
 #: Exceptions that mean "the user asked for something that cannot be done", not a bug.
 USER_ERRORS = (
@@ -55,284 +52,29 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-def _same_file(first: str, second: str) -> bool:
-    if os.path.realpath(first) == os.path.realpath(second):
-        return True
-    try:
-        return os.path.samefile(first, second)  # hard links
-    except OSError:
-        return False
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Examples kept as written; every option's help ends with its default (unless the help
+    already names it)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (
+            not action.option_strings
+            or action.required
+            or "default" in text
+            or action.default is argparse.SUPPRESS
+        ):
+            return text
+        if action.nargs == 0:  # a flag
+            return f"{text} (default: off)"
+        if action.default is None:
+            return f"{text} (default: none)"
+        return f"{text} (default: %(default)s)"
 
 
-def _check_paths(inputs: dict[str, str], outputs: dict[str, str]) -> None:
-    """Refuse, before any work, outputs that would overwrite an input or each other, or that
-    cannot be written (a folder, a missing folder)."""
-    for option, output in outputs.items():
-        for role, source in inputs.items():
-            if _same_file(output, source):
-                raise ValueError(
-                    f"{option} {output!r} is the {role} input file {source!r}; writing it would "
-                    "destroy the input: choose another output path"
-                )
-        if os.path.isdir(output):
-            raise IsADirectoryError(f"{option} {output!r} is a folder; expected a file path")
-        folder = os.path.dirname(os.path.realpath(output))
-        if not os.path.isdir(folder):
-            raise FileNotFoundError(f"{option} {output!r}: there is no folder {folder!r}")
-    named = list(outputs.items())
-    for i, (option, output) in enumerate(named):
-        for other, second in named[i + 1 :]:
-            if _same_file(output, second):
-                raise ValueError(
-                    f"{option} {output!r} and {other} {second!r} are the same file: choose two "
-                    "different paths"
-                )
-
-
-def _save_labels(path: str, labels: Any) -> None:
-    """The labels as ``.npy`` under exactly this name (``np.save`` would append ".npy")."""
-    with open(path, "wb") as handle:
-        np.save(handle, np.asarray(labels), allow_pickle=False)
-
-
-def _summary(model: KMeans, elapsed: float, n_samples: int) -> None:
-    sizes = np.bincount(np.asarray(model.labels_), minlength=model.cluster_centers_.shape[0])
-    print(f"samples     {n_samples}")
-    print(f"k           {model.cluster_centers_.shape[0]}")
-    print(f"inertia     {model.inertia_:.6g}")
-    print(f"iterations  {model.n_iter_}")
-    print(f"sizes       {sizes.tolist()}")
-    print(f"device      {model.device_}")
-    print(f"time        {elapsed:.3f} s")
-
-
-def _fit_with_progress(model: KMeans, X: Any, quiet: bool) -> float:
-    bar = ProgressBar(
-        "k-means", resolve_n_init(model.n_init, model.init, "KMeans"), enabled=not quiet
-    )
-    start = time.perf_counter()
-    try:
-        fit_with_progress(model, X, bar)
-    finally:
-        bar.close()
-    return time.perf_counter() - start
-
-
-def _demo(args: argparse.Namespace) -> int:
-    X, _, _ = make_blobs(
-        args.n_samples,
-        args.n_features,
-        args.n_clusters,
-        cluster_std=args.cluster_std,
-        dtype=np.dtype(args.dtype),
-        random_state=args.seed,
-    )
-    model = KMeans(args.n_clusters, n_init=args.n_init, random_state=args.seed, device=args.device)
-    elapsed = _fit_with_progress(model, X, args.quiet)
-    print(
-        f"gkmeans {__version__} demo: {args.n_samples} x {args.n_features} {args.dtype} Gaussian "
-        f"blobs, {args.n_clusters} true clusters (seed {args.seed})"
-    )
-    _summary(model, elapsed, args.n_samples)
-    return 0
-
-
-def _devices(args: argparse.Namespace) -> int:
-    for entry in devices():
-        print(entry)
-    return 0
-
-
-def _data(args: argparse.Namespace) -> Any:
-    """The data file: read whole, or (``--stream``, .npy only) wrapped to be read one chunk at a
-    time."""
-    if not getattr(args, "stream", False):
-        return read_data(args.data)
-    if not str(args.data).endswith(".npy"):
-        raise ValueError(
-            f"--stream reads .npy files; {args.data!r} is not one (convert it with numpy.save)"
-        )
-
-    return chunked(args.data, chunk_rows=args.chunk_rows)
-
-
-def _fit(args: argparse.Namespace) -> int:
-    labels_path = args.labels or str(Path(args.out).with_suffix("")) + "-labels.npy"
-    _check_paths({"data": args.data}, {"--out": args.out, "--labels": labels_path})
-    X = _data(args)
-    model = KMeans(
-        args.k,
-        init=args.init,
-        n_init=args.n_init if args.n_init == "auto" else int(args.n_init),
-        max_iter=args.max_iter,
-        tol=args.tol,
-        random_state=args.seed,
-        device=args.device,
-        empty_cluster=args.empty_cluster,
-    )
-    elapsed = _fit_with_progress(model, X, args.quiet)
-    # the files first: a reader that stops early (| head) must not cost the outputs
-    with atomic_outputs(args.out, labels_path) as (model_file, labels_file):
-        model.save(model_file)
-        _save_labels(labels_file, model.labels_)
-    _summary(model, elapsed, int(model.labels_.shape[0]))
-    print(f"model       {args.out}")
-    print(f"labels      {labels_path}")
-    return 0
-
-
-def _predict(args: argparse.Namespace) -> int:
-    _check_paths({"model": args.model, "data": args.data}, {"--out": args.out})
-    model = load_model(args.model)
-    if args.device is not None:
-        model.set_params(device=args.device)
-    X = _data(args)
-    labels = np.asarray(model.predict(X))
-    with atomic_outputs(args.out) as (labels_file,):
-        _save_labels(labels_file, labels)
-    sizes = np.bincount(labels, minlength=model.cluster_centers_.shape[0])
-    print(f"samples     {labels.shape[0]}")
-    print(f"sizes       {sizes.tolist()}")
-    print(f"score       {model.score(X):.6g}")
-    print(f"labels      {args.out}")
-    return 0
-
-
-def _stream_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--stream",
-        action="store_true",
-        help="read the .npy file one chunk at a time (data larger than memory)",
-    )
-    parser.add_argument(
-        "--chunk-rows",
-        type=_positive_int,
-        default=None,
-        help="rows per chunk with --stream (default: about 64 MiB)",
-    )
-
-
-def _k_range(text: str) -> range:
-    try:
-        if ":" in text:
-            low, high = (int(part) for part in text.split(":", 1))
-        else:
-            low, high = 1, int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a range like 2:12") from None
-    if low < 1 or high - low < 2:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} must be LOW:HIGH with 1 <= LOW and at least 3 values"
-        )
-    return range(low, high + 1)
-
-
-def _elbow(args: argparse.Namespace) -> int:
-    # matplotlib appends ".png" to a name without a suffix: name that file
-    plot = args.plot and (args.plot if Path(args.plot).suffix else args.plot + ".png")
-    _check_paths({"data": args.data}, {"--plot": plot} if plot else {})
-    X = read_data(args.data)
-    scores = tuple(name for name in args.scores.split(",") if name) if args.scores else ()
-    result = elbow(
-        X,
-        args.k,
-        n_init=args.n_init if args.n_init == "auto" else int(args.n_init),
-        random_state=args.seed,
-        device=args.device,
-        scores=scores,
-    )
-    if plot:  # the file first: a reader that stops early (| head) must not cost the plot
-        import matplotlib
-
-        matplotlib.use("Agg")
-
-        with atomic_outputs(plot) as (plot_file,):
-            plot_elbow(result, path=plot_file)
-    print(result)
-    for name in scores:
-        print(f"best k by {name}: {result.best_k(name)}")
-    if plot:
-        print(f"plot        {plot}")
-    return 0
-
-
-def _animate(args: argparse.Namespace) -> int:
-    check_animation_path(args.out)  # matplotlib, Pillow or ffmpeg missing: say so before any work
-    _check_paths({"data": args.data}, {"--out": args.out})
-    import matplotlib
-
-    matplotlib.use("Agg")
-    X = read_data(args.data)
-    model = KMeans(
-        args.k,
-        init=args.init,
-        n_init=1,
-        max_iter=args.max_iter,
-        tol=args.tol,
-        random_state=args.seed,
-        device=args.device,
-        history=True,
-    )
-    elapsed = _fit_with_progress(model, X, args.quiet)
-    bar = ProgressBar("frames", 1, enabled=not args.quiet)
-    try:
-        with atomic_outputs(args.out) as (out_file,):
-            history = animate_fit(
-                X,
-                model=model,
-                path=out_file,
-                fps=args.fps,
-                trail=not args.no_trails,
-                max_points=args.max_points,
-                random_state=args.seed,
-                # frame f (1, 2, ...) shows iteration f - 1: the bar names that iteration
-                progress=lambda frame, n_frames: bar(0, frame - 1, n_frames - 1),
-            )
-    finally:
-        bar.close()
-    _summary(model, elapsed, int(model.labels_.shape[0]))
-    print(f"frames      {history.n_iter + 1}")
-    print(f"animation   {args.out}")
-    return 0
-
-
-def _compress_image(args: argparse.Namespace) -> int:
-    _check_paths({"image": args.input}, {"output": args.output})
-    picture = read_image(args.input)
-    start = time.perf_counter()
-    packed = compress(
-        picture,
-        args.colors,
-        device=args.device,
-        random_state=args.seed,
-        max_fit_pixels=None if args.max_fit_pixels == 0 else args.max_fit_pixels,
-    )
-    elapsed = time.perf_counter() - start
-    with atomic_outputs(args.output) as (output_file,):  # same suffix: the same format
-        write_image(output_file, decompress(packed))
-    height, width, _ = packed.shape
-    print(f"image       {args.input} ({width} x {height})")
-    print(f"colours     {args.colors} ({packed.bits_per_pixel} bits per pixel + palette)")
-    print(f"ratio       {packed.ratio:.2f}x smaller than 24-bit RGB")
-    print(f"fitted on   {packed.fit_pixels} pixels")
-    print(f"time        {elapsed:.3f} s")
-    print(f"written     {args.output}")
-    return 0
-
-
-def _sample_image(args: argparse.Namespace) -> int:
-    try:
-        height, width = (int(part) for part in args.size.lower().split("x"))
-    except ValueError:
-        raise ValueError(
-            f"--size {args.size!r} must look like HEIGHTxWIDTH, e.g. 384x512"
-        ) from None
-    _check_paths({}, {"output": args.output})
-    picture = sample_image((height, width), random_state=args.seed)
-    with atomic_outputs(args.output) as (output_file,):
-        write_image(output_file, picture)
-    print(f"written     {args.output} ({width} x {height})")
-    return 0
+def _api(function: Any, name: str) -> Any:
+    """The Python API's default for ``name``: the command line's default is the same."""
+    return inspect.signature(function).parameters[name].default
 
 
 def _positive_int(text: str) -> int:
@@ -351,149 +93,362 @@ def _n_init(text: str) -> str:
     return text
 
 
-def _common(parser: argparse.ArgumentParser, *, quiet: bool = True) -> None:
-    parser.add_argument(
-        "--device", default=None, help="auto, cpu, gpu or cuda:N (default: $GKMEANS_DEVICE or auto)"
+def _k_range(text: str) -> range:
+    try:
+        low, high = (int(part) for part in text.split(":")) if ":" in text else (1, int(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a range like 2:12") from None
+    if low < 1 or high - low < 2:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} must be LOW:HIGH with 1 <= LOW and at least 3 values (both ends included)"
+        )
+    return range(low, high + 1)
+
+
+def _no_range_in_k(text: str) -> NoReturn:
+    raise argparse.ArgumentTypeError(
+        f"elbow sweeps a range of k: write --k-range {text} (LOW:HIGH, both included); -k is "
+        "one number of clusters in every command"
     )
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+
+def _sample_size(text: str) -> int | str | None:
+    if text in ("auto", "all"):
+        return None if text == "all" else text
+    return _positive_int(text)
+
+
+def _image_size(text: str) -> tuple[int, int]:
+    try:
+        height, width = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} must look like HEIGHTxWIDTH, e.g. 384x512"
+        ) from None
+    return height, width
+
+
+def _command(
+    subparsers: Any, name: str, help: str, example: str, run: Any, quiet: bool = True
+) -> argparse.ArgumentParser:
+    """A subcommand whose help ends with ``example``; every command takes ``--quiet``."""
+    parser = subparsers.add_parser(
+        name,
+        help=help,
+        description=help[0].upper() + help[1:] + ".",
+        epilog=f"example:\n  {example}",
+        formatter_class=_Formatter,
+    )
+    parser.set_defaults(run=run)
     if quiet:
-        parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+        parser.add_argument(
+            "--quiet", "-q", action="store_true", help="no progress output on stderr"
+        )
+    return parser
+
+
+def _device_and_seed(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--device",
+        default=None,
+        help="auto, cpu, gpu or cuda:N (default: $GKMEANS_DEVICE, else auto)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="random seed; the default 0 makes every run repeat (the Python API's "
+        "random_state=None draws a fresh one)",
+    )
+
+
+def _stream_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--stream",
+        action="store_true",
+        help="read the .npy file one chunk at a time (data larger than memory)",
+    )
+    parser.add_argument(
+        "--chunk-rows",
+        type=_positive_int,
+        metavar="N",
+        default=None,
+        help="rows per chunk with --stream (default: about 64 MiB)",
+    )
+
+
+_LABELS_HELP = f"labels file; its suffix picks the format: {', '.join(LABEL_FORMATS)} (else .npy)"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="gkmeans", description="Array-API k-means on CPU and GPU.")
+    """The ``gkmeans`` argument parser, every command with its options."""
+    parser = _Parser(
+        prog="gkmeans",
+        description="Array-API k-means on CPU and GPU.",
+        epilog="Run 'gkmeans COMMAND --help' for a command's options and an example.",
+        formatter_class=_Formatter,
+    )
     parser.add_argument("--version", action="version", version=f"gkmeans {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-
-    demo = commands.add_parser("demo", help="cluster generated blobs and print the result")
-    demo.add_argument("--n-samples", type=_positive_int, default=200_000)
-    demo.add_argument("--n-features", type=_positive_int, default=16)
-    demo.add_argument("--n-clusters", "-k", type=_positive_int, default=8)
-    demo.add_argument("--n-init", type=_positive_int, default=1)
-    demo.add_argument("--cluster-std", type=float, default=1.5)
-    demo.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    _common(demo)
-    demo.set_defaults(run=_demo)
-
-    listing = commands.add_parser(
-        "devices", help="list the devices gkmeans can use, and why others are not usable"
+    sub = parser.add_subparsers(
+        dest="command",
+        title="commands",
+        metavar="COMMAND",
+        parser_class=_Parser,
+        required=True,
     )
-    listing.set_defaults(run=_devices)
+    data_help = f"data file: {', '.join(SUFFIXES)}"
 
-    fit = commands.add_parser(
-        "fit", help="cluster DATA (.npy, .csv or .parquet); save the model and labels"
+    demo = _command(
+        sub,
+        "demo",
+        "cluster generated Gaussian blobs and print the result",
+        "gkmeans demo -k 5 --n-samples 50000",
+        commands.demo,
     )
-    fit.add_argument("data")
-    fit.add_argument("-k", "--n-clusters", dest="k", type=_positive_int, required=True)
+    demo.add_argument("--n-samples", type=_positive_int, metavar="N", default=200_000, help="rows")
+    demo.add_argument("--n-features", type=_positive_int, metavar="N", default=16, help="columns")
+    demo.add_argument(
+        "-k",
+        "--n-clusters",
+        dest="k",
+        type=_positive_int,
+        default=_api(KMeans, "n_clusters"),
+        help="clusters, made and fitted",
+    )
+    demo.add_argument(
+        "--n-init", type=_n_init, metavar="N|auto", default=_api(KMeans, "n_init"), help="restarts"
+    )
+    demo.add_argument("--cluster-std", type=float, default=1.5, help="spread of each blob")
+    demo.add_argument(
+        "--dtype", choices=["float32", "float64"], default="float32", help="data type"
+    )
+    _device_and_seed(demo)
+
+    _command(
+        sub,
+        "devices",
+        "list the devices gkmeans can use, and why others are not usable",
+        "gkmeans devices",
+        commands.list_devices,
+    )
+
+    fit = _command(
+        sub,
+        "fit",
+        "cluster a data file; save the model and the labels",
+        "gkmeans fit data.csv -k 8 --out model.npz --labels labels.csv",
+        commands.fit,
+    )
+    fit.add_argument("data", help=data_help)
+    fit.add_argument(
+        "-k",
+        "--n-clusters",
+        dest="k",
+        type=_positive_int,
+        required=True,
+        help="number of clusters (required)",
+    )
     fit.add_argument(
         "--init",
-        default="k-means++",
+        default=_api(KMeans, "init"),
+        help="initialisation",
         choices=["k-means++", "k-means||", "random", "random-box", "farthest-first"],
     )
-    fit.add_argument("--n-init", type=_n_init, default="auto")
-    fit.add_argument("--max-iter", type=_positive_int, default=300)
-    fit.add_argument("--tol", type=float, default=1e-4)
     fit.add_argument(
-        "--empty-cluster", default="relocate", choices=["relocate", "random", "drop", "error"]
+        "--n-init",
+        type=_n_init,
+        metavar="N|auto",
+        default=_api(KMeans, "n_init"),
+        help="restarts, or auto",
     )
-    fit.add_argument("--out", default="model.npz", help="model file (default model.npz)")
     fit.add_argument(
-        "--labels", default=None, help="labels file, .npy format (default: <model>-labels.npy)"
+        "--max-iter",
+        type=_positive_int,
+        metavar="N",
+        default=_api(KMeans, "max_iter"),
+        help="Lloyd iterations per run at most",
+    )
+    fit.add_argument(
+        "--tol",
+        type=float,
+        default=_api(KMeans, "tol"),
+        help="stop when the centres move less than this, relative to the data's variance",
+    )
+    fit.add_argument(
+        "--empty-cluster",
+        default=_api(KMeans, "empty_cluster"),
+        help="what an empty cluster gets",
+        choices=["relocate", "random", "drop", "error"],
+    )
+    fit.add_argument("--out", default="model.npz", metavar="PATH", help="model file")
+    fit.add_argument(
+        "--labels", default=None, metavar="PATH", help=f"{_LABELS_HELP} (default: <out>-labels.npy)"
     )
     _stream_options(fit)
-    _common(fit)
-    fit.set_defaults(run=_fit)
+    _device_and_seed(fit)
 
-    predict = commands.add_parser("predict", help="label DATA with a saved model")
-    predict.add_argument("model")
-    predict.add_argument("data")
+    predict = _command(
+        sub,
+        "predict",
+        "label a data file with a saved model",
+        "gkmeans predict model.npz data.csv --out labels.csv",
+        commands.predict,
+    )
+    predict.add_argument("model", help="model file written by 'gkmeans fit' (.npz)")
+    predict.add_argument("data", help=data_help)
+    predict.add_argument("--out", default="labels.npy", metavar="PATH", help=_LABELS_HELP)
     predict.add_argument(
-        "--out", default="labels.npy", help="labels file, .npy format (default labels.npy)"
+        "--device", default=None, help="auto, cpu, gpu or cuda:N (default: the model's device)"
     )
-    predict.add_argument("--device", default=None)
     _stream_options(predict)
-    predict.set_defaults(run=_predict)
 
-    elbow = commands.add_parser("elbow", help="inertia for a range of k, and the knee")
-    elbow.add_argument("data")
-    elbow.add_argument(
-        "-k", type=_k_range, default=range(1, 11), help="range LOW:HIGH (default 1:10)"
+    sweep = _command(
+        sub,
+        "elbow",
+        "fit every k of a range: inertia, optional scores, the knee",
+        "gkmeans elbow data.csv --k-range 2:12 --scores silhouette --plot elbow.png",
+        commands.run_elbow,
     )
-    elbow.add_argument("--n-init", type=_n_init, default="auto")
-    elbow.add_argument(
-        "--scores", default="", help="comma-separated: silhouette,calinski_harabasz,davies_bouldin"
+    sweep.add_argument("data", help=data_help)
+    ks = _api(elbow, "k_range")
+    sweep.add_argument(
+        "--k-range",
+        type=_k_range,
+        default=f"{ks.start}:{ks.stop - 1}",
+        help="LOW:HIGH, both included, at least 3 values; HIGH alone means 1:HIGH",
     )
-    elbow.add_argument(
-        "--plot", default=None, help="write the elbow plot to this PNG (needs matplotlib)"
+    sweep.add_argument("-k", type=_no_range_in_k, help=argparse.SUPPRESS)
+    sweep.add_argument(
+        "--n-init",
+        type=_n_init,
+        metavar="N|auto",
+        default=_api(elbow, "n_init"),
+        help="restarts per k, or auto",
     )
-    _common(elbow, quiet=False)
-    elbow.set_defaults(run=_elbow)
+    sweep.add_argument(
+        "--scores", default="", help=f"comma-separated, any of {','.join(SCORES)} (default: none)"
+    )
+    sweep.add_argument(
+        "--silhouette-sample",
+        type=_sample_size,
+        default="auto",
+        metavar="auto|all|N",
+        help="rows the silhouette is scored on: auto samples 10000 when there are more "
+        "(gkmeans.selection.SILHOUETTE_AUTO_SAMPLE), all scores every row (O(n^2)), N samples N",
+    )
+    sweep.add_argument(
+        "--plot",
+        default=None,
+        metavar="PNG",
+        help="write the elbow plot to this file (needs matplotlib)",
+    )
+    _device_and_seed(sweep)
 
-    animate = commands.add_parser(
+    movie = _command(
+        sub,
         "animate",
-        help="animate a k-means fit of DATA, one frame per iteration (.gif or .mp4)",
-        description="Fit k-means on DATA (.npy, .csv or .parquet), recording the centres at every\n"
-        "iteration, and write an animation with one frame per iteration: the points\n"
-        "coloured by their nearest centre, the centres and their trails (a PCA projection\n"
-        "when DATA has more than 2 columns). Needs matplotlib and Pillow:\n"
-        "pip install 'gkmeans[plot]'; an .mp4 also needs the ffmpeg program.",
-        epilog="example:\n  gkmeans animate X.npy -k 5 --out fit.gif --fps 2",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "animate a k-means fit of a data file, one frame per iteration (.gif or .mp4)",
+        "gkmeans animate data.csv -k 5 --out fit.gif --fps 2",
+        commands.animate,
     )
-    animate.add_argument("data", help="data file: .npy, .csv or .parquet")
-    animate.add_argument(
+    movie.description = (
+        "Fit k-means on a data file, recording the centres at every iteration, and write an\n"
+        "animation with one frame per iteration: the points coloured by their nearest centre,\n"
+        "the centres and their trails (a PCA projection when the data have more than 2\n"
+        "columns). Needs matplotlib and Pillow: pip install 'gkmeans[plot]'; an .mp4 also\n"
+        "needs the ffmpeg program."
+    )
+    movie.add_argument("data", help=data_help)
+    movie.add_argument(
         "-k", "--n-clusters", dest="k", type=_positive_int, required=True, help="clusters"
     )
-    animate.add_argument(
+    movie.add_argument(
         "--out",
-        default="fit.gif",
+        default=_api(animate_fit, "path"),
+        metavar="PATH",
         help="animation file: .gif, or .mp4 where ffmpeg is installed (default fit.gif)",
     )
-    animate.add_argument(
+    movie.add_argument(
         "--init",
-        default="k-means++",
+        default=_api(KMeans, "init"),
         choices=["k-means++", "k-means||", "random", "random-box", "farthest-first"],
-        help="how the centres start (default k-means++)",
+        help="how the centres start",
     )
-    animate.add_argument(
-        "--max-iter", type=_positive_int, default=300, help="most iterations (default 300)"
+    movie.add_argument(
+        "--max-iter",
+        type=_positive_int,
+        default=_api(KMeans, "max_iter"),
+        metavar="N",
+        help="most iterations",
     )
-    animate.add_argument(
-        "--tol", type=float, default=1e-4, help="relative tolerance to stop (default 0.0001)"
+    movie.add_argument(
+        "--tol", type=float, default=_api(KMeans, "tol"), help="relative tolerance to stop"
     )
-    animate.add_argument("--fps", type=_positive_int, default=4, help="frames a second (default 4)")
-    animate.add_argument(
+    movie.add_argument(
+        "--fps",
+        type=_positive_int,
+        default=_api(animate_fit, "fps"),
+        help="frames a second (default 4)",
+    )
+    movie.add_argument(
         "--max-points",
         type=_positive_int,
-        default=5_000,
-        help="draw at most this many points, a random subset (default 5000)",
+        default=_api(animate_fit, "max_points"),
+        metavar="N",
+        help="draw at most this many points, a random subset",
     )
-    animate.add_argument(
+    movie.add_argument(
         "--no-trails", action="store_true", help="draw the centres without their paths"
     )
-    _common(animate)
-    animate.set_defaults(run=_animate)
+    _device_and_seed(movie)
 
-    image = commands.add_parser(
-        "compress-image", help="quantise an image to --colors colours with k-means"
+    image = _command(
+        sub,
+        "compress-image",
+        "quantise an image to k colours with k-means (a palette PNG/GIF when k <= 256)",
+        "gkmeans compress-image photo.png photo-16.png -k 16",
+        commands.compress_image,
     )
-    image.add_argument("input")
-    image.add_argument("output")
-    image.add_argument("--colors", "--colours", type=_positive_int, default=16)
+    image.add_argument("input", help="image file Pillow reads (.png, .jpg, ...)")
+    image.add_argument("output", help="image file; its suffix picks the format")
+    image.add_argument(
+        "-k",
+        "--colors",
+        "--colours",
+        dest="colors",
+        metavar="K",
+        type=_positive_int,
+        default=_api(compress, "n_colors"),
+        help="number of colours",
+    )
     image.add_argument(
         "--max-fit-pixels",
         type=int,
-        default=250_000,
-        help="fit on at most this many pixels (0: all)",
+        metavar="N",
+        default=_api(compress, "max_fit_pixels"),
+        help="fit the palette on at most this many pixels drawn at random (0: all)",
     )
-    _common(image, quiet=False)
-    image.set_defaults(run=_compress_image)
+    _device_and_seed(image)
 
-    sample = commands.add_parser("sample-image", help="write the built-in photo-like test picture")
-    sample.add_argument("output")
-    sample.add_argument("--size", default="384x512", help="HEIGHTxWIDTH (default 384x512)")
-    sample.add_argument("--seed", type=int, default=0)
-    sample.set_defaults(run=_sample_image)
+    sample = _command(
+        sub,
+        "sample-image",
+        "write the built-in photo-like test picture",
+        "gkmeans sample-image photo.png --size 384x512",
+        commands.write_sample_image,
+    )
+    sample.add_argument("output", help="image file; its suffix picks the format")
+    size = _api(sample_image, "size")
+    sample.add_argument(
+        "--size",
+        type=_image_size,
+        metavar="HxW",
+        default=f"{size[0]}x{size[1]}",
+        help="HEIGHTxWIDTH",
+    )
+    sample.add_argument(
+        "--seed", type=int, default=_api(sample_image, "random_state"), help="seed of the grain"
+    )
     return parser
 
 
@@ -513,17 +468,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     Parameters
     ----------
     argv : sequence of str, optional
-        The arguments (default ``sys.argv[1:]``).
+        The arguments (default ``sys.argv[1:]``); none prints the help.
 
     Returns
     -------
     status : int
-        0 on success; 2 for a user mistake or a failed write (one line on stderr, no
-        traceback); 130 after Ctrl-C (``gkmeans: interrupted``); 141 when stdout is a pipe
-        closed early (``gkmeans ... | head``), silently.
+        0 on success (and for the help); 2 for a user mistake or a failed write (one line on
+        stderr, no traceback); 130 after Ctrl-C (``gkmeans: interrupted``); 141 when stdout is
+        a pipe closed early (``gkmeans ... | head``), silently.
     """
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        if not argv:
+            parser.print_help()
+            return 0
+        args = parser.parse_args(argv)
         status = args.run(args)
         sys.stdout.flush()  # a closed pipe shows here, not in Python's exit
         return status

@@ -228,7 +228,7 @@ def test_cli_animate_shows_progress_on_a_terminal_only(tmp_path, blobs):
             seen += chunk
         os.close(leader)
         assert done.returncode == 0
-        assert (b"frames [" in seen) is expected, seen
+        assert (b"frames:" in seen) is expected, seen
 
 
 def test_cli_animate_user_mistakes(tmp_path, blobs):

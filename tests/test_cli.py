@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import gkmeans
-from gkmeans._progress import ProgressBar
+from gkmeans._progress import NullBar, bar
 from gkmeans.cli import main
 from gkmeans.datasets import make_blobs
 
@@ -93,7 +93,8 @@ def test_fit_bad_inputs(data_files, capsys):
 @pytest.mark.parametrize(
     "argv",
     [["fit", "X.npy"], ["fit", "X.npy", "-k", "3", "--bogus"], ["nonsense"], ["fit", "X.npy", "-k", "0"],
-     ["elbow", "X.npy", "-k", "5:6"], ["fit", "X.npy", "-k", "2", "--init", "magic"]],
+     ["elbow", "X.npy", "--k-range", "5:6"], ["elbow", "X.npy", "-k", "1:8"],
+     ["fit", "X.npy", "-k", "2", "--init", "magic"]],
 )
 def test_usage_errors_are_one_line_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as info:
@@ -118,11 +119,12 @@ def test_elbow_command(data_files, capsys):
     pytest.importorskip("matplotlib")
     tmp, _ = data_files
     plot = tmp / "elbow.png"
-    assert main(["elbow", str(tmp / "X.npy"), "-k", "1:8", "--plot", str(plot), "--scores", "silhouette"]) == 0
+    args = ["--k-range", "1:8", "--plot", str(plot), "--scores", "silhouette"]
+    assert main(["elbow", str(tmp / "X.npy"), *args]) == 0
     out = capsys.readouterr().out
     assert "knee: k=4" in out and "best k by silhouette: 4" in out
     assert plot.read_bytes()[:4] == b"\x89PNG"
-    assert main(["elbow", str(tmp / "X.npy"), "-k", "1:4", "--scores", "nope"]) == 2
+    assert main(["elbow", str(tmp / "X.npy"), "--k-range", "1:4", "--scores", "nope"]) == 2
     assert "are not known" in _error_line(capsys)
 
 
@@ -132,34 +134,31 @@ def test_image_commands(tmp_path, capsys):
     assert main(["sample-image", str(source), "--size", "60x80"]) == 0
     assert main(["compress-image", str(source), str(target), "--colors", "8"]) == 0
     out = capsys.readouterr().out
-    assert "3 bits per pixel" in out and "ratio" in out
+    assert "3 bits per pixel" in out and f"{target.stat().st_size:,} bytes" in out
     from gkmeans.image import read_image
 
     assert read_image(target).shape == (60, 80, 3)
     assert len(np.unique(read_image(target).reshape(-1, 3), axis=0)) <= 8
     assert main(["compress-image", str(tmp_path / "none.png"), str(target)]) == 2
     assert "no image file" in _error_line(capsys)
-    assert main(["sample-image", str(source), "--size", "big"]) == 2
-    assert "HEIGHTxWIDTH" in _error_line(capsys)
+    with pytest.raises(SystemExit) as info:
+        main(["sample-image", str(source), "--size", "big"])
+    assert info.value.code == 2 and "HEIGHTxWIDTH" in _error_line(capsys)
 
 
-def test_progress_bar_draws_on_a_terminal_only():
+def test_no_progress_bar_off_a_terminal_or_when_quiet():
     class Terminal(io.StringIO):
         def isatty(self):
             return True
 
+    assert isinstance(bar("k-means", 3, stream=io.StringIO()), NullBar)
+    assert isinstance(bar("k-means", 3, stream=Terminal(), quiet=True), NullBar)
+    pytest.importorskip("tqdm")
     terminal = Terminal()
-    bar = ProgressBar("k-means", 2, stream=terminal)
-    bar(0, 1, 10)
-    bar(1, 10, 10)
-    bar.close()
-    assert "run 2/2, iteration 10" in terminal.getvalue() and "#" in terminal.getvalue()
-    plain = io.StringIO()
-    ProgressBar("k-means", 1, stream=plain)(0, 1, 10)
-    assert plain.getvalue() == ""
-    quiet = Terminal()
-    ProgressBar("k-means", 1, stream=quiet, enabled=False)(0, 1, 10)
-    assert quiet.getvalue() == ""
+    drawn = bar("k-means", 3, stream=terminal)
+    drawn.update(1)
+    drawn.close()
+    assert "k-means" in terminal.getvalue()
 
 
 def test_console_entry_points_run():

@@ -55,7 +55,7 @@ def data(tmp_path):
         ["fit", "X.npy", "-k", "3", "--out", "hard.npy", "-q"],  # a hard link to the data
         ["predict", "m.npz", "X.npy", "--out", "X.npy"],
         ["predict", "m.npz", "X.npy", "--out", "m.npz"],
-        ["elbow", "X.npy", "-k", "1:4", "--plot", "X.npy"],
+        ["elbow", "X.npy", "--k-range", "1:4", "--plot", "X.npy"],
     ],
     ids=["out", "labels", "dotted", "symlink", "hardlink", "predict-data", "predict-model", "plot"],
 )
