@@ -280,6 +280,7 @@ def compress(
     max_fit_pixels: int | None = 250_000,
     n_init: int | str = "auto",
     max_iter: int = 300,
+    verbose: int = 0,
 ) -> CompressedImage:
     """Quantise an RGB image to ``n_colors`` colours with k-means.
 
@@ -298,6 +299,9 @@ def compress(
         how many were used.
     n_init, max_iter
         As for :class:`gkmeans.KMeans`.
+    verbose : int, default 0
+        As for :class:`gkmeans.KMeans`: above 0, the palette fit prints its progress (the
+        inertia of every iteration) on stdout.
 
     Returns
     -------
@@ -326,7 +330,14 @@ def compress(
         if n_pixels > max_fit_pixels:
             pick = rng.choice(n_pixels, size=max_fit_pixels, replace=False).astype(np.int64)
             fit_on = xp.take(pixels, xp.asarray(pick, device=pixels.device), axis=0)
-    model = KMeans(n_colors, n_init=n_init, max_iter=max_iter, random_state=rng, device=device)
+    model = KMeans(
+        n_colors,
+        n_init=n_init,
+        max_iter=max_iter,
+        random_state=rng,
+        device=device,
+        verbose=verbose,
+    )
     model.fit(fit_on)
     labels = model.labels_ if fit_on is pixels else model.predict(pixels)
     palette = xp.astype(xp.round(xp.clip(model.cluster_centers_, min=0, max=1) * 255), xp.uint8)

@@ -119,3 +119,13 @@ def test_errors_name_the_file_and_the_formats(tmp_path, packed):
     np.testing.assert_array_equal(
         CompressedImage.load(tmp_path / "floats.npz").palette, floats.palette
     )
+
+
+def test_compress_verbose_prints_the_palette_fit(capsys):
+    from gkmeans.image import compress, sample_image
+
+    compress(sample_image((24, 32), random_state=0), 4, random_state=0, verbose=1)
+    printed = capsys.readouterr().out
+    assert "Iteration" in printed or "iteration" in printed
+    compress(sample_image((24, 32), random_state=0), 4, random_state=0)
+    assert capsys.readouterr().out == ""
