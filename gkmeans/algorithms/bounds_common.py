@@ -60,8 +60,9 @@ def product_gamma(n_features: int, eps: float) -> float:
 
 
 def bounds_bytes(n_samples: int, n_groups: int, itemsize: int) -> int:
-    """Bytes of the bounds: labels (int64), the upper bound and ``n_groups`` lower bounds a row."""
-    return n_samples * (8 + itemsize * (1 + n_groups))
+    """Bytes of the bounds: labels (int64), the upper bound, ``n_groups`` lower bounds a row and
+    their minimum."""
+    return n_samples * (8 + itemsize * (2 + n_groups))
 
 
 def bounds_fit(n_samples: int, n_groups: int, itemsize: int, x_bytes: int, free: Any) -> bool:
@@ -75,11 +76,16 @@ def bounds_fit(n_samples: int, n_groups: int, itemsize: int, x_bytes: int, free:
 @dataclass
 class BoundState:
     """The bounds of every row (on the compute device, X's dtype; labels int64); ``None`` before
-    the first pass or after the centres were renumbered (every row is then computed)."""
+    the first pass or after the centres were renumbered (every row is then computed). The
+    compiled step also keeps the centres' cumulative drifts (``totals``), the running cluster
+    sums and weights (``sums``, float64, (k, d + 1)) and positive-weight member ``counts``."""
 
     labels: Any = None
     upper: Any = None
     lower: Any = None
+    totals: Any = None
+    sums: Any = None
+    counts: Any = None
 
 
 @dataclass(frozen=True)
@@ -251,17 +257,28 @@ def array_pass(
 
 
 def _kernel_pass(
-    native: Any, data: LloydData, centers: Any, state: BoundState, geo: Geometry, gamma: float
-) -> tuple[Any, Any, int]:
-    """The compiled step (labels, fused cluster sums, evaluations); allocates the state first."""
+    native: Any,
+    data: LloydData,
+    centers: Any,
+    state: BoundState,
+    geo: Geometry,
+    gamma: float,
+    iteration: int,
+) -> tuple[Any, Any, int, int | None]:
+    """The compiled step: cluster sums and weights, distances computed, rows that changed
+    cluster (None on a first pass); allocates the state first."""
     xp, X = data.xp, data.X
-    n = X.shape[0]
+    (n, d), k = X.shape, centers.shape[0]
     fresh = state.labels is None
     if fresh:
-        state.labels = xp.zeros(n, dtype=xp.int64, device=X.device)
-        state.upper = xp.zeros(n, dtype=X.dtype, device=X.device)
-        state.lower = xp.zeros((n, geo.n_groups), dtype=X.dtype, device=X.device)
-    sums, weight_sums, evals, ambiguous = native(
+        dev = X.device
+        state.labels = xp.zeros(n, dtype=xp.int64, device=dev)
+        state.upper = xp.zeros(n, dtype=X.dtype, device=dev)
+        state.lower = xp.zeros((n, geo.n_groups + 1), dtype=X.dtype, device=dev)
+        state.totals = xp.zeros(k + geo.n_groups + 1, dtype=xp.float64, device=dev)
+        state.sums = xp.zeros((k, d + 1), dtype=xp.float64, device=dev)
+        state.counts = xp.zeros(k, dtype=xp.int64, device=dev)
+    evals, rows, previous, changed = native(
         X,
         data.shift,
         data.weights,
@@ -270,28 +287,41 @@ def _kernel_pass(
         state.labels,
         state.upper,
         state.lower,
+        state.totals,
+        state.sums,
+        state.counts,
         geo,
         gamma=gamma,
         fresh=fresh,
+        iteration=iteration,
         xp=xp,
     )
-    if ambiguous.shape[0]:
+    if rows.shape[0]:
         # Rows whose two nearest centres are within rounding take Lloyd's own kernel's label
-        # (the kernel reset their bounds), and their weight moves to that cluster's sums.
-        k = centers.shape[0]
-        rows = frame_rows(data, ambiguous)
-        chosen, _ = kernels.assign(
-            rows, centers, xp=xp, x_sq_norms=xp.take(data.x_sq_norms, ambiguous)
-        )
-        w = xp.take(data.weights, ambiguous)
-        leaving = kernels.segment_sum(rows, xp.take(state.labels, ambiguous), w, k, xp=xp)
-        arriving = kernels.segment_sum(rows, chosen, w, k, xp=xp)
-        sums = sums - leaving[0] + arriving[0]
-        weight_sums = weight_sums - leaving[1] + arriving[1]
+        # (the step reset their bounds); their weight moves to that cluster.
+        block = frame_rows(data, rows)
+        chosen, _ = kernels.assign(block, centers, xp=xp, x_sq_norms=xp.take(data.x_sq_norms, rows))
+        taken = xp.take(state.labels, rows)
+        w = xp.astype(xp.take(data.weights, rows), xp.float64)
+        rows_w = xp.concat([xp.astype(block, xp.float64), xp.ones_like(w)[:, None]], axis=1)
+        for labels, sign in ((taken, -1), (chosen, 1)):
+            moved, members = kernels.segment_sum(rows_w, labels, w, k, xp=xp)
+            counted, _ = kernels.segment_sum(
+                xp.astype(w > 0, xp.float64)[:, None], labels, xp.ones_like(w), k, xp=xp
+            )
+            state.sums = state.sums + sign * moved
+            state.counts = state.counts + sign * xp.astype(xp.round(counted[:, 0]), xp.int64)
         # Only the compiled backends (NumPy, PyTorch CPU) get here: they assign by index.
-        state.labels[ambiguous] = chosen
-        evals += k * int(ambiguous.shape[0])
-    return sums, weight_sums, evals
+        state.labels[rows] = chosen
+        if not fresh:
+            changed += int(xp.sum(xp.astype(chosen != previous, xp.int64)))
+            changed -= int(xp.sum(xp.astype(taken != previous, xp.int64)))
+        evals += k * int(rows.shape[0])
+    empty = state.counts == 0
+    zero = xp.zeros_like(state.sums[:, 0])
+    sums = xp.where(empty[:, None], zero[:, None], state.sums[:, :d])
+    weight_sums = xp.where(empty, zero, state.sums[:, d])
+    return sums, weight_sums, evals, None if fresh else changed
 
 
 @dataclass(frozen=True)
@@ -333,8 +363,11 @@ def bounded_lloyd(
         k = centers.shape[0]
         host = np.asarray(to_numpy(centers), dtype=np.float64)
         geo = geometry(previous, host, groups, int(groups.max()) + 1, eps)
+        changed = None
         if native is not None:
-            sums, weight_sums, step = _kernel_pass(native, data, centers, state, geo, gamma)
+            sums, weight_sums, step, changed = _kernel_pass(
+                native, data, centers, state, geo, gamma, iteration
+            )
         else:
             step = array_pass(data, centers, state, geo, gamma)
             sums, weight_sums = kernels.segment_sum(X, state.labels, data.weights, k, xp=xp)
@@ -344,11 +377,12 @@ def bounded_lloyd(
         evals, possible = evals + step, possible + n * k
         new_centers = cluster_means(sums, weight_sums, centers, xp)
         acc = sums.dtype
-        unchanged = (
-            xp.zeros((), dtype=acc, device=X.device)
-            if labels_old is None
-            else xp.astype(xp.all(labels == labels_old), acc)
-        )
+        if changed is not None:  # counted by the compiled step
+            unchanged = xp.asarray(float(changed == 0), dtype=acc, device=X.device)
+        elif labels_old is None:
+            unchanged = xp.zeros((), dtype=acc, device=X.device)
+        else:
+            unchanged = xp.astype(xp.all(labels == labels_old), acc)
         flags = to_numpy(
             xp.stack(
                 [
@@ -400,8 +434,8 @@ def bounded_lloyd(
                     f"tolerance {tol}."
                 )
             break
-        # The compiled step updates the labels in place: keep this iteration's.
-        labels_old = xp.asarray(labels, copy=True)
+        # The whole-array step makes new labels each pass; the compiled one counts the changes.
+        labels_old = labels if native is None else None
     if verbose:
         skipped = 1 - evals / possible
         print(f"{name}: {evals} of {possible} distances computed ({skipped:.1%} skipped).")
