@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m benchmarks.bounds [--repeats 3] [--blobs-n 200000] [--quick] [--out benchmarks/results]
+    python -m benchmarks.bounds [--repeats 3] [--blobs-n 200000] [--quick] [--out DIR]
 
 Problems: colour quantisation of the two photos bundled with scikit-learn (``china.jpg``,
 ``flower.jpg``: 273,280 pixels, d = 3, scaled to [0, 1]) at k = 16, 64, 256; the digits
@@ -55,7 +55,9 @@ def problems(blobs_n: int, quick: bool) -> list[tuple[str, np.ndarray, int]]:
     return out
 
 
-def contenders(X: np.ndarray, k: int, init: np.ndarray, faiss_iter: list[int]) -> dict[str, Callable]:
+def contenders(
+    X: np.ndarray, k: int, init: np.ndarray, faiss_iter: list[int]
+) -> dict[str, Callable]:
     """Name -> fit returning (inertia, n_iter, distances computed or None)."""
     from sklearn.cluster import KMeans as SKMeans
 
