@@ -47,12 +47,13 @@ def kernels() -> Any:
             return numba.njit(nogil=True)(function)
 
     @jit
-    def distance(v: Any, centers: Any, j: int) -> float:
+    def sq_distance(v: Any, centers: Any, j: int) -> float:
+        # Squared: the square root is taken only for the few values that become bounds.
         s = 0.0
         for f in range(v.shape[0]):
             t = v[f] - centers[j, f]
             s += t * t
-        return math.sqrt(s)
+        return s
 
     @jit
     def clears(lb: float, u: float, margin: float) -> bool:
@@ -118,13 +119,15 @@ def kernels() -> Any:
                 # The row in X's dtype, as Lloyd's pass subtracts the shift.
                 v[f] = (X[i, f] - shift[f]) if has_shift else X[i, f]
             best = -1
-            best_d = math.inf
+            best_sq = math.inf
+            own = math.inf
             if not fresh:
-                dist[a] = distance(v, centers, a)
+                dist[a] = sq_distance(v, centers, a)
+                best_sq = dist[a]
+                own = math.sqrt(best_sq)
                 count += 1
-                u = dist[a] * grow
+                u = own * grow
                 best = a
-                best_d = dist[a]
                 if clears(max(glob, 2.0 * half_min[a] - u), u, margin):
                     value = u - cum_c[a]
                     upper[i] = value + abs(value) * store_eps
@@ -142,15 +145,14 @@ def kernels() -> Any:
                         j = members[m]
                         if j == a and not fresh:
                             continue
-                        dj = distance(v, centers, j)
+                        dj = sq_distance(v, centers, j)
                         dist[j] = dj
                         count += 1
-                        if dj < best_d or (dj == best_d and j < best):
+                        if dj < best_sq or (dj == best_sq and j < best):
                             best = j
-                            best_d = dj
+                            best_sq = dj
             # New lower bounds: examined groups from their distances; the old centre's group,
             # when not examined and the label moved, takes the old distance too.
-            best_sq = best_d * best_d
             is_ambiguous = False
             for g in range(b):
                 if examined[g]:
@@ -159,11 +161,12 @@ def kernels() -> Any:
                         j = members[m]
                         if j != best:
                             m_g = min(m_g, dist[j])
-                            is_ambiguous = is_ambiguous or dist[j] * dist[j] - best_sq <= margin
-                    low[g] = m_g
+                    is_ambiguous = is_ambiguous or m_g - best_sq <= margin
+                    low[g] = math.sqrt(m_g)
                 elif not fresh and g == group_of[a] and best != a:
-                    low[g] = min(low[g], dist[a])
-                    is_ambiguous = is_ambiguous or dist[a] * dist[a] - best_sq <= margin
+                    low[g] = min(low[g], own)
+                    is_ambiguous = is_ambiguous or dist[a] - best_sq <= margin
+            best_d = math.sqrt(best_sq)
             if is_ambiguous:
                 ambiguous[i] = k if fresh else a  # the previous label (k: none)
                 upper[i] = math.inf
