@@ -30,7 +30,7 @@ from gkmeans import config
 from gkmeans._kernels.cpu_threads import in_threads
 
 #: Rows per block shared among the CPU threads (a few blocks per thread keep them balanced).
-BLOCK_ROWS = 4096
+BLOCK_ROWS = 32768
 
 
 @functools.lru_cache(maxsize=1)
@@ -178,8 +178,10 @@ def kernels() -> Any:
                 lowest = math.inf
                 for g in range(b):
                     lowest = min(lowest, low[g])
-                    value = low[g] / grow + cum_g[g]
-                    lower[i, g] = value - abs(value) * store_eps
+                    # A group neither computed nor left keeps its stored bound (still true).
+                    if fresh or examined[g] or (best != a and g == group_of[a]):
+                        value = low[g] / grow + cum_g[g]
+                        lower[i, g] = value - abs(value) * store_eps
                 value = lowest / grow + cum_glob
                 lower[i, glob_col] = value - abs(value) * store_eps
             labels[i] = best
