@@ -230,7 +230,8 @@ def main(argv: list[str] | None = None) -> None:
     command = "python -m benchmarks.bounds " + " ".join(sys.argv[1:] if argv is None else argv)
     header = (
         f"# Bound-based exact k-means, {today()}\n\n`{command.strip()}` on {platform.node()} "
-        f"({os.cpu_count()} CPUs, shared; float32; best of {args.repeats}, order alternating). "
+        f"({os.cpu_count()} CPUs, shared; float32; best of {args.repeats}, order "
+        "alternating). "
         "Time to convergence from the same k-means++ start, default tol; '/ fastest peer' is the "
         "time over the fastest of scikit-learn lloyd, scikit-learn elkan and faiss in the same run; "
         "'skipped' is the share of Lloyd's n k n_iter distances not computed."

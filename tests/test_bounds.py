@@ -149,6 +149,14 @@ def test_elkan_runs_yinyang_where_its_bounds_do_not_fit():
     assert resolve_algorithm("hamerly", 100, 2, 1, **shape) == "lloyd"
 
 
+def test_auto_follows_the_measured_crossovers():
+    shape = dict(itemsize=4, free=None, compiled=True, gpu=False)
+    assert resolve_algorithm("auto", 273_280, 3, 16, **shape) == "hamerly"  # photo, few colours
+    assert resolve_algorithm("auto", 273_280, 3, 256, **shape) == "lloyd"  # d = 3: Lloyd's pass
+    assert resolve_algorithm("auto", 200_000, 32, 64, **shape) == "yinyang"
+    assert resolve_algorithm("auto", 1797, 64, 10, **shape) == "lloyd"  # milliseconds either way
+
+
 def test_auto_runs_lloyd_on_a_gpu_and_without_the_compiled_step():
     for options in (dict(compiled=True, gpu=True), dict(compiled=False, gpu=False)):
         assert resolve_algorithm("auto", 10**6, 32, 64, itemsize=4, free=None, **options) == "lloyd"
