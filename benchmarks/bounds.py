@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m benchmarks.bounds [--repeats 3] [--blobs-n 200000] [--quick] [--out DIR]
+    python -m benchmarks.bounds [--repeats 3] [--blobs-n 1000000] [--quick] [--out DIR]
 
 Problems: colour quantisation of the two photos bundled with scikit-learn (``china.jpg``,
 ``flower.jpg``: 273,280 pixels, d = 3, scaled to [0, 1]) at k = 16, 64, 256; the digits
@@ -46,7 +46,7 @@ def problems(blobs_n: int, quick: bool) -> list[tuple[str, np.ndarray, int]]:
         for name in ("china", "flower")
     }
     digits = load_digits().data.astype(np.float32)
-    blobs = make_blobs(blobs_n, 32, 64, cluster_std=1.0, random_state=0)[0].astype(np.float32)
+    blobs = make_blobs(blobs_n, 32, 64, cluster_std=2.0, random_state=0)[0].astype(np.float32)
     if quick:
         return [("china", photos["china"], 16), ("digits", digits, 10)]
     out = [(name, X, k) for name, X in photos.items() for k in (16, 64, 256)]
@@ -206,7 +206,7 @@ def plot(rows: list[dict], path: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--blobs-n", type=int, default=200_000)
+    parser.add_argument("--blobs-n", type=int, default=1_000_000)
     parser.add_argument("--quick", action="store_true", help="two small problems, for a check")
     parser.add_argument("--out", default="benchmarks/results")
     args = parser.parse_args(argv)

@@ -48,9 +48,12 @@ from gkmeans.exceptions import EmptyClusterError
 Grouping = Callable[[np.ndarray], np.ndarray]
 
 #: Memory the bounds may take beyond X: the project's target for every algorithm,
-#: ``0.3 x X + 64 MiB`` (Elkan's n x k bounds run only where they fit it).
+#: ``0.3 x X + 64 MiB``, less what the fit takes besides (a shifted copy of X where one is made,
+#: and about 16 MiB of passes and per-row arrays, measured by ``python -m benchmarks.bounds``).
+#: Elkan's n x k bounds run only where they fit it.
 BOUNDS_SHARE_OF_X = 0.3
 BOUNDS_EXTRA_BYTES = 64 * 2**20
+FIT_OTHER_BYTES = 16 * 2**20
 
 
 def product_gamma(n_features: int, eps: float) -> float:
@@ -66,10 +69,12 @@ def bounds_bytes(n_samples: int, n_groups: int, itemsize: int) -> int:
 
 
 def bounds_fit(n_samples: int, n_groups: int, itemsize: int, x_bytes: int, free: Any) -> bool:
-    """Whether bounds of ``n_groups`` per row fit the memory target (``0.3 X + 64 MiB``) and an
-    eighth of free memory (``free`` None: unknown)."""
+    """Whether bounds of ``n_groups`` per row fit the memory target (``0.3 X + 64 MiB`` beyond X,
+    less the rest of the fit, see :data:`FIT_OTHER_BYTES`) and an eighth of free memory (``free``
+    None: unknown)."""
     need = bounds_bytes(n_samples, n_groups, itemsize)
-    budget = BOUNDS_SHARE_OF_X * x_bytes + BOUNDS_EXTRA_BYTES
+    copy = x_bytes if x_bytes <= kernels.SHIFTED_COPY_MAX_BYTES else 0
+    budget = BOUNDS_SHARE_OF_X * x_bytes + BOUNDS_EXTRA_BYTES - copy - FIT_OTHER_BYTES
     return need <= budget and (free is None or need <= free // 8)
 
 
