@@ -233,7 +233,8 @@ def main(argv: list[str] | None = None) -> None:
         f"({os.cpu_count()} CPUs, shared; float32; best of {args.repeats}, order "
         "alternating). "
         "Time to convergence from the same k-means++ start, default tol; '/ fastest peer' is the "
-        "time over the fastest of scikit-learn lloyd, scikit-learn elkan and faiss in the same run; "
+        "time over the fastest of scikit-learn lloyd, scikit-learn elkan and faiss in the same "
+        "run; "
         "'skipped' is the share of Lloyd's n k n_iter distances not computed."
     )
     stem = f"bounds-{today()}"
