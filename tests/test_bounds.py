@@ -168,3 +168,23 @@ def test_yinyang_groups_are_numbered_without_gaps():
     assert groups.shape == (57,)
     assert set(groups.tolist()) == set(range(5))
     assert centre_groups(centers[:9]).tolist() == [0] * 9
+
+
+def test_benchmark_rows_compare_every_contender_at_equal_inertia():
+    """benchmarks/bounds.py's machinery on a small problem (its timings live in its results)."""
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("sklearn")
+    sys.path.append(str(Path(__file__).resolve().parent.parent))
+    from benchmarks import bounds as bench
+
+    X = make_blobs(3000, 3, 8, cluster_std=2.0, random_state=0)[0].astype(np.float32)
+    rows = bench.run_problem("tiny", X, 8, repeats=1)
+    peers = {row["peer"] for row in rows}
+    assert {f"gkmeans-{a}" for a in bench.GKMEANS_ALGORITHMS} <= peers
+    assert {"sklearn-lloyd", "sklearn-elkan"} <= peers
+    ours = [row for row in rows if row["peer"].startswith("gkmeans-")]
+    assert all(abs(row["inertia_vs_best"]) < 1e-3 for row in ours)
+    assert all(0 <= row["skipped"] < 1 for row in ours)
+    assert all(row["peak_extra_mib"] > 0 for row in ours if row["peer"] != "gkmeans-auto")
