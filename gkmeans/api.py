@@ -55,7 +55,7 @@ def k_means(
     tol: float = 1e-4,
     random_state: Any = None,
     copy_x: bool = True,
-    algorithm: str = "lloyd",
+    algorithm: str = "auto",
     return_n_iter: bool = False,
     device: str | None = None,
     empty_cluster: str = "relocate",

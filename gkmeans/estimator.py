@@ -63,9 +63,15 @@ class KMeans:
         64 MiB (and an eighth of free memory) is shifted by its mean once, into a
         copy, rather than block by block in every pass (the same rows, faster);
         False never copies it.
-    algorithm : {"lloyd", "elkan"}, default "lloyd"
-        "elkan" currently runs Lloyd's algorithm (identical results; a
-        triangle-inequality method is planned).
+    algorithm : {"auto", "lloyd", "elkan", "hamerly", "yinyang"}, default "auto"
+        "lloyd" computes every distance in every iteration. "hamerly", "elkan" and
+        "yinyang" skip the distances that bounds (triangle inequality) prove cannot change
+        a label: the same labels as Lloyd at every iteration (up to ties within
+        rounding), hence the same result, in less time where many are skipped. "elkan"
+        keeps n_samples x n_clusters bounds and runs "yinyang" where they would not fit in
+        0.3 x X + 64 MiB. "auto" chooses from the data's shape and device by measured
+        crossovers (see the user guide's "Algorithms" page). Batched restarts and
+        reduced ``precision`` run Lloyd.
     device : {"auto", "cpu", "gpu", "cuda:N"} or None, default None
         Where to compute. None reads ``GKMEANS_DEVICE``, else "auto": data on a
         GPU stays there; NumPy data moves to a GPU only for large problems.
@@ -100,6 +106,9 @@ class KMeans:
         Sum of weighted squared distances of the samples to their centre.
     n_iter_ : int
         Iterations of the best run.
+    n_distance_evals_ : int
+        Point-to-centre distances the best run computed (Lloyd:
+        n_samples x n_clusters x n_iter_); compare with that figure for the share skipped.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when X had string column names.
@@ -137,7 +146,7 @@ class KMeans:
         verbose: int = 0,
         random_state: Any = None,
         copy_x: bool = True,
-        algorithm: str = "lloyd",
+        algorithm: str = "auto",
         device: str | None = None,
         empty_cluster: str = "relocate",
         batch_restarts: bool | str = "auto",
@@ -246,6 +255,11 @@ class KMeans:
         self.labels_ = result.labels
         self.inertia_ = result.inertia
         self.n_iter_ = result.n_iter
+        evals = result.n_distance_evals
+        k = int(result.centers.shape[0])
+        self.n_distance_evals_ = (
+            int(result.labels.shape[0]) * k * result.n_iter if evals is None else int(evals)
+        )
         self.n_features_in_ = int(result.centers.shape[1])
         self.device_ = result.device
         self.precision_ = result.precision

@@ -10,6 +10,9 @@ from gkmeans import config
 from gkmeans._kernels import agnostic
 from gkmeans._kernels.agnostic import CentredCenters, row_chunks
 from gkmeans._kernels.cpu_threads import in_threads
+
+# The bound-based step is this backend's too (dispatch looks it up here by name).
+from gkmeans._kernels.numba_bounds import bounds_available, bounds_pass  # noqa: F401
 from gkmeans.host_memory import host_available_bytes
 
 
@@ -542,3 +545,8 @@ def cluster_distance_sums(
 def free_memory(device: Any) -> int | None:
     """Host memory available now, in bytes (None where the OS does not say)."""
     return host_available_bytes()
+
+
+def handles(primitive: str, X: Any) -> bool:
+    """Whether this module's ``primitive`` takes ``X``: the bound-based step needs Numba."""
+    return primitive != "bounds_pass" or bounds_available(X.dtype)

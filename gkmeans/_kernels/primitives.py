@@ -237,6 +237,13 @@ def assign_and_sum_batched(
     )
 
 
+def bounds_kernel(xp: ModuleType, X: Any) -> Any:
+    """The backend's compiled step of the bound-based algorithms for ``X`` (NumPy and PyTorch CPU
+    with Numba: :mod:`gkmeans._kernels.numba_bounds`), or None: the algorithms then run their
+    whole-array step (:func:`gkmeans.algorithms.bounds_common.array_pass`)."""
+    return native(xp, "bounds_pass", X)
+
+
 def stream_to_device(batches: Any, *, xp: ModuleType, device: Any) -> Any:
     """Batches of host arrays (tuples, None allowed) moved to the compute device one by one;
     on CuPy through pinned buffers, the next copy overlapping the work on the current batch."""

@@ -32,6 +32,7 @@ NUMPY_TWINS = (
     "pairwise_sq_distances",
     "row_sq_norms",
     "column_mean",
+    "bounds_pass",
 )
 
 
@@ -42,7 +43,8 @@ def handles(primitive: str, X: Any) -> bool:
         return True
     import torch
 
-    return X.device.type == "cpu" and X.dtype in (torch.float32, torch.float64)
+    on_cpu = X.device.type == "cpu" and X.dtype in (torch.float32, torch.float64)
+    return on_cpu and (primitive != "bounds_pass" or numpy_.bounds_available(_numpy_view(X.dtype)))
 
 
 def _numpy_view(value: Any) -> Any:
@@ -98,6 +100,7 @@ cluster_distance_sums = _numpy_twin("cluster_distance_sums")
 pairwise_sq_distances = _numpy_twin("pairwise_sq_distances")
 row_sq_norms = _numpy_twin("row_sq_norms")
 column_mean = _numpy_twin("column_mean")
+bounds_pass = _numpy_twin("bounds_pass")
 
 
 def segment_sum(

@@ -19,6 +19,7 @@ import numpy as np
 from gkmeans import _kernels as kernels
 from gkmeans._compat import array_namespace, to_numpy
 from gkmeans._random import make_rng, run_generators
+from gkmeans._sparse import is_sparse_rows
 from gkmeans._validation import (
     as_array,
     check_array,
@@ -28,6 +29,7 @@ from gkmeans._validation import (
 )
 from gkmeans.algorithms import batched_restarts
 from gkmeans.algorithms.batched_restarts import BATCHABLE_POLICIES
+from gkmeans.algorithms.bounds_choice import BOUND_ALGORITHMS, resolve_algorithm
 from gkmeans.algorithms.empty_clusters import warn_dropped_clusters
 from gkmeans.algorithms.history import FitHistory, Trace, host_copies
 from gkmeans.algorithms.init import InitData
@@ -52,6 +54,8 @@ class KMeansFit:
     n_init: int
     precision: str = "exact"
     history: FitHistory | None = None
+    #: Distances computed by the kept run (None: n_samples * n_clusters * n_iter, Lloyd's).
+    n_distance_evals: int | None = None
 
 
 def check_centers(
@@ -183,6 +187,7 @@ def _fit_placed(
         params.batch_restarts, runs, X.shape[0], n_clusters, empty_cluster, xp, data.X_dev.device
     )
 
+    run_lloyd = lloyd if batched or rank_exactly else _bounded_or_lloyd(params, data)
     # Empty clusters re-drawn at random draw from a generator of their run's own, so that
     # sequential and batched restarts (whose starts are all drawn first) make the same draws.
     run_rngs = run_generators(rng, runs) if empty_cluster == "random" else [rng] * runs
@@ -195,7 +200,7 @@ def _fit_placed(
         report = (
             None if progress is None else (lambda iteration: progress(run, iteration, max_iter))
         )
-        return lloyd(
+        return run_lloyd(
             lloyd_data,
             centers,
             max_iter=max_iter,
@@ -275,7 +280,33 @@ def _fit_placed(
         device=data.placement.name,
         n_init=runs,
         history=history,
+        n_distance_evals=getattr(best, "n_distance_evals", None),
     )
+
+
+def _bounded_or_lloyd(params: KMeansParams, data: PreparedData) -> Callable[..., LloydResult]:
+    """The run for ``params.algorithm`` (:func:`resolve_algorithm`): Lloyd, or a bound-based
+    algorithm with Lloyd's options and labels. Batched restarts and reduced-precision products
+    (whose rounding the bounds' margin does not cover) always run Lloyd, and so do sparse rows
+    (the bounds' steps are dense kernels; Lloyd gives the same labels)."""
+    xp, X = data.xp, data.X_dev
+    if is_sparse_rows(X):
+        if params.verbose and params.algorithm not in ("auto", "lloyd"):
+            print(f"algorithm={params.algorithm!r}: running 'lloyd' (sparse input)")
+        return lloyd
+    chosen = resolve_algorithm(
+        params.algorithm,
+        X.shape[0],
+        X.shape[1],
+        params.n_clusters,
+        itemsize=xp.finfo(X.dtype).bits // 8,
+        free=kernels.free_bytes(xp, X.device),
+        compiled=kernels.bounds_kernel(xp, X) is not None,
+        gpu=kernels.on_gpu(xp, X.device),
+    )
+    if params.verbose:
+        print(f"algorithm={params.algorithm!r}: running {chosen!r}")
+    return BOUND_ALGORITHMS.get(chosen, lloyd)
 
 
 #: On NumPy, batched restarts pay only while one run's pass is so small (n_samples *

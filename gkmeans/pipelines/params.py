@@ -26,12 +26,10 @@ from gkmeans._validation import (
     check_n_clusters_vs_samples,
 )
 from gkmeans.algorithms.batched_restarts import BATCHABLE_POLICIES
+from gkmeans.algorithms.bounds_choice import ALGORITHMS
 from gkmeans.algorithms.empty_clusters import EMPTY_CLUSTER_POLICIES
 from gkmeans.algorithms.init_methods import AUTO_N_INIT, INIT_METHODS
 from gkmeans.exceptions import InvalidParameterError
-
-#: ``algorithm=`` options ("elkan" runs Lloyd's algorithm, with the same results).
-ALGORITHMS = ("lloyd", "elkan")
 
 
 def is_explicit_init(init: Any) -> bool:
@@ -147,7 +145,7 @@ class KMeansParams:
         tol: Any = 1e-4,
         verbose: Any = 0,
         random_state: Any = None,
-        algorithm: Any = "lloyd",
+        algorithm: Any = "auto",
         device: Any = None,
         empty_cluster: Any = "relocate",
         batch_restarts: Any = "auto",
