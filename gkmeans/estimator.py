@@ -108,7 +108,7 @@ class KMeans:
         Iterations of the best run.
     n_distance_evals_ : int
         Point-to-centre distances the best run computed (Lloyd:
-        n_samples x n_clusters x n_iter_); compare with that figure for the share skipped.
+        ``n_samples * n_clusters * n_iter_``); compare with that figure for the share skipped.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when X had string column names.
