@@ -7,13 +7,13 @@ set. Written once against the Array API; any backend.
 
 from __future__ import annotations
 
-import inspect
 import math
 from typing import Any
 
 import numpy as np
 
 from gkmeans._compat import array_namespace, to_numpy
+from gkmeans._params import ParamsMixin
 from gkmeans._validation import (
     as_array,
     check_array,
@@ -101,46 +101,9 @@ def select_threshold(y_val: Any, p_val: Any, *, n_steps: int = 1000) -> tuple[fl
     return best_epsilon, best_f1
 
 
-class _ThresholdedDetector:
+class _ThresholdedDetector(ParamsMixin):
     """Shared thresholding: ``score_samples`` (higher = more normal) below ``threshold_`` is an
     anomaly; parameters, repr and the ``convention`` of the labels in and out."""
-
-    # --------------------------------------------------------------- params
-    @classmethod
-    def _get_param_names(cls) -> list[str]:
-        return sorted(name for name in inspect.signature(cls.__init__).parameters if name != "self")
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Parameters of this detector, by name (scikit-learn's contract)."""
-        return {name: getattr(self, name) for name in self._get_param_names()}
-
-    def set_params(self, **params: Any) -> _ThresholdedDetector:
-        """Set parameters by name; unknown names raise ``ValueError``."""
-        valid = self._get_param_names()
-        for name, value in params.items():
-            if name not in valid:
-                msg = (
-                    f"Invalid parameter {name!r} for {type(self).__name__}(). Valid parameters "
-                    f"are: {valid!r}."
-                )
-                raise ValueError(msg)
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self) -> str:
-        """``Name(param=value, ...)`` with the parameters that differ from their defaults, as
-        scikit-learn prints estimators."""
-        defaults = inspect.signature(type(self).__init__).parameters
-        changed = []
-        for name in self._get_param_names():
-            value, default = getattr(self, name), defaults[name].default
-            same = type(value) is type(default) and (
-                value is default
-                or (isinstance(value, (str, int, float, bool)) and value == default)
-            )
-            if not same:
-                changed.append(f"{name}={value!r}")
-        return f"{type(self).__name__}({', '.join(changed)})"
 
     # ----------------------------------------------------------- thresholds
     def _check_fitted(self) -> None:

@@ -8,12 +8,12 @@ fits the input: in memory, streamed, or on Dask.
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import numpy as np
 
 from gkmeans import persistence
+from gkmeans._params import ParamsMixin
 from gkmeans._validation import feature_names
 from gkmeans.exceptions import NotFittedError, sklearn_compatible
 from gkmeans.pipelines.in_memory import KMeansFit, initial_centers
@@ -22,7 +22,7 @@ from gkmeans.pipelines.params import KMeansParams
 from gkmeans.pipelines.router import FittedModel, Route, in_memory, route
 
 
-class KMeans:
+class KMeans(ParamsMixin):
     """K-means clustering (Lloyd), on NumPy, CuPy, PyTorch or any Array API library.
 
     Same parameters, attributes and behaviour as ``sklearn.cluster.KMeans``,
@@ -167,42 +167,6 @@ class KMeans:
         self.batch_restarts = batch_restarts
         self.precision = precision
         self.history = history
-
-    # ----------------------------------------------------------------- params
-    @classmethod
-    def _get_param_names(cls) -> list[str]:
-        signature = inspect.signature(cls.__init__)
-        return sorted(name for name in signature.parameters if name != "self")
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Parameters of this estimator, by name (scikit-learn's contract)."""
-        return {name: getattr(self, name) for name in self._get_param_names()}
-
-    def set_params(self, **params: Any) -> KMeans:
-        """Set parameters by name; unknown names raise ``ValueError``."""
-        valid = self._get_param_names()
-        for name, value in params.items():
-            if name not in valid:
-                msg = (
-                    f"Invalid parameter {name!r} for estimator {type(self).__name__}(). Valid "
-                    f"parameters are: {valid!r}."
-                )
-                raise ValueError(msg)
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self) -> str:
-        defaults = inspect.signature(type(self).__init__).parameters
-        changed = []
-        for name in self._get_param_names():
-            value, default = getattr(self, name), defaults[name].default
-            same = type(value) is type(default) and (
-                value is default
-                or (isinstance(value, (str, int, float, bool)) and value == default)
-            )
-            if not same or value is None and default is not None:
-                changed.append(f"{name}={value!r}")
-        return f"{type(self).__name__}({', '.join(changed)})"
 
     def __sklearn_tags__(self) -> Any:
         """Estimator tags for scikit-learn's tooling (imports scikit-learn, which asked for

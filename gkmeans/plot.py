@@ -14,25 +14,16 @@ import numpy as np
 from gkmeans._compat import to_numpy
 from gkmeans._validation import check_array
 from gkmeans.metrics import silhouette_samples
-from gkmeans.plot_history import animate_fit, plot_history, projection
+from gkmeans.plot_history import animate_fit, plot_history, projection, pyplot
 from gkmeans.selection import ElbowResult
 
 __all__ = ["plot_elbow", "plot_silhouette", "plot_clusters", "plot_history", "animate_fit"]
 
 
-def _pyplot() -> Any:
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        msg = "gkmeans.plot needs matplotlib: pip install 'gkmeans[plot]'"
-        raise ImportError(msg) from exc
-    return plt
-
-
 def _axes(ax: Any) -> Any:
     if ax is not None:
         return ax
-    _, new_ax = _pyplot().subplots(figsize=(6, 4))
+    _, new_ax = pyplot().subplots(figsize=(6, 4))
     return new_ax
 
 

@@ -25,7 +25,9 @@ __all__ = ["animate_fit", "check_animation_path", "plot_history", "projection"]
 WRITERS = {".gif": ("pillow", "Pillow: pip install 'gkmeans[plot]'"), ".mp4": ("ffmpeg", "")}
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
+    """matplotlib's pyplot, imported when a picture is drawn (matplotlib is the ``plot`` extra);
+    ImportError with the install hint otherwise."""
     try:
         import matplotlib.pyplot as plt
     except ImportError as exc:
@@ -144,7 +146,7 @@ def plot_history(
     shown = (points - mean) @ axes
     paths = (history.centers - mean) @ axes  # (n_iter + 1, k, 2)
     if ax is None:
-        _, ax = _pyplot().subplots(figsize=(6, 4.5))
+        _, ax = pyplot().subplots(figsize=(6, 4.5))
     ax.scatter(shown[:, 0], shown[:, 1], c=_colours(codes), s=5, alpha=0.35, linewidths=0)
     for cluster in range(paths.shape[1]):
         colour = f"C{cluster % 10}"
@@ -195,7 +197,7 @@ def check_animation_path(path: Any) -> tuple[str, str]:
         raise ValueError(
             f"the animation file {os.fspath(path)!r} must end in .gif or .mp4 (its format)"
         )
-    _pyplot()
+    pyplot()
     from matplotlib import animation
 
     name, hint = WRITERS[suffix]
@@ -284,7 +286,7 @@ def animate_fit(
     paths = (history.centers - mean) @ axes
     n_frames, n_clusters_shown = paths.shape[0], paths.shape[1]
 
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib import animation
 
     figure, ax = plt.subplots(figsize=(6, 4.5), dpi=dpi)

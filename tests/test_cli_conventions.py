@@ -6,12 +6,10 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_runner import ROOT, run_cli
 
 from gkmeans.cli import build_parser
 from gkmeans.datasets import make_blobs
@@ -20,7 +18,6 @@ from gkmeans.image import compress, sample_image
 from gkmeans.plot_history import animate_fit
 from gkmeans.selection import elbow
 
-ROOT = Path(__file__).resolve().parent.parent
 #: The commands in the order their examples can run one after the other in one folder.
 COMMANDS = [
     "demo",
@@ -34,15 +31,7 @@ COMMANDS = [
 ]
 
 
-def _cli(cwd, *args, env=None):
-    return subprocess.run(
-        [sys.executable, "-m", "gkmeans", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=300,
-        env=env or {**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+_cli = run_cli
 
 
 def _subparsers():

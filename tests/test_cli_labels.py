@@ -4,28 +4,16 @@ format the suffix names, at exactly the path given, and the summary says what wa
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_runner import ROOT, run_cli
 
 import gkmeans
 from gkmeans.datasets import make_blobs
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _cli(cwd, *args, env=None):
-    return subprocess.run(
-        [sys.executable, "-m", "gkmeans", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=300,
-        env=env or {**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+_cli = run_cli
 
 
 def _read_labels(path: Path) -> np.ndarray:

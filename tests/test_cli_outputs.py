@@ -4,28 +4,15 @@ the real file sizes and kind of the written image, and the silhouette's sample."
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_runner import run_cli
 
 from gkmeans import selection
 from gkmeans.datasets import make_blobs
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _cli(cwd, *args):
-    return subprocess.run(
-        [sys.executable, "-m", "gkmeans", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=300,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+_cli = run_cli
 
 
 def _field(out, name):
