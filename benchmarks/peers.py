@@ -312,9 +312,16 @@ class FlashKmeansPeer(TorchPeer):
     module = "flash_kmeans"
 
     def fit(self, X, init, max_iter, tol):
-        from flash_kmeans import batch_kmeans_Euclid
-
         Xt, it = self._tensor(X)[None], self._tensor(init)[None]
+        if Xt.is_cuda:
+            from flash_kmeans import batch_kmeans_Euclid
+        else:
+            # Its Triton kernels take CUDA tensors only; where Triton is installed it picks them
+            # all the same, so CPU tensors go to its own PyTorch implementation explicitly.
+            from flash_kmeans.torch_fallback import (
+                batch_kmeans_Euclid_torch_native as batch_kmeans_Euclid,
+            )
+
         seconds, (_, centroids, *rest) = _timed(
             lambda: batch_kmeans_Euclid(Xt, init.shape[0], max_iters=max_iter, tol=tol, init_centroids=it.clone()),
             self._sync,
