@@ -205,3 +205,14 @@ def stored_values(rows: SparseRows) -> Any:
     if rows.kind == "torch":
         return rows.matrix.values()
     return rows.matrix.data
+
+
+def refuse_sparse(x: Any, function: str, reason: str) -> None:
+    """Raise a TypeError naming ``function`` when ``x`` is sparse input (or sparse rows): for the
+    functions that would have to make sparse data dense, which gkmeans never does silently."""
+    if is_sparse_rows(x) or is_sparse_input(x):
+        msg = (
+            f"{function} does not take sparse input ({type(x).__name__} of shape "
+            f"{tuple(x.shape)}): {reason}"
+        )
+        raise TypeError(msg)

@@ -14,6 +14,7 @@ import numpy as np
 
 from gkmeans._compat import array_namespace, to_numpy
 from gkmeans._params import ParamsMixin
+from gkmeans._sparse import refuse_sparse
 from gkmeans._validation import (
     as_array,
     check_array,
@@ -34,6 +35,11 @@ __all__ = [
 #: What ``predict`` returns for an anomaly and for a normal sample, per ``convention=``:
 #: the course's 1 / 0, or scikit-learn's outlier detectors' -1 (outlier) / 1 (inlier).
 CONVENTIONS = {"course": (1, 0), "sklearn": (-1, 1)}
+#: Why the Gaussian detector refuses sparse input.
+_GAUSSIAN_DENSE = (
+    "its mean, variances and densities are computed on dense rows; use KMeansAnomalyDetector, "
+    "which takes sparse rows, or give a dense array"
+)
 
 
 def _labels_host(y: Any, n: int, name: str = "y_val") -> np.ndarray:
@@ -229,6 +235,7 @@ class GaussianAnomalyDetector(_ThresholdedDetector):
         check_choice(self.covariance, "covariance", ("diag", "full"))
         self._codes()
         reg = check_float(self.reg_covar, "reg_covar", 0.0)
+        refuse_sparse(X, "GaussianAnomalyDetector.fit", _GAUSSIAN_DENSE)
         X, xp = check_array(X)
         if X.shape[0] < 2:
             raise ValueError(
@@ -260,6 +267,7 @@ class GaussianAnomalyDetector(_ThresholdedDetector):
     def score_samples(self, X: Any) -> Any:
         """Log-density log p(x) of every sample under the fitted Gaussian (X's namespace)."""
         self._check_fitted()
+        refuse_sparse(X, "GaussianAnomalyDetector.score_samples", _GAUSSIAN_DENSE)
         X, xp = check_array(X)
         check_n_features(X, self.n_features_in_, type(self).__name__)
         centred = X - xp.asarray(self.mu_, device=X.device)

@@ -1,7 +1,9 @@
 """Cluster-quality metrics, written once against the Array API and chunked so memory stays bounded.
 
 Every function takes any Array API array (or array-like) and computes where the
-data is (``device=`` as for :class:`gkmeans.KMeans`). Pairwise quantities
+data is (``device=`` as for :class:`gkmeans.KMeans`). Sparse matrices (SciPy, CuPy, PyTorch)
+are taken as they are and never made dense: centroids, distances to them and blocks of
+pairwise distances come from the kernels' sparse primitives. Pairwise quantities
 (silhouette, Dunn index) are exact and built one block of rows at a time: the
 n x n distance matrix never exists whole. Scores come back as Python floats,
 per-sample and per-cluster values in the caller's namespace.
@@ -52,9 +54,9 @@ class _Labelled:
 
 
 def _prepare(X: Any, labels: Any, device: Any, *, work_per_sample: int = 1) -> _Labelled:
-    # Sparse rows stay sparse where a score has passed them checked (the silhouette); the other
-    # scores make sparse input dense.
-    X, caller_xp = check_array(X, sparse=is_sparse_rows(X))
+    # Sparse input stays sparse: every score here runs on sparse rows through the kernels'
+    # sparse primitives (centroids, distances to them, blocks of pairwise distances).
+    X, caller_xp = check_array(X, sparse=True)
     n = X.shape[0]
     placement = resolve_placement(X, caller_xp, device, work=n * X.shape[1] * work_per_sample)
     xp = placement.xp
@@ -160,7 +162,7 @@ def cost(
     >>> cost(np.array([[0.0], [2.0], [10.0]]), np.array([0, 0, 1]))
     0.6666666666666666
     """
-    X_checked, xp = check_array(X)
+    X_checked, xp = check_array(X, sparse=True)
     total = (
         X_checked.shape[0]
         if sample_weight is None
@@ -171,13 +173,6 @@ def cost(
         )
     )
     return inertia(X_checked, labels, centers, sample_weight=sample_weight, device=device) / total
-
-
-def _distance_block(block: Any, X: Any, x_sq: Any, xp: ModuleType) -> Any:
-    """Euclidean distances from a block of rows to every row of (centred) X."""
-    block_sq = xp.vecdot(block, block)
-    sq = block_sq[:, None] - 2 * (block @ xp.permute_dims(X, (1, 0))) + x_sq[None, :]
-    return xp.sqrt(xp.clip(sq, min=0))
 
 
 def _pairwise_chunk_rows(n: int, k: int, xp: ModuleType, X: Any) -> int:
@@ -363,12 +358,19 @@ def calinski_harabasz_score(X: Any, labels: Any, *, device: Any = None) -> float
     _check_number_of_labels(k, n)
     xp = data.xp
     means = _centroids(data)
-    overall = xp.mean(data.X, axis=0)
+    overall = _column_mean(data)
     counts = xp.astype(data.counts, data.X.dtype)
     extra = float(xp.sum(counts * xp.sum((means - overall) ** 2, axis=1)))
     ones = xp.ones(n, dtype=data.X.dtype, device=data.X.device)
     intra = float(kernels.weighted_inertia(data.X, means, data.codes, ones, xp=xp))
     return 1.0 if intra == 0.0 else extra * (n - k) / (intra * (k - 1.0))
+
+
+def _column_mean(data: _Labelled) -> Any:
+    """Mean of the rows of ``data.X`` (sparse rows: from the stored values, never dense)."""
+    if is_sparse_rows(data.X):
+        return kernels.column_mean(data.X, xp=data.xp)
+    return data.xp.mean(data.X, axis=0)
 
 
 def _distance_to_own_centre(data: _Labelled, centers: Any) -> Any:
@@ -442,17 +444,20 @@ def dunn_index(
     >>> dunn_index(np.array([[0.0], [1.0], [10.0], [11.0]]), [0, 0, 1, 1])
     9.0
     """
-    X_used, labels_used = _sampled(X, labels, sample_size, random_state)
+    X_used, labels_used = _sampled(X, labels, sample_size, random_state, sparse=True)
     data = _prepare(X_used, labels_used, device, work_per_sample=X_used.shape[0])
     _check_sampled_labels(data, sample_size)
-    xp = data.xp
-    X_c = data.X - xp.mean(data.X, axis=0)
-    x_sq = xp.vecdot(X_c, X_c)
+    xp, X_c = data.xp, data.X
+    if is_sparse_rows(X_c):  # sparse rows stay as they are (centring would make them dense)
+        x_sq = kernels.row_sq_norms(X_c, xp=xp)
+    else:
+        X_c = X_c - xp.mean(X_c, axis=0)  # centring keeps the distance expansion accurate
+        x_sq = xp.vecdot(X_c, X_c)
     n = X_c.shape[0]
     inf = xp.asarray(float("inf"), dtype=X_c.dtype, device=X_c.device)
     separation, diameter = float("inf"), 0.0
     for start, stop in row_chunks(n, _pairwise_chunk_rows(n, 0, xp, X_c)):
-        dist = _distance_block(X_c[start:stop, :], X_c, x_sq, xp)
+        dist = kernels.distance_block(X_c, x_sq, start, stop, xp=xp)
         same = data.codes[start:stop, None] == data.codes[None, :]
         separation = min(separation, float(xp.min(xp.where(same, inf, dist))))
         diameter = max(diameter, float(xp.max(xp.where(same, dist, 0))))

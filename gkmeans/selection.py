@@ -14,9 +14,11 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from gkmeans import _kernels as kernels
 from gkmeans import metrics as quality
 from gkmeans._compat import array_namespace, to_numpy
 from gkmeans._random import make_rng
+from gkmeans._sparse import is_sparse_rows, refuse_sparse
 from gkmeans._validation import (
     check_array,
     check_bool,
@@ -303,7 +305,7 @@ def elbow(
     >>> elbow(X, range(1, 9), random_state=0).k
     4
     """
-    X, caller_xp = check_array(X)
+    X, caller_xp = check_array(X, sparse=True)  # sparse rows stay sparse (fits and scores)
     ks = _k_values(k_range, X.shape[0])
     scores = tuple(scores)
     unknown = [name for name in scores if name not in SCORES]
@@ -325,7 +327,11 @@ def elbow(
             quality.sample_rows(X.shape[0], silhouette_rows, _sample_generator(rng)),
             device=X_dev.device,
         )
-        X_pick = xp.take(X_dev, pick, axis=0)
+        X_pick = (
+            kernels.take_rows(X_dev, pick, xp=xp)
+            if is_sparse_rows(X_dev)
+            else xp.take(X_dev, pick, axis=0)
+        )
     inertias, times, iters = [], [], []
     score_values: dict[str, list[float]] = {name: [] for name in scores}
     for k in ks:
@@ -423,6 +429,12 @@ def gap_statistic(
     >>> gap_statistic(X, range(1, 7), n_references=5, random_state=0).k
     3
     """
+    refuse_sparse(
+        X,
+        "gap_statistic",
+        "its reference data sets are dense, uniform in the bounding box of X (n_samples x "
+        "n_features each); use elbow(), which takes sparse rows, or give a dense array",
+    )
     X, caller_xp = check_array(X)
     ks = _k_values(k_range, X.shape[0])
     n_references = check_int(n_references, "n_references", 1)

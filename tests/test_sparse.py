@@ -16,7 +16,14 @@ from gkmeans import EmptyClusterError, KMeans, MiniBatchKMeans
 from gkmeans import _kernels as kernels
 from gkmeans._kernels import agnostic
 from gkmeans._sparse import is_sparse_rows
-from gkmeans.metrics import silhouette_samples, silhouette_score
+from gkmeans.metrics import (
+    calinski_harabasz_score,
+    davies_bouldin_score,
+    dunn_index,
+    inertia,
+    silhouette_samples,
+    silhouette_score,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 INITS = ("k-means++", "random", "random-box", "farthest-first", "k-means||")
@@ -254,6 +261,7 @@ def test_kernels_never_fall_back_to_the_dense_reference(X, monkeypatch):
         "assign_and_sum_batched",
         "column_mean",
         "cluster_distance_sums",
+        "distance_block",
     ):
         monkeypatch.setattr(agnostic, name, _dense_only(getattr(agnostic, name)))
     for init in INITS:
@@ -262,6 +270,8 @@ def test_kernels_never_fall_back_to_the_dense_reference(X, monkeypatch):
     model.score(X)
     MiniBatchKMeans(4, random_state=0, n_init=2).fit(X)
     silhouette_score(X, model.labels_, sample_size=100, random_state=0)
+    for score in (inertia, calinski_harabasz_score, davies_bouldin_score, dunn_index):
+        score(X, model.labels_)
 
 
 def _dense_only(function):

@@ -344,6 +344,15 @@ def cluster_distance_sums(
     return out
 
 
+def distance_block(X: Any, x_sq_norms: Any, start: int, stop: int, *, xp: ModuleType) -> Any:
+    """Euclidean distances from rows ``start:stop`` of X to every row of X, (stop - start, n);
+    ``x_sq_norms`` are X's squared row norms (centre X first for accuracy)."""
+    block = X[start:stop, :]
+    products = block @ xp.permute_dims(X, (1, 0))
+    sq = x_sq_norms[start:stop, None] - 2 * products + x_sq_norms[None, :]
+    return xp.sqrt(xp.clip(sq, min=0))
+
+
 def stream_to_device(batches: Any, *, xp: ModuleType, device: Any) -> Any:
     """Yield every batch (a tuple of arrays or None) moved to ``xp`` on ``device``, one at a time.
 

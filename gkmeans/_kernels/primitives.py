@@ -294,6 +294,12 @@ def cluster_distance_sums(X: Any, x_sq_norms: Any, one_hot: Any, *, xp: ModuleTy
     )
 
 
+def distance_block(X: Any, x_sq_norms: Any, start: int, stop: int, *, xp: ModuleType) -> Any:
+    """Euclidean distances from rows ``start:stop`` of X to every row, (stop - start, n): one
+    block of an exact pairwise score (the caller sizes the block)."""
+    return pick(xp, "distance_block", X)(X, x_sq_norms, start, stop, xp=xp)
+
+
 def take_rows(X: Any, indices: Any, *, xp: ModuleType, dense: bool = False) -> Any:
     """Rows ``indices`` of X, as X is (sparse rows stay sparse) or, with ``dense``, as a dense
     array (for a few rows: starting centres, relocated ones)."""

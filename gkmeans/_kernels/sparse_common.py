@@ -349,6 +349,16 @@ def cluster_distance_sums(
     return out
 
 
+def distance_block(
+    X: SparseRows, x_sq_norms: Any, start: int, stop: int, *, xp: ModuleType, ops: ModuleType
+) -> Any:
+    """Euclidean distances from rows ``start:stop`` to every row, (stop - start, n), from the
+    sparse product ``B @ X.T`` and the rows' squared norms."""
+    gram = xp.astype(ops.gram(ops.block(X, start, stop), X), X.dtype)
+    sq = x_sq_norms[start:stop, None] + x_sq_norms[None, :] - 2 * gram
+    return xp.sqrt(xp.clip(sq, min=0))
+
+
 def take_rows(
     X: SparseRows, indices: Any, *, xp: ModuleType, dense: bool = False, ops: ModuleType
 ) -> Any:
@@ -372,6 +382,7 @@ PRIMITIVES = (
     "cluster_distance_sums",
     "column_bounds",
     "column_mean",
+    "distance_block",
     "pairwise_sq_distances",
     "row_sq_norms",
     "segment_sum",

@@ -2,9 +2,12 @@
 
 For every row, the dot products with all k centres are summed from its stored values against the
 transposed centres (``(d, k)``, so each stored value updates k contiguous products), then the
-argmin of ``||c||^2 - 2 x.c`` (first minimum, as ``argmin``), the squared distance clamped at 0,
-and, for the pass with sums, the row added to its cluster's float64 sums. The loops release the
-GIL; :mod:`.sparse_scipy` shares the row blocks among the CPU threads.
+argmin of ``||c||^2 - 2 x.c`` (first minimum, as ``argmin``) and the squared distance clamped at
+0 (``assign_rows``); for the pass with sums, a second loop over the same block of rows adds each
+row to its cluster's float64 sums (``sum_rows``). Two loops, not one: with the scattered writes
+into the sums in the same loop, the products were not vectorised, and the float32 pass at
+200,000 x 50,000 took 0.15 s against 0.06 + 0.03 s for the two (one thread). The loops release
+the GIL; :mod:`.sparse_scipy` shares the row blocks among the CPU threads.
 
 Numba is imported only when a kernel is first asked for; compiled code is cached on disk.
 """
@@ -28,7 +31,7 @@ def kernels() -> Any:
             return numba.njit(nogil=True)(function)
 
     @jit
-    def lloyd_rows(
+    def assign_rows(
         start: int,
         stop: int,
         data: Any,
@@ -37,14 +40,10 @@ def kernels() -> Any:
         centers_t: Any,
         c_sq: Any,
         x_sq: Any,
-        weights: Any,
         labels_out: Any,
         min_sq_out: Any,
-        sums: Any,
-        weight_sums: Any,
-        with_sums: bool,
     ) -> None:
-        """Labels and distances of rows ``start:stop`` (and their cluster sums if asked)."""
+        """Labels and squared distances of rows ``start:stop``."""
         k = centers_t.shape[1]
         dots = np.empty(k, dtype=centers_t.dtype)
         for i in range(start, stop):
@@ -64,10 +63,29 @@ def kernels() -> Any:
             labels_out[i] = label
             distance = best + x_sq[i]
             min_sq_out[i] = distance if distance > 0 else 0
-            if with_sums:
-                w = np.float64(weights[i])
-                for p in range(indptr[i], indptr[i + 1]):
-                    sums[label, indices[p]] += np.float64(data[p]) * w
-                weight_sums[label] += w
 
-    return type("SparseKernels", (), {"lloyd_rows": staticmethod(lloyd_rows)})
+    @jit
+    def sum_rows(
+        start: int,
+        stop: int,
+        data: Any,
+        indices: Any,
+        indptr: Any,
+        labels: Any,
+        weights: Any,
+        sums: Any,
+        weight_sums: Any,
+    ) -> None:
+        """Rows ``start:stop`` (weighted) added to their clusters' float64 sums."""
+        for i in range(start, stop):
+            w = np.float64(weights[i])
+            label = labels[i]
+            for p in range(indptr[i], indptr[i + 1]):
+                sums[label, indices[p]] += np.float64(data[p]) * w
+            weight_sums[label] += w
+
+    return type(
+        "SparseKernels",
+        (),
+        {"assign_rows": staticmethod(assign_rows), "sum_rows": staticmethod(sum_rows)},
+    )

@@ -121,10 +121,17 @@ def _compiled_pass(
     def work(share: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
         sums = np.zeros((k, d) if with_sums else (1, 1), dtype=np.float64)
         weight_sums = np.zeros(k, dtype=np.float64)
+        # All the share's labels, then all its sums: interleaved block by block, the centres
+        # and the sums evicted each other from the cache (measured 1.6x slower in float32).
         for start, stop in share:
-            compiled.lloyd_rows(
+            compiled.assign_rows(
                 start, stop, matrix.data, matrix.indices, matrix.indptr, centers_t, c_sq, x_sq,
-                w, labels, min_sq, sums, weight_sums, with_sums,
+                labels, min_sq,
+            )  # fmt: skip
+        for start, stop in share if with_sums else ():
+            compiled.sum_rows(
+                start, stop, matrix.data, matrix.indices, matrix.indptr, labels, w, sums,
+                weight_sums,
             )  # fmt: skip
         return sums, weight_sums
 
