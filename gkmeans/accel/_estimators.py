@@ -8,9 +8,10 @@ scikit-learn's own code from scikit-learn's random stream) and hands the Lloyd r
 :func:`gkmeans.k_means`; otherwise it calls scikit-learn's ``fit``. ``predict``, ``transform``
 and ``score`` are scikit-learn's, on the fitted attributes it expects.
 
-``MiniBatchKMeans`` and ``kmeans_plusplus`` always run scikit-learn's code (their results are
-random draws that only scikit-learn's code reproduces); ``k_means`` runs scikit-learn's function,
-which builds the patched ``KMeans``.
+``MiniBatchKMeans.fit`` and ``partial_fit`` (:mod:`gkmeans.accel._minibatch`) and
+``kmeans_plusplus`` (:mod:`gkmeans.accel._plusplus`) likewise follow scikit-learn's code, drawing
+from scikit-learn's random stream in scikit-learn's order, with gkmeans doing the arithmetic;
+``k_means`` runs scikit-learn's function, which builds the patched ``KMeans``.
 
 Pickling: an instance pickles as scikit-learn's own class looked up by name when loaded
 (``getattr(importlib.import_module("sklearn.cluster._kmeans"), "KMeans")``), with scikit-learn's
@@ -38,11 +39,12 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from gkmeans.accel import _minibatch, _plusplus
 from gkmeans.accel._report import record
 from gkmeans.accel._rules import (
-    KMEANS_PLUSPLUS_REASON,
-    MINIBATCH_REASON,
+    common_reason,
     kmeans_fit_reason,
+    minibatch_reason,
     weighted_tol,
 )
 from gkmeans.api import k_means as gkmeans_k_means
@@ -110,17 +112,31 @@ class KMeans(ORIGINAL_KMEANS):
 
 
 class MiniBatchKMeans(ORIGINAL_MINIBATCH):
-    """scikit-learn's ``MiniBatchKMeans``, its calls counted in the report (scikit-learn runs
-    them: see :data:`gkmeans.accel._rules.MINIBATCH_REASON`)."""
+    """scikit-learn's ``MiniBatchKMeans``, whose ``fit`` and ``partial_fit`` run the steps on
+    gkmeans, with scikit-learn's draws, when gkmeans computes what scikit-learn computes."""
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> Any:
-        """scikit-learn's ``MiniBatchKMeans.fit`` (see :data:`MINIBATCH_REASON`)."""
-        record("MiniBatchKMeans.fit", MINIBATCH_REASON)
+        """scikit-learn's ``MiniBatchKMeans.fit``, its steps on gkmeans where faithful."""
+        reason = minibatch_reason(self, X, SKLEARN_VERSION)
+        if reason is None:
+            reason = _minibatch.fit(self, X, sample_weight)
+            if reason is None:
+                record("MiniBatchKMeans.fit", None)
+                return self
+        record("MiniBatchKMeans.fit", reason)
         return super().fit(X, y, sample_weight)
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> Any:
-        """scikit-learn's ``MiniBatchKMeans.partial_fit`` (see :data:`MINIBATCH_REASON`)."""
-        record("MiniBatchKMeans.partial_fit", MINIBATCH_REASON)
+        """scikit-learn's ``MiniBatchKMeans.partial_fit``, its step on gkmeans where faithful."""
+        reason = minibatch_reason(self, X, SKLEARN_VERSION)
+        if reason is None:
+            reason = _minibatch.partial_fit(self, X, sample_weight)
+            if reason is None:
+                record("MiniBatchKMeans.partial_fit", None)
+                return self
+        record("MiniBatchKMeans.partial_fit", reason)
         return super().partial_fit(X, y, sample_weight)
 
     def __reduce_ex__(self, protocol: Any) -> tuple:
@@ -136,9 +152,26 @@ def k_means(*args: Any, **kwargs: Any) -> Any:
 
 
 @functools.wraps(ORIGINAL_KMEANS_PLUSPLUS)
-def kmeans_plusplus(*args: Any, **kwargs: Any) -> Any:
-    record("kmeans_plusplus", KMEANS_PLUSPLUS_REASON)
-    return ORIGINAL_KMEANS_PLUSPLUS(*args, **kwargs)
+def kmeans_plusplus(
+    X: Any,
+    n_clusters: Any,
+    *,
+    sample_weight: Any = None,
+    x_squared_norms: Any = None,
+    random_state: Any = None,
+    n_local_trials: Any = None,
+) -> Any:
+    kwargs = {
+        "sample_weight": sample_weight,
+        "x_squared_norms": x_squared_norms,
+        "random_state": random_state,
+        "n_local_trials": n_local_trials,
+    }
+    reason = common_reason(X, SKLEARN_VERSION) or _plusplus.plusplus_reason(X, x_squared_norms)
+    record("kmeans_plusplus", reason)
+    if reason is None:
+        return _plusplus.kmeans_plusplus(X, n_clusters, **kwargs)
+    return ORIGINAL_KMEANS_PLUSPLUS(X, n_clusters, **kwargs)
 
 
 #: What install() puts in place, by name.
