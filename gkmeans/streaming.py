@@ -19,6 +19,7 @@ import numpy as np
 from numpy.lib import format as npy
 
 from gkmeans._compat import array_namespace, is_array_api_obj, to_numpy
+from gkmeans._sparse import refuse_sparse
 from gkmeans._validation import check_int, float_dtype, unmasked
 
 #: Default chunk size in bytes: large enough to keep a GPU busy and amortise Python
@@ -138,6 +139,11 @@ def _as_float_chunk(x: Any) -> Any:
     to float64."""
     if isinstance(x, np.ma.MaskedArray):
         x = unmasked(x, "a chunk")
+    refuse_sparse(
+        x,
+        "a streamed fit (gkmeans.chunked)",
+        "give the whole sparse matrix to fit, which never makes it dense",
+    )
     if not is_array_api_obj(x):
         x = np.asarray(x)
     xp = array_namespace(x)

@@ -162,3 +162,13 @@ def test_torch_sparse_csr_minibatch_as_scipy(X):
         q.partial_fit(X[start : start + 100])
     np.testing.assert_allclose(p.cluster_centers_.numpy(), q.cluster_centers_, atol=1e-10)
     np.testing.assert_array_equal(p.predict(_torch_csr(new)).numpy(), q.predict(new))
+
+
+def test_streamed_fit_refuses_sparse_chunks_by_name():
+    """Sparse chunks are not densified one by one: a clear error points to the in-memory fit."""
+    sparse = pytest.importorskip("scipy.sparse")
+    import gkmeans
+
+    S = sparse.random(1000, 50, density=0.05, format="csr", random_state=0)
+    with pytest.raises(TypeError, match=r"gkmeans\.chunked.*sparse"):
+        gkmeans.KMeans(3).fit(gkmeans.chunked(lambda: iter([S[:500], S[500:]])))
