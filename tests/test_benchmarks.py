@@ -22,7 +22,8 @@ def test_grids():
     full = suite.grid(False, "cpu")
     assert len(quick) == 4 and {p.dtype for p in quick} == {"float32", "float64"}
     assert suite.Point(*suite.TARGET, "float32") in full and suite.Point(*suite.TARGET, "float64") in full
-    assert {p.d for p in full} == {2, 32, 128} and {p.k for p in full} == {8, 64, 1024}
+    assert {p.d for p in full} == {2, 16, 32, 128} and {p.k for p in full} == {8, 64, 256, 1024}
+    assert [(p.n, p.d, p.k) for p in suite.grid(False, "cpu", [(500, 3, 4)])] == [(500, 3, 4)] * 2
     assert {p.dtype for p in suite.grid(False, "gpu")} == {"float32"}
 
 
