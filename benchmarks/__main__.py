@@ -1,4 +1,4 @@
-"""``python -m benchmarks run [--quick] [--device cpu|gpu] [--out DIR]``; ``python -m benchmarks silhouette``;
+"""``python -m benchmarks run [--quick] [--device cpu|gpu] [--out DIR] [--points N,D,K ...] [--repeats R]``; ``python -m benchmarks silhouette``;
 ``python -m benchmarks dask``; ``python -m benchmarks out-of-core``; ``python -m benchmarks restarts``;
 ``python -m benchmarks quality``; ``python -m benchmarks dispatch``; ``python -m benchmarks transform``;
 ``python -m benchmarks shifted-copy``; ``python -m benchmarks precision``; ``python -m benchmarks gpu-passes``;
@@ -31,6 +31,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--stop-seconds", type=float, default=None,
                      help="start no new convergence run after this many seconds: the run then ends cleanly, "
                           "its reports complete, before a hard time limit would kill it")
+    run.add_argument("--points", nargs="+", metavar="N,D,K", default=None,
+                     help="run these shapes (both dtypes on the CPU) in place of the grid's; no memory runs")
+    run.add_argument("--repeats", type=int, default=1,
+                     help="time each peer's fixed-iteration fit this many times, peers in alternating order; "
+                          "the best counts")
+    run.add_argument("--name", default=None, help="results file name without suffix (default <device>-<date>)")
     commands.add_parser("silhouette", help="exact silhouette score against scikit-learn")
     commands.add_parser("dask", help="distributed k-means against dask-ml on one LocalCluster")
     commands.add_parser("out-of-core", help="a streamed fit of a file larger than the process may map")
@@ -51,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.suite import run as run_suite
 
     run_suite(args.quick, args.device, args.out, "python -m benchmarks " + " ".join(shlex.quote(a) for a in argv),
-              max_seconds=args.max_seconds, stop_seconds=args.stop_seconds)
+              max_seconds=args.max_seconds, stop_seconds=args.stop_seconds,
+              shapes=[tuple(int(float(v)) for v in p.split(",")) for p in args.points] if args.points else None,
+              repeats=args.repeats, stem=args.name)
     return 0
 
 

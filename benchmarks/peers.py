@@ -110,10 +110,18 @@ class GkmeansPeer(Peer):
     """gkmeans on an array library: "numpy", "torch" (CPU) or, on a GPU, "cupy" / "torch-cuda"."""
 
     def __init__(self, backend: str, *, assign: str = "gemm", update: str = "scatter",
-                 precision: str = "exact", chunk_bytes: int | None = None) -> None:
+                 precision: str = "exact", chunk_bytes: int | None = None, cpu_pass: str | None = None,
+                 algorithm: str = "lloyd") -> None:
         self.backend = backend
         self.assign, self.update, self.precision, self.chunk_bytes = assign, update, precision, chunk_bytes
-        self.name = (f"gkmeans-{backend}" + ("" if assign == "gemm" else f"-{assign}")
+        # GKMEANS_CPU_PASS for this peer ("numpy": what an install without Numba runs), None: the default.
+        self.cpu_pass = cpu_pass
+        # Lloyd by default: the suite's figure is the time per Lloyd iteration, beside scikit-learn's and
+        # faiss's Lloyd ("auto" may run a bound-based algorithm; benchmarks/bounds.py times those).
+        self.algorithm = algorithm
+        self.name = (f"gkmeans-{backend}" + ("" if cpu_pass is None else f"-{cpu_pass}-pass")
+                     + ("" if algorithm == "lloyd" else f"-{algorithm}")
+                     + ("" if assign == "gemm" else f"-{assign}")
                      + ("" if update == "scatter" else f"-{update}update")
                      + ("" if precision == "exact" else f"-{precision}")
                      + ("" if chunk_bytes is None else f"-chunks{chunk_bytes // 2**20}MiB"))
@@ -122,11 +130,12 @@ class GkmeansPeer(Peer):
 
     @contextlib.contextmanager
     def _variant(self):
-        """The CUDA kernel choices of this variant (GKMEANS_CUDA_ASSIGN / _UPDATE, GKMEANS_GPU_CHUNK_BYTES),
-        only while it runs."""
+        """The kernel choices of this variant (GKMEANS_CUDA_ASSIGN / _UPDATE, GKMEANS_GPU_CHUNK_BYTES,
+        GKMEANS_CPU_PASS), only while it runs."""
         wanted = {"GKMEANS_CUDA_ASSIGN": None if self.assign == "gemm" else self.assign,
                   "GKMEANS_CUDA_UPDATE": None if self.update == "scatter" else self.update,
-                  "GKMEANS_GPU_CHUNK_BYTES": None if self.chunk_bytes is None else str(self.chunk_bytes)}
+                  "GKMEANS_GPU_CHUNK_BYTES": None if self.chunk_bytes is None else str(self.chunk_bytes),
+                  "GKMEANS_CPU_PASS": self.cpu_pass}
         with environment_set(wanted):
             yield
 
@@ -171,7 +180,7 @@ class GkmeansPeer(Peer):
         with self._variant():
             seconds, model = _timed(
                 lambda: gkmeans.KMeans(init.shape[0], init=ib, n_init=1, max_iter=max_iter, tol=tol, device="auto",
-                                       precision=self.precision).fit(Xb),
+                                       precision=self.precision, algorithm=self.algorithm).fit(Xb),
                 self._sync,
             )
         return FitOutcome(seconds, model.n_iter_, np.asarray(to_numpy(model.cluster_centers_)))
@@ -190,7 +199,7 @@ class GkmeansPeer(Peer):
     def is_variant(self) -> bool:
         """A kernel-choice variant of a backend: its k-means++ is the backend's, not timed again."""
         return (self.assign != "gemm" or self.update != "scatter" or self.precision != "exact"
-                or self.chunk_bytes is not None)
+                or self.chunk_bytes is not None or self.cpu_pass is not None or self.algorithm != "lloyd")
 
     def kmeans_plusplus(self, X, k, seed):
         import gkmeans
@@ -392,7 +401,8 @@ def all_peers() -> list[Peer]:
     need most, should a short GPU session be cut off: the GEMM floors (exact and TF32), gkmeans's default,
     flash-kmeans, the other assignment kernels, the other libraries, then the remaining variants."""
     return [
-        GkmeansPeer("numpy"), GkmeansPeer("torch"), SklearnPeer("lloyd"), SklearnPeer("elkan"), FaissPeer(),
+        GkmeansPeer("numpy"), GkmeansPeer("numpy", cpu_pass="numpy"), GkmeansPeer("torch"), SklearnPeer("lloyd"),
+        SklearnPeer("elkan"), FaissPeer(),
         GemmFloorPeer(), GemmFloorPeer("tf32"), GkmeansPeer("cupy"), FlashKmeansPeer(),
         GkmeansPeer("cupy", assign="triton", precision="tf32"),
         GkmeansPeer("cupy", assign="triton", precision="tf32", update="rows"), GkmeansPeer("cupy", assign="triton"),

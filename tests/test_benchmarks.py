@@ -22,7 +22,8 @@ def test_grids():
     full = suite.grid(False, "cpu")
     assert len(quick) == 4 and {p.dtype for p in quick} == {"float32", "float64"}
     assert suite.Point(*suite.TARGET, "float32") in full and suite.Point(*suite.TARGET, "float64") in full
-    assert {p.d for p in full} == {2, 32, 128} and {p.k for p in full} == {8, 64, 1024}
+    assert {p.d for p in full} == {2, 16, 32, 128} and {p.k for p in full} == {8, 64, 256, 1024}
+    assert [(p.n, p.d, p.k) for p in suite.grid(False, "cpu", [(500, 3, 4)])] == [(500, 3, 4)] * 2
     assert {p.dtype for p in suite.grid(False, "gpu")} == {"float32"}
 
 
@@ -133,7 +134,7 @@ def test_suite_writes_after_every_peer_and_keeps_to_its_time_budget(tmp_path, mo
     from benchmarks import suite as suite_module
 
     points = [suite.Point(2000, 3, 4, "float64"), suite.Point(3000, 3, 4, "float64")]
-    monkeypatch.setattr(suite_module, "grid", lambda quick, device: points)
+    monkeypatch.setattr(suite_module, "grid", lambda quick, device, shapes=None: points)
     monkeypatch.setattr(suite_module, "all_peers", lambda: [GkmeansPeer("numpy"), SklearnPeer("lloyd")])
     snapshots = []
     original = suite_module._write
@@ -209,7 +210,7 @@ def test_benchmark_blobs_are_the_same_whatever_the_threads(monkeypatch):
 def test_a_spent_deadline_leaves_convergence_runs_out_and_says_so(tmp_path, monkeypatch):
     from benchmarks import suite as suite_module
 
-    monkeypatch.setattr(suite_module, "grid", lambda quick, device: [suite.Point(2000, 3, 4, "float64")])
+    monkeypatch.setattr(suite_module, "grid", lambda quick, device, shapes=None: [suite.Point(2000, 3, 4, "float64")])
     monkeypatch.setattr(suite_module, "all_peers", lambda: [GkmeansPeer("numpy"), SklearnPeer("lloyd")])
     results = suite.run(True, "cpu", str(tmp_path), "test", stop_seconds=0)
     for row in results["rows"]:

@@ -267,26 +267,34 @@ def test_without_threadpoolctl_the_pass_runs_in_one_thread(monkeypatch, rng):
 
 @pytest.mark.parametrize("failing_share", [0, 2])
 def test_threaded_shares_cover_every_block_and_an_error_waits_for_the_others(monkeypatch, failing_share):
-    """Shares come back in thread order (the first ran in the calling thread), every block once;
-    a share that raises (in the calling thread or a pool thread) reaches the caller only after
-    every other share has finished, so no thread still writes into the pass's buffers."""
+    """The blocks are dealt into CPU_SHARES_PER_THREAD shares per thread, which come back in share
+    order whichever thread ran them, every block once; the calling thread runs shares too. A share
+    that raises stops the threads taking new shares, and reaches the caller only after every
+    share already started has finished, so no thread still writes into the pass's buffers."""
     import threading
     import time
 
-    from gkmeans._kernels import numpy_
+    from gkmeans import config
 
     monkeypatch.setenv("GKMEANS_NUM_THREADS", "3")
+    blocks = [(start, start + 100) for start in range(0, 1000, 100)]
+    n_shares = min(len(blocks), 3 * config.CPU_SHARES_PER_THREAD)
     shares = cpu_threads.in_threads(1000, 100, lambda share: share)
-    assert [block for share in shares for block in share] == sorted(
-        [(start, start + 100) for start in range(0, 1000, 100)], key=lambda b: ((b[0] // 100) % 3, b[0]))
+    assert shares == [blocks[i::n_shares] for i in range(n_shares)]
     caller = threading.current_thread().name
-    ran_in = cpu_threads.in_threads(1000, 100, lambda share: threading.current_thread().name)
-    assert ran_in[0] == caller and caller not in ran_in[1:]
 
-    finished = []
+    def thread_name(share):
+        time.sleep(0.05)  # long enough that no one thread takes every share
+        return threading.current_thread().name
+
+    ran_in = cpu_threads.in_threads(1000, 100, thread_name)
+    assert caller in ran_in and len(set(ran_in)) == 3
+
+    started, finished = [], []
 
     def work(share):
         index = share[0][0] // 100
+        started.append(index)
         if index == failing_share:
             raise ValueError("share failed")
         time.sleep(0.2)
@@ -294,7 +302,8 @@ def test_threaded_shares_cover_every_block_and_an_error_waits_for_the_others(mon
 
     with pytest.raises(ValueError, match="share failed"):
         cpu_threads.in_threads(1000, 100, work)
-    assert sorted(finished) == sorted({0, 1, 2} - {failing_share})
+    assert sorted(finished) == sorted(set(started) - {failing_share})
+    assert len(started) < len(blocks), "shares were taken after one failed"
 
 
 def test_out_of_memory_shrinks_the_chunk_and_retries(monkeypatch):

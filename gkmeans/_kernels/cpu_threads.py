@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import functools
+import itertools
 import os
 import threading
 from typing import Any, Callable
@@ -19,7 +20,15 @@ from gkmeans._kernels.agnostic import row_chunks
 def in_threads(
     n_rows: int, chunk_rows: int, work: Callable[[list[tuple[int, int]]], Any]
 ) -> list[Any]:
-    """Share the row blocks among the CPU threads (interleaved) and run ``work`` on each share.
+    """Share the row blocks among the CPU threads and run ``work`` on each share; returns the
+    results of the shares in share order.
+
+    With several threads the blocks are dealt (interleaved) into
+    :data:`gkmeans.config.CPU_SHARES_PER_THREAD` shares per thread, and each thread takes the
+    next share not yet taken until none is left: a thread that the OS slows (another process on
+    its core) takes fewer shares instead of holding up the pass. The shares themselves, and the
+    order of their results, do not depend on which thread ran them, so sums added share by share
+    are the same from run to run. One thread runs every block as one share.
 
     BLAS is held to one thread meanwhile (:func:`one_blas_thread`), so the threads do not
     oversubscribe the cores; without threadpoolctl (a dependency, missing only from an install
@@ -35,16 +44,37 @@ def in_threads(
     with one_blas_thread():
         if n_threads == 1:
             return [work(blocks)]
-        shares = [blocks[i::n_threads] for i in range(n_threads)]
-        # The first share runs in this thread: one wake-up fewer (50-200 us on this kind of
-        # machine, as much as a whole block of work at small sizes).
-        others = [thread_pool(n_threads - 1).submit(work, share) for share in shares[1:]]
+        n_shares = min(len(blocks), n_threads * config.CPU_SHARES_PER_THREAD)
+        shares = [blocks[i::n_shares] for i in range(n_shares)]
+        results: list[Any] = [None] * n_shares
+        taken = itertools.count()
+        lock = threading.Lock()
+
+        def drain() -> None:
+            while True:
+                with lock:
+                    index = next(taken)
+                if index >= n_shares:
+                    return
+                try:
+                    results[index] = work(shares[index])
+                except BaseException:
+                    with lock:  # the other threads take no new share
+                        for _ in range(n_shares):
+                            next(taken)
+                    raise
+
+        # This thread drains too: one wake-up fewer (50-200 us on this kind of machine, as
+        # much as a whole block of work at small sizes).
+        others = [thread_pool(n_threads - 1).submit(drain) for _ in range(n_threads - 1)]
         try:
-            first = work(shares[0])
+            drain()
         finally:
             # Never leave threads writing into the pass's buffers after it has returned or raised.
             concurrent.futures.wait(others)
-        return [first, *(future.result() for future in others)]
+        for future in others:
+            future.result()  # a thread's error, raised here
+        return results
 
 
 def cpu_threads() -> int:

@@ -102,15 +102,26 @@ class _BlockLabeller:
         sums: np.ndarray,
         weight_sums: np.ndarray,
     ) -> None:
-        """:meth:`label`, then add the block's weighted rows to ``sums`` through a one-hot product
-        built in the distance buffer while it is still in cache."""
+        """:meth:`label`, then add the block's weighted rows to ``sums``: through a one-hot
+        product built in the distance buffer while it is still in cache, or, from
+        :data:`gkmeans.config.NUMPY_SORTED_SUMS_MIN_CLUSTERS` clusters, by sorting the rows by
+        label and summing each run of them (``reduceat``): the one-hot product costs as much as
+        the distance product (k x d per row), the sort a few passes over the block."""
         rows = stop - start
         block, nearest = self.label(start, stop, scratch)
-        partial = scratch[0][:rows]
         block_weights = weights[start:stop]
-        partial.fill(0)  # the distance buffer becomes the weighted one-hot matrix
-        partial[np.arange(rows), nearest] = block_weights
-        sums += partial.T @ block
+        if sums.shape[0] >= config.NUMPY_SORTED_SUMS_MIN_CLUSTERS:
+            order = np.argsort(nearest, kind="stable")
+            sorted_labels = nearest[order]
+            starts = np.flatnonzero(np.r_[True, sorted_labels[1:] != sorted_labels[:-1]])
+            weighted = block[order]
+            weighted *= block_weights[order, None]
+            sums[sorted_labels[starts]] += np.add.reduceat(weighted, starts, axis=0)
+        else:
+            partial = scratch[0][:rows]
+            partial.fill(0)  # the distance buffer becomes the weighted one-hot matrix
+            partial[np.arange(rows), nearest] = block_weights
+            sums += partial.T @ block
         weight_sums += np.bincount(nearest, weights=block_weights, minlength=sums.shape[0])
 
     def finish(self) -> tuple[np.ndarray, np.ndarray]:
