@@ -28,6 +28,7 @@ import numpy as np
 
 from gkmeans import config
 from gkmeans._kernels.cpu_threads import in_threads
+from gkmeans._kernels.numba_jit import njit_cached
 
 #: Rows per block shared among the CPU threads (a few blocks per thread keep them balanced).
 BLOCK_ROWS = 32768
@@ -38,13 +39,7 @@ def kernels() -> Any:
     """The compiled step; raises ImportError without Numba."""
     import math
 
-    import numba
-
-    def jit(function: Any) -> Any:
-        try:
-            return numba.njit(nogil=True, cache=True)(function)
-        except RuntimeError:  # no writable cache location: compile per process instead
-            return numba.njit(nogil=True)(function)
+    jit = njit_cached
 
     @jit
     def sq_distance(v: Any, centers: Any, j: int) -> float:

@@ -17,18 +17,15 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from gkmeans._kernels.numba_jit import njit_cached
+
 
 @functools.lru_cache(maxsize=1)
 def kernels() -> Any:
     """The compiled kernels as a namespace; raises ImportError without Numba."""
-    import numba
     import numpy as np
 
-    def jit(function: Any) -> Any:
-        try:
-            return numba.njit(nogil=True, cache=True)(function)
-        except RuntimeError:  # no writable cache location: compile per process instead
-            return numba.njit(nogil=True)(function)
+    jit = njit_cached
 
     @jit
     def assign_rows(
