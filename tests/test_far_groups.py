@@ -85,10 +85,12 @@ def test_the_screen_separates_far_groups_from_ordinary_data():
     X = far_groups()
     far = float(near_ties.screen_ratio(start_centers(), (X * X).sum(axis=1).max(), X.dtype, xp=np))
     assert far > 100 * near_ties.TIE_SHARE
-    blobs, _, _ = make_blobs(20000, 32, 16, cluster_std=6.0, dtype=np.dtype("float32"), random_state=0)
+    blobs, _, _ = make_blobs(20000, 32, 16, cluster_std=6.0, dtype=np.dtype("float32"),
+                             random_state=0)
     blobs -= blobs.mean(axis=0)
     centers, _ = kmeans_plusplus(blobs, 16, random_state=0)
-    ordinary = float(near_ties.screen_ratio(centers, (blobs * blobs).sum(axis=1).max(), blobs.dtype, xp=np))
+    largest = (blobs * blobs).sum(axis=1).max()
+    ordinary = float(near_ties.screen_ratio(centers, largest, blobs.dtype, xp=np))
     assert ordinary < near_ties.TIE_SHARE / 10
     assert float(near_ties.screen_ratio(centers[:1], 1.0, blobs.dtype, xp=np)) == 0
     assert float(near_ties.screen_ratio(np.stack([centers[0]] * 2), 1.0, blobs.dtype, xp=np)) == 0
@@ -137,7 +139,8 @@ def test_batched_pass_matches_brute_force(backend):
     assert_brute_force_labels(labels[:, 0], X, C)
     assert_brute_force_labels(labels[:, 1], X, C[::-1])
     assert backend.to_numpy(sums).shape == (2, 4, 2)
-    np.testing.assert_array_equal(backend.to_numpy(weight_sums)[1], np.bincount(labels[:, 1], minlength=4))
+    counts = np.bincount(labels[:, 1], minlength=4)
+    np.testing.assert_array_equal(backend.to_numpy(weight_sums)[1], counts)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -147,10 +150,12 @@ def test_fit_predict_transform_score_match_brute_force(backend, cpu_pass, seed):
     centers = backend.to_numpy(fit.cluster_centers_)
     assert_brute_force_labels(backend.to_numpy(fit.labels_), X, centers)
     assert_brute_force_labels(backend.to_numpy(fit.predict(backend.asarray(X))), X, centers)
-    assert_brute_force_labels(backend.to_numpy(fit.transform(backend.asarray(X))).argmin(axis=1), X, centers)
+    distances = backend.to_numpy(fit.transform(backend.asarray(X)))
+    assert_brute_force_labels(distances.argmin(axis=1), X, centers)
     _, exact_sq, _ = brute_force(X, centers)
     assert fit.score(backend.asarray(X)) == pytest.approx(-exact_sq.sum(), rel=1e-5)
-    reference = KMeans(4, init=start_centers().astype(np.float64), n_init=1).fit(X.astype(np.float64))
+    start64 = start_centers().astype(np.float64)
+    reference = KMeans(4, init=start64, n_init=1).fit(X.astype(np.float64))
     assert fit.inertia_ == pytest.approx(reference.inertia_, rel=1e-5)
 
 
@@ -186,7 +191,8 @@ def test_dask_fit_matches_brute_force(cpu_pass):
     fit = KMeans(4, init=start_centers(), n_init=1).fit(da.from_array(X, chunks=(250, 2)))
     centers = np.asarray(fit.cluster_centers_)
     assert_brute_force_labels(np.asarray(fit.labels_), X, centers)
-    assert_brute_force_labels(np.asarray(fit.predict(da.from_array(X, chunks=(333, 2)))), X, centers)
+    predicted = fit.predict(da.from_array(X, chunks=(333, 2)))
+    assert_brute_force_labels(np.asarray(predicted), X, centers)
 
 
 def test_far_groups_take_the_exact_route_and_verbose_says_so(exact_calls):
@@ -200,7 +206,8 @@ def test_far_groups_take_the_exact_route_and_verbose_says_so(exact_calls):
 @pytest.mark.parametrize("n_init", [1, 3])
 def test_ordinary_data_never_take_the_exact_route(backend, cpu_pass, exact_calls, n_init):
     rng = np.random.default_rng(0)
-    X = (rng.standard_normal((3000, 8)) + rng.integers(0, 6, (3000, 1)) * 3.0 + 1e3).astype(np.float32)
+    X = rng.standard_normal((3000, 8)) + rng.integers(0, 6, (3000, 1)) * 3.0 + 1e3
+    X = X.astype(np.float32)
     out = io.StringIO()
     with redirect_stdout(out):
         fit = KMeans(6, n_init=n_init, random_state=0, verbose=1).fit(backend.asarray(X))
