@@ -15,17 +15,26 @@ from gkmeans._sparse import is_sparse_rows
 
 
 def exact_ties_needed(
-    X: Any, centers: Any, *, xp: ModuleType, x_sq_norms: Any = None, shift: Any = None
-) -> tuple[bool, Any]:
-    """Whether a pass of ``X - shift`` against ``centers`` must decide its near ties exactly
-    (:mod:`gkmeans._kernels.near_ties`: one host read), and the rows' squared norms (computed
-    here when not given, so that the pass reuses them). Sparse rows are never screened."""
+    X: Any, centers: Any, min_sq: Any, *, xp: ModuleType, x_sq_norms: Any = None
+) -> bool:
+    """Whether a pass of X against ``centers`` (shifted frame), already run without the exact
+    route, must be run again with it (:mod:`gkmeans._kernels.near_ties`; one host read). The
+    rows' largest squared norm comes from ``x_sq_norms`` where given, else from the pass's own
+    distances ``min_sq`` (no second read of X): ``||x|| <= d(x, c) + ||c||`` with the computed
+    ``d^2`` off by at most ``t (||x||^2 + ||c||^2)`` gives
+    ``||x||^2 <= (2 max d^2 + 2 (1 + t) max ||c||^2) / (1 - 2 t)``. Sparse rows are never
+    screened."""
     if is_sparse_rows(X) or X.shape[0] == 0:
-        return False, x_sq_norms
-    if x_sq_norms is None:
-        x_sq_norms = row_sq_norms(X, xp=xp, shift=shift)
-    ratio = near_ties.screen_ratio(centers, xp.max(x_sq_norms), X.dtype, xp=xp)
-    return near_ties.exceeds(float(ratio)), x_sq_norms
+        return False
+    acc = accumulator_dtype(xp, X.device)
+    if x_sq_norms is not None:
+        largest = xp.astype(xp.max(x_sq_norms), acc)
+    else:
+        t = near_ties.tie_scale(X.shape[1], X.dtype, xp)
+        flat = xp.astype(xp.reshape(centers, (-1, centers.shape[-1])), acc)
+        c_sq_max = xp.max(xp.sum(flat * flat, axis=1))
+        largest = (2 * xp.astype(xp.max(min_sq), acc) + 2 * (1 + t) * c_sq_max) / (1 - 2 * t)
+    return near_ties.exceeds(float(near_ties.screen_ratio(centers, largest, X.dtype, xp=xp)))
 
 
 def assign(
@@ -39,12 +48,13 @@ def assign(
 ) -> tuple[Any, Any]:
     """Labels and squared distances to the nearest centre, for ``X - shift`` against centres
     in that shifted frame (see :func:`.agnostic.assign`). ``exact_ties``: whether the pass
-    decides its near ties exactly (:func:`.near_ties.assign_exact`); None screens the pass
-    here (:func:`exact_ties_needed`, one host read)."""
+    decides its near ties exactly (:func:`.near_ties.assign_exact`); None runs it without, then
+    screens it (:func:`exact_ties_needed`, one host read) and runs it again where it must."""
     if exact_ties is None:
-        exact_ties, x_sq_norms = exact_ties_needed(
-            X, centers, xp=xp, x_sq_norms=x_sq_norms, shift=shift
-        )
+        result = assign(X, centers, xp=xp, x_sq_norms=x_sq_norms, shift=shift, exact_ties=False)
+        if not exact_ties_needed(X, centers, result[1], xp=xp, x_sq_norms=x_sq_norms):
+            return result
+        exact_ties = True
     k = centers.shape[0]
     # The n x k block, its argmin and min, and a product temporary.
     chunk = chunk_rows_for(
@@ -222,9 +232,12 @@ def assign_and_sum(
     (a pass that decides its near ties exactly composes the two).
     """
     if exact_ties is None:
-        exact_ties, x_sq_norms = exact_ties_needed(
-            X, centers, xp=xp, x_sq_norms=x_sq_norms, shift=shift
+        result = assign_and_sum(
+            X, centers, weights, xp=xp, x_sq_norms=x_sq_norms, shift=shift, exact_ties=False
         )
+        if not exact_ties_needed(X, centers, result[1], xp=xp, x_sq_norms=x_sq_norms):
+            return result
+        exact_ties = True
     k = centers.shape[0]
     fused = None if exact_ties and not is_sparse_rows(X) else native(xp, "assign_and_sum", X)
     if fused is not None:
@@ -264,9 +277,12 @@ def assign_and_sum_batched(
     dtype. ``exact_ties`` as in :func:`assign` (one screen for all the runs; a pass that decides
     its near ties exactly runs the runs one after another)."""
     if exact_ties is None:
-        exact_ties, x_sq_norms = exact_ties_needed(
-            X, centers, xp=xp, x_sq_norms=x_sq_norms, shift=shift
+        result = assign_and_sum_batched(
+            X, centers, weights, xp=xp, x_sq_norms=x_sq_norms, shift=shift, exact_ties=False
         )
+        if not exact_ties_needed(X, centers, result[1], xp=xp, x_sq_norms=x_sq_norms):
+            return result
+        exact_ties = True
     runs, k, _ = centers.shape
     acc = accumulator_dtype(xp, X.device)
     if exact_ties and not is_sparse_rows(X):
