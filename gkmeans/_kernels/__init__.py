@@ -23,6 +23,8 @@ from gkmeans._kernels.dispatch import (
     out_of_memory_errors,
     release_workspaces,
 )
+from gkmeans._kernels.near_ties import exceeds as exceeds_tie_share
+from gkmeans._kernels.near_ties import screen_ratio as tie_screen_ratio
 from gkmeans._kernels.precision import PRECISIONS, exact_products, matmul_precision
 from gkmeans._kernels.primitives import (
     assign,
@@ -35,6 +37,7 @@ from gkmeans._kernels.primitives import (
     column_mean,
     distance_block,
     distinct_labels,
+    exact_ties_needed,
     pairwise_sq_distances,
     row_sq_norms,
     segment_sum,
@@ -79,6 +82,8 @@ __all__ = [
     "column_mean",
     "distance_block",
     "distinct_labels",
+    "exact_ties_needed",
+    "exceeds_tie_share",
     "exact_products",
     "free_bytes",
     "gpu_workspace_cap",
@@ -97,6 +102,7 @@ __all__ = [
     "sq_distances_to_rows",
     "stream_to_device",
     "take_rows",
+    "tie_screen_ratio",
     "to_host",
     "weighted_column_sums",
     "weighted_inertia",

@@ -7,22 +7,61 @@ import math
 from types import ModuleType
 from typing import Any
 
+from gkmeans._kernels import near_ties
 from gkmeans._kernels.dispatch import native, pick
 from gkmeans._kernels.precision import exact_products
 from gkmeans._kernels.workspace import accumulator_dtype, chunk_rows_for, run_in_chunks
+from gkmeans._sparse import is_sparse_rows
+
+
+def exact_ties_needed(
+    X: Any, centers: Any, min_sq: Any, *, xp: ModuleType, x_sq_norms: Any = None
+) -> bool:
+    """Whether a pass of X against ``centers`` (shifted frame), already run without the exact
+    route, must be run again with it (:mod:`gkmeans._kernels.near_ties`; one host read). The
+    rows' largest squared norm comes from ``x_sq_norms`` where given, else from the pass's own
+    distances ``min_sq`` (no second read of X): ``||x|| <= d(x, c) + ||c||`` with the computed
+    ``d^2`` off by at most ``t (||x||^2 + ||c||^2)`` gives
+    ``||x||^2 <= (2 max d^2 + 2 (1 + t) max ||c||^2) / (1 - 2 t)``. Sparse rows are never
+    screened."""
+    if is_sparse_rows(X) or X.shape[0] == 0:
+        return False
+    acc = accumulator_dtype(xp, X.device)
+    if x_sq_norms is not None:
+        largest = xp.astype(xp.max(x_sq_norms), acc)
+    else:
+        t = near_ties.tie_scale(X.shape[1], X.dtype, xp)
+        flat = xp.astype(xp.reshape(centers, (-1, centers.shape[-1])), acc)
+        c_sq_max = xp.max(xp.sum(flat * flat, axis=1))
+        largest = (2 * xp.astype(xp.max(min_sq), acc) + 2 * (1 + t) * c_sq_max) / (1 - 2 * t)
+    return near_ties.exceeds(float(near_ties.screen_ratio(centers, largest, X.dtype, xp=xp)))
 
 
 def assign(
-    X: Any, centers: Any, *, xp: ModuleType, x_sq_norms: Any = None, shift: Any = None
+    X: Any,
+    centers: Any,
+    *,
+    xp: ModuleType,
+    x_sq_norms: Any = None,
+    shift: Any = None,
+    exact_ties: bool | None = None,
 ) -> tuple[Any, Any]:
     """Labels and squared distances to the nearest centre, for ``X - shift`` against centres
-    in that shifted frame (see :func:`.agnostic.assign`)."""
+    in that shifted frame (see :func:`.agnostic.assign`). ``exact_ties``: whether the pass
+    decides its near ties exactly (:func:`.near_ties.assign_exact`); None runs it without, then
+    screens it (:func:`exact_ties_needed`, one host read) and runs it again where it must."""
+    if exact_ties is None:
+        result = assign(X, centers, xp=xp, x_sq_norms=x_sq_norms, shift=shift, exact_ties=False)
+        if not exact_ties_needed(X, centers, result[1], xp=xp, x_sq_norms=x_sq_norms):
+            return result
+        exact_ties = True
     k = centers.shape[0]
     # The n x k block, its argmin and min, and a product temporary.
     chunk = chunk_rows_for(
         X.shape[0], k * (xp.finfo(X.dtype).bits // 8), xp, X.device, cache_sized=True
     )
-    impl = pick(xp, "assign", X)
+    exact = exact_ties and not is_sparse_rows(X)
+    impl = near_ties.assign_exact if exact else pick(xp, "assign", X)
     return run_in_chunks(
         "assign",
         xp,
@@ -175,17 +214,32 @@ def distinct_labels(labels: Any, n_clusters: int, *, xp: ModuleType) -> int:
 
 
 def assign_and_sum(
-    X: Any, centers: Any, weights: Any, *, xp: ModuleType, x_sq_norms: Any = None, shift: Any = None
+    X: Any,
+    centers: Any,
+    weights: Any,
+    *,
+    xp: ModuleType,
+    x_sq_norms: Any = None,
+    shift: Any = None,
+    exact_ties: bool | None = None,
 ) -> tuple[Any, Any, Any, Any]:
     """One Lloyd pass: labels and squared distances for ``X - shift`` against ``centers``
     (shifted frame), and the per-cluster weighted sums of the shifted rows and weights.
 
     Backends with a fused native pass (NumPy: blocks shared among threads) use it;
     the others compose :func:`assign` and :func:`segment_sum`, summing raw rows in
-    float64 and moving the sums into the shifted frame.
+    float64 and moving the sums into the shifted frame. ``exact_ties`` as in :func:`assign`
+    (a pass that decides its near ties exactly composes the two).
     """
+    if exact_ties is None:
+        result = assign_and_sum(
+            X, centers, weights, xp=xp, x_sq_norms=x_sq_norms, shift=shift, exact_ties=False
+        )
+        if not exact_ties_needed(X, centers, result[1], xp=xp, x_sq_norms=x_sq_norms):
+            return result
+        exact_ties = True
     k = centers.shape[0]
-    fused = native(xp, "assign_and_sum", X)
+    fused = None if exact_ties and not is_sparse_rows(X) else native(xp, "assign_and_sum", X)
     if fused is not None:
         chunk = chunk_rows_for(
             X.shape[0], k * (xp.finfo(X.dtype).bits // 8), xp, X.device, cache_sized=True
@@ -199,7 +253,9 @@ def assign_and_sum(
                 X, centers, weights, xp=xp, chunk_rows=rows, x_sq_norms=x_sq_norms, shift=shift
             ),
         )
-    labels, min_sq = assign(X, centers, xp=xp, x_sq_norms=x_sq_norms, shift=shift)
+    labels, min_sq = assign(
+        X, centers, xp=xp, x_sq_norms=x_sq_norms, shift=shift, exact_ties=exact_ties
+    )
     sums, weight_sums = segment_sum(X, labels, weights, k, xp=xp)
     if shift is not None:
         sums = sums - weight_sums[:, None] * xp.astype(shift, sums.dtype)[None, :]
@@ -207,13 +263,46 @@ def assign_and_sum(
 
 
 def assign_and_sum_batched(
-    X: Any, centers: Any, weights: Any, *, xp: ModuleType, x_sq_norms: Any = None, shift: Any = None
+    X: Any,
+    centers: Any,
+    weights: Any,
+    *,
+    xp: ModuleType,
+    x_sq_norms: Any = None,
+    shift: Any = None,
+    exact_ties: bool | None = None,
 ) -> tuple[Any, Any, Any, Any]:
     """One Lloyd pass for several runs at once (centres of shape (r, k, d), shifted frame):
     labels and distances of shape (n, r), sums (r, k, d) and weights (r, k) in the accumulator
-    dtype."""
+    dtype. ``exact_ties`` as in :func:`assign` (one screen for all the runs; a pass that decides
+    its near ties exactly runs the runs one after another)."""
+    if exact_ties is None:
+        result = assign_and_sum_batched(
+            X, centers, weights, xp=xp, x_sq_norms=x_sq_norms, shift=shift, exact_ties=False
+        )
+        if not exact_ties_needed(X, centers, result[1], xp=xp, x_sq_norms=x_sq_norms):
+            return result
+        exact_ties = True
     runs, k, _ = centers.shape
     acc = accumulator_dtype(xp, X.device)
+    if exact_ties and not is_sparse_rows(X):
+        chunk = chunk_rows_for(X.shape[0], 3 * k * 8, xp, X.device, cache_sized=True)
+        return run_in_chunks(
+            "assign_and_sum_batched",
+            xp,
+            X,
+            chunk,
+            lambda rows: near_ties.assign_and_sum_exact(
+                X,
+                centers,
+                weights,
+                xp=xp,
+                acc_dtype=acc,
+                chunk_rows=rows,
+                x_sq_norms=x_sq_norms,
+                shift=shift,
+            ),
+        )
     # The n x (r k) product block, its one-hot twin and the comparison mask.
     row_bytes = 3 * runs * k * (xp.finfo(X.dtype).bits // 8)
     chunk = chunk_rows_for(X.shape[0], row_bytes, xp, X.device, cache_sized=True)

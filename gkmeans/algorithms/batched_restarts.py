@@ -30,6 +30,7 @@ from gkmeans.algorithms.empty_clusters import (
 from gkmeans.algorithms.frame import LloydData
 from gkmeans.algorithms.history import Trace, host_copies
 from gkmeans.algorithms.lloyd import LloydResult
+from gkmeans.algorithms.tie_screen import TieScreen
 from gkmeans.exceptions import EmptyClusterError
 
 #: empty_cluster policies a batch can follow: "drop" changes a run's k, which a batch cannot hold.
@@ -81,9 +82,17 @@ def batched_lloyd(
     final_centers: list[Any] = [None] * n_runs
     n_iters = np.zeros(n_runs, dtype=int)
     labels_old = None
+    screen = TieScreen(data, verbose=verbose)
+    exact = screen.now(centers, 0)
     for iteration in range(max_iter):
         labels, min_sq, sums, weight_sums = kernels.assign_and_sum_batched(
-            X, centers, data.weights, xp=xp, x_sq_norms=data.x_sq_norms, shift=data.shift
+            X,
+            centers,
+            data.weights,
+            xp=xp,
+            x_sq_norms=data.x_sq_norms,
+            shift=data.shift,
+            exact_ties=exact,
         )
         new_centers = cluster_means(sums, weight_sums, centers, xp)
         acc = sums.dtype
@@ -95,7 +104,11 @@ def batched_lloyd(
         )
         shifts = xp.sum(xp.astype((new_centers - centers) ** 2, acc), axis=(1, 2))
         # The one host synchronisation of the iteration, for every run at once.
-        state = np.asarray(to_numpy(xp.stack([n_empty, unchanged, shifts])), dtype=np.float64)
+        ratio = xp.astype(screen.ratio(new_centers), acc) * xp.ones_like(shifts)
+        state = np.asarray(
+            to_numpy(xp.stack([n_empty, unchanged, shifts, ratio])), dtype=np.float64
+        )
+        exact = screen.decide(float(state[3, 0]), iteration + 1)
         for slot in np.flatnonzero(state[0] > 0):
             run_sums, run_weights = sums[int(slot), ...], weight_sums[int(slot), ...]
             run_centers = centers[int(slot), ...]
@@ -123,6 +136,7 @@ def batched_lloyd(
                 )
             new_centers[int(slot), ...] = fixed
             state[2, slot] = float(xp.sum((fixed - run_centers) ** 2))
+            exact = screen.now(new_centers, iteration + 1)
         if verbose:
             inertia = to_numpy(
                 xp.sum(xp.astype(min_sq, acc) * xp.astype(data.weights, acc)[:, None], axis=0)

@@ -25,6 +25,7 @@ from gkmeans.algorithms.empty_clusters import (
 )
 from gkmeans.algorithms.frame import LloydData
 from gkmeans.algorithms.history import Trace, host_copies
+from gkmeans.algorithms.tie_screen import TieScreen
 from gkmeans.exceptions import EmptyClusterError
 
 
@@ -88,11 +89,19 @@ def lloyd(
     strict_convergence = False
     labels = None
     n_iter = 0
+    screen = TieScreen(data, verbose=verbose)
+    exact = screen.now(centers, 0)
     for iteration in range(max_iter):
         n_iter = iteration + 1
         k = centers.shape[0]
         labels, min_sq, sums, weight_sums = kernels.assign_and_sum(
-            X, centers, data.weights, xp=xp, x_sq_norms=data.x_sq_norms, shift=data.shift
+            X,
+            centers,
+            data.weights,
+            xp=xp,
+            x_sq_norms=data.x_sq_norms,
+            shift=data.shift,
+            exact_ties=exact,
         )
         new_centers = cluster_means(sums, weight_sums, centers, xp)
         # One host synchronisation per iteration: the empty count, the centre shift (in X's
@@ -109,10 +118,12 @@ def lloyd(
                     xp.sum(xp.astype(weight_sums == 0, acc)),
                     xp.astype(xp.sum((new_centers - centers) ** 2), acc),
                     unchanged,
+                    xp.astype(screen.ratio(new_centers), acc),
                 ]
             )
         )
         n_empty, center_shift, labels_unchanged = int(state[0]), float(state[1]), bool(state[2])
+        exact = screen.decide(float(state[3]), iteration + 1)
         kept = centers
         if n_empty > 0:
             if empty_cluster == "relocate":
@@ -126,6 +137,7 @@ def lloyd(
             else:
                 raise EmptyClusterError(empty_cluster_message(to_numpy(weight_sums), n_iter))
             center_shift = float(xp.sum((new_centers - kept) ** 2))
+            exact = screen.now(new_centers, iteration + 1)
         if verbose:
             inertia = float(xp.sum(min_sq * data.weights))
             print(f"Iteration {iteration}, inertia {inertia}.")
@@ -157,7 +169,7 @@ def lloyd(
     if not strict_convergence:
         # Labels must be the argmin for the centres we return.
         labels, min_sq = kernels.assign(
-            X, centers, xp=xp, x_sq_norms=data.x_sq_norms, shift=data.shift
+            X, centers, xp=xp, x_sq_norms=data.x_sq_norms, shift=data.shift, exact_ties=exact
         )
     # The expansion's distances rank restarts; the fit computes the winner's exact inertia.
     inertia = float(xp.sum(min_sq * data.weights))

@@ -222,12 +222,14 @@ class Spread:
     value: float
     row_sums: np.ndarray
     unweighted: float = 0.0
+    largest: float = 0.0  # the largest squared norm (the near-tie screen's scale)
 
     def combine(self, other: Spread) -> Spread:
         return Spread(
             self.value + other.value,
             self.row_sums + other.row_sums,
             self.unweighted + other.unweighted,
+            max(self.largest, other.largest),
         )
 
     def to_host(self) -> Spread:
@@ -252,6 +254,7 @@ def chunk_spread(chunk: Chunk, shift: np.ndarray) -> Spread:
         float(xp.sum(norms * xp.astype(weights, acc))),
         np.asarray(to_numpy(row_sums), dtype=np.float64),
         float(xp.sum(norms)),
+        float(xp.max(norms)) if norms.shape[0] else 0.0,
     )
 
 
@@ -296,13 +299,16 @@ class LloydPartial:
         return host, None if extra is None else flat[k * d + k + 1 :]
 
 
-def chunk_lloyd(chunk: Chunk, centers: np.ndarray, shift: np.ndarray) -> LloydPartial:
+def chunk_lloyd(
+    chunk: Chunk, centers: np.ndarray, shift: np.ndarray, exact_ties: bool | None = None
+) -> LloydPartial:
     """Assign the chunk to ``centers`` (shifted frame) and sum it per cluster: the kernels of an
-    in-memory pass."""
+    in-memory pass (``exact_ties``: the pass's near-tie screen, decided on the host; None
+    screens the chunk)."""
     xp = chunk.xp
     weights = chunk.weights_or_ones()
     _, min_sq, sums, weight_sums = kernels.assign_and_sum(
-        chunk.X, chunk.here(centers), weights, xp=xp, shift=chunk.here(shift)
+        chunk.X, chunk.here(centers), weights, xp=xp, shift=chunk.here(shift), exact_ties=exact_ties
     )
     acc = sums.dtype
     return LloydPartial(sums, weight_sums, xp.sum(xp.astype(min_sq, acc) * xp.astype(weights, acc)))

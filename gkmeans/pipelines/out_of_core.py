@@ -21,6 +21,7 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
+from gkmeans import _kernels as kernels
 from gkmeans._compat import array_namespace, to_numpy
 from gkmeans._random import make_rng
 from gkmeans._validation import (
@@ -92,8 +93,10 @@ class ChunkedFit:
     history: FitHistory | None = None
 
 
-def _partial(engine: ChunkEngine, centers: np.ndarray, shift: np.ndarray) -> work.LloydPartial:
-    return engine.map_reduce(work.chunk_lloyd, centers, shift)
+def _partial(
+    engine: ChunkEngine, centers: np.ndarray, shift: np.ndarray, exact_ties: bool | None = None
+) -> work.LloydPartial:
+    return engine.map_reduce(work.chunk_lloyd, centers, shift, exact_ties)
 
 
 def weighted_rows(
@@ -260,8 +263,12 @@ def chunked_lloyd(
     verbose: bool = False,
     progress: Callable[[int], None] | None = None,
     trace: Trace | None = None,
+    x_sq_max: float | None = None,
 ) -> tuple[np.ndarray, int]:
     """Lloyd iterations over the chunks; one pass (one host synchronisation) per iteration.
+
+    ``x_sq_max`` (the largest squared norm of the shifted rows) lets each pass's near-tie
+    screen be decided on the host (:mod:`gkmeans._kernels.near_ties`); None screens every chunk.
 
     Stops when the squared centre shift is at most ``tol``. When no label changes the
     sums are the same numbers added in the same order, so the shift is exactly 0: the
@@ -272,7 +279,13 @@ def chunked_lloyd(
     for iteration in range(max_iter):
         n_iter = iteration + 1
         k = centers.shape[0]
-        partial = _partial(engine, centers, shift)
+        exact = None
+        if x_sq_max is not None:
+            ratio = float(kernels.tie_screen_ratio(centers, x_sq_max, stats.dtype, xp=np))
+            exact = kernels.exceeds_tie_share(ratio)
+            if verbose and exact:
+                print(f"Iteration {iteration}: the pass decides near ties from the differences.")
+        partial = _partial(engine, centers, shift, exact)
         n_empty = int(np.count_nonzero(partial.weight_sums == 0))
         if n_empty == 0:
             new_centers, kept = (
@@ -392,6 +405,7 @@ def fit_chunked(
             verbose=bool(verbose),
             progress=report,
             trace=trace,
+            x_sq_max=spreads.largest,
         )
         inertia = _partial(engine, centers, shift).inertia if runs > 1 else float("nan")
         if best is None or inertia < best[0]:
