@@ -35,15 +35,12 @@ from gkmeans import _kernels as kernels
 from gkmeans._compat import to_numpy
 from gkmeans._validation import inertia_overflow
 from gkmeans.algorithms.empty_clusters import (
+    apply_policy,
     cluster_means,
-    empty_cluster_message,
-    random_reseed,
-    relocate,
 )
 from gkmeans.algorithms.frame import LloydData, frame_rows
 from gkmeans.algorithms.history import Trace, host_copies
 from gkmeans.algorithms.lloyd import LloydResult
-from gkmeans.exceptions import EmptyClusterError
 
 #: A function from the centres (host, float64, (k, d)) to the group of each centre, (k,) int.
 Grouping = Callable[[np.ndarray], np.ndarray]
@@ -404,17 +401,18 @@ def bounded_lloyd(
         n_empty, center_shift, labels_unchanged = int(flags[0]), float(flags[1]), bool(flags[2])
         kept = centers
         if n_empty > 0:
-            if empty_cluster == "relocate":
-                new_centers = relocate(data, centers, labels, sums, weight_sums, n_empty)
-            elif empty_cluster == "random":
-                new_centers = random_reseed(data, centers, sums, weight_sums, n_empty, rng)
-            elif empty_cluster == "drop":
-                keep = xp.nonzero(weight_sums > 0)[0]
-                new_centers = xp.take(new_centers, keep, axis=0)
-                kept = xp.take(centers, keep, axis=0)
-            else:
-                raise EmptyClusterError(empty_cluster_message(to_numpy(weight_sums), n_iter))
-            center_shift = float(xp.sum((new_centers - kept) ** 2))
+            new_centers, kept, center_shift = apply_policy(
+                data,
+                centers,
+                new_centers,
+                labels,
+                sums,
+                weight_sums,
+                n_empty,
+                empty_cluster,
+                rng,
+                n_iter,
+            )
         if verbose:
             shifted = centers if data.shift is None else centers + data.shift
             inertia = float(kernels.weighted_inertia(X, shifted, labels, data.weights, xp=xp))

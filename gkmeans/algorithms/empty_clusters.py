@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 
 from gkmeans import _kernels as kernels
+from gkmeans._compat import to_numpy
 from gkmeans.algorithms.frame import LloydData, frame_rows
-from gkmeans.exceptions import EmptyClusterWarning
+from gkmeans.exceptions import EmptyClusterError, EmptyClusterWarning
 
 #: ``empty_cluster=`` options: move the centre to the points farthest from their
 #: centres (scikit-learn's rule), to random data points, drop it, or raise.
@@ -139,3 +140,33 @@ def empty_cluster_message(weight_sums: np.ndarray, n_iter: int) -> str:
         f"cluster(s) {empty_ids.tolist()} became empty at iteration {n_iter} "
         "with empty_cluster='error'; use 'relocate', 'random' or 'drop', or another init"
     )
+
+
+def apply_policy(
+    data: LloydData,
+    centers: Any,
+    new_centers: Any,
+    labels: Any,
+    sums: Any,
+    weight_sums: Any,
+    n_empty: int,
+    empty_cluster: str,
+    rng: np.random.Generator,
+    n_iter: int,
+) -> tuple[Any, Any, float]:
+    """``empty_cluster``'s answer to ``n_empty`` (> 0) empty clusters after one Lloyd update:
+    the new centres, the old centres they are compared with (fewer after "drop"), and the centre
+    shift between the two. "error" raises :class:`EmptyClusterError` naming the clusters."""
+    xp = data.xp
+    kept = centers
+    if empty_cluster == "relocate":
+        new_centers = relocate(data, centers, labels, sums, weight_sums, n_empty)
+    elif empty_cluster == "random":
+        new_centers = random_reseed(data, centers, sums, weight_sums, n_empty, rng)
+    elif empty_cluster == "drop":
+        keep = xp.nonzero(weight_sums > 0)[0]
+        new_centers = xp.take(new_centers, keep, axis=0)
+        kept = xp.take(centers, keep, axis=0)
+    else:
+        raise EmptyClusterError(empty_cluster_message(to_numpy(weight_sums), n_iter))
+    return new_centers, kept, float(xp.sum((new_centers - kept) ** 2))

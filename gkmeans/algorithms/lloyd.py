@@ -18,15 +18,12 @@ from gkmeans import _kernels as kernels
 from gkmeans._compat import to_numpy
 from gkmeans._validation import inertia_overflow
 from gkmeans.algorithms.empty_clusters import (
+    apply_policy,
     cluster_means,
-    empty_cluster_message,
-    random_reseed,
-    relocate,
 )
 from gkmeans.algorithms.frame import LloydData
 from gkmeans.algorithms.history import Trace, host_copies
 from gkmeans.algorithms.tie_screen import TieScreen
-from gkmeans.exceptions import EmptyClusterError
 
 
 @dataclass(frozen=True)
@@ -126,17 +123,18 @@ def lloyd(
         exact = screen.decide(float(state[3]), iteration + 1)
         kept = centers
         if n_empty > 0:
-            if empty_cluster == "relocate":
-                new_centers = relocate(data, centers, labels, sums, weight_sums, n_empty)
-            elif empty_cluster == "random":
-                new_centers = random_reseed(data, centers, sums, weight_sums, n_empty, rng)
-            elif empty_cluster == "drop":
-                keep = xp.nonzero(weight_sums > 0)[0]
-                new_centers = xp.take(new_centers, keep, axis=0)
-                kept = xp.take(centers, keep, axis=0)
-            else:
-                raise EmptyClusterError(empty_cluster_message(to_numpy(weight_sums), n_iter))
-            center_shift = float(xp.sum((new_centers - kept) ** 2))
+            new_centers, kept, center_shift = apply_policy(
+                data,
+                centers,
+                new_centers,
+                labels,
+                sums,
+                weight_sums,
+                n_empty,
+                empty_cluster,
+                rng,
+                n_iter,
+            )
             exact = screen.now(new_centers, iteration + 1)
         if verbose:
             inertia = float(xp.sum(min_sq * data.weights))
