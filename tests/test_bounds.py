@@ -215,3 +215,26 @@ def test_sparse_input_runs_lloyd_whatever_the_algorithm(algorithm):
     lloyd = KMeans(5, algorithm="lloyd", n_init=1, random_state=0).fit(S)
     np.testing.assert_array_equal(ours.labels_, lloyd.labels_)
     assert ours.inertia_ == lloyd.inertia_
+
+
+def test_compiled_bounds_step_loads_from_the_disk_cache_in_a_new_process(tmp_path):
+    """A second process loads the compiled step instead of compiling it again (a closure over
+    other compiled functions missed Numba's cache in every process: ~2 s a fit)."""
+    pytest.importorskip("numba")
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (
+        "import numpy as np\n"
+        "from gkmeans import KMeans\n"
+        "X = np.random.default_rng(0).standard_normal((4000, 4)).astype(np.float32)\n"
+        "KMeans(5, algorithm='hamerly', n_init=1, random_state=0).fit(X)\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "PYTHONPATH": str(root)}
+    for _ in range(2):
+        subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=300)
+    compiled = list(tmp_path.rglob("*bounds_step*.nbc"))
+    assert len(compiled) == 1, [path.name for path in compiled]

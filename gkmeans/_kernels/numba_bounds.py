@@ -40,6 +40,10 @@ def kernels() -> Any:
     import math
 
     jit = njit_cached
+    # The two helpers are module globals, not closure variables of bounds_step: Numba keys its
+    # disk cache on the closure's contents, and a compiled function pickles differently in every
+    # process, so a closure over them missed the cache and recompiled (~2 s) in each new process.
+    global _sq_distance, _clears
 
     @jit
     def sq_distance(v: Any, centers: Any, j: int) -> float:
@@ -54,6 +58,8 @@ def kernels() -> Any:
     def clears(lb: float, u: float, margin: float) -> bool:
         # False for NaN (a reset row's infinite bounds): such a row is computed.
         return lb > u and (lb - u) * (lb + u) > margin
+
+    _sq_distance, _clears = sq_distance, clears
 
     @jit
     def bounds_step(
@@ -108,7 +114,7 @@ def kernels() -> Any:
                 u = stored + cum_c[a] + tiny * (abs(stored) + cum_c[a])
                 stored = lower[i, glob_col]
                 glob = stored - cum_glob - tiny * (abs(stored) + cum_glob)
-                if clears(max(glob, 2.0 * half_min[a] - u), u, margin):
+                if _clears(max(glob, 2.0 * half_min[a] - u), u, margin):
                     continue  # the label stands: nothing computed, nothing written
             for f in range(d):
                 # The row in X's dtype, as Lloyd's pass subtracts the shift.
@@ -117,13 +123,13 @@ def kernels() -> Any:
             best_sq = math.inf
             own = math.inf
             if not fresh:
-                dist[a] = sq_distance(v, centers, a)
+                dist[a] = _sq_distance(v, centers, a)
                 best_sq = dist[a]
                 own = math.sqrt(best_sq)
                 count += 1
                 u = own * grow
                 best = a
-                if clears(max(glob, 2.0 * half_min[a] - u), u, margin):
+                if _clears(max(glob, 2.0 * half_min[a] - u), u, margin):
                     value = u - cum_c[a]
                     upper[i] = value + abs(value) * store_eps
                     continue
@@ -134,13 +140,13 @@ def kernels() -> Any:
                 else:
                     stored = lower[i, g]
                     low[g] = stored - cum_g[g] - tiny * (abs(stored) + cum_g[g])
-                    examined[g] = not clears(max(low[g], 2.0 * half[a, g] - u), u, margin)
+                    examined[g] = not _clears(max(low[g], 2.0 * half[a, g] - u), u, margin)
                 if examined[g]:
                     for m in range(starts[g], starts[g + 1]):
                         j = members[m]
                         if j == a and not fresh:
                             continue
-                        dj = sq_distance(v, centers, j)
+                        dj = _sq_distance(v, centers, j)
                         dist[j] = dj
                         count += 1
                         if dj < best_sq or (dj == best_sq and j < best):
