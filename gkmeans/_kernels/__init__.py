@@ -15,6 +15,7 @@ The algorithms import this package and call the names below, so no backend test 
 """
 
 from gkmeans._compat import to_numpy as to_host
+from gkmeans._kernels.agnostic import scatter_rows
 from gkmeans._kernels.dispatch import (
     free_bytes,
     implementation,
@@ -95,6 +96,7 @@ __all__ = [
     "pairwise_sq_distances",
     "release_workspaces",
     "row_sq_norms",
+    "scatter_rows",
     "segment_sum",
     "shifted_copy_fits",
     "spread_about_weighted_mean",

@@ -437,3 +437,15 @@ def column_bounds(X: Any, keep: Any, *, xp: ModuleType) -> tuple[Any, Any]:
     low = xp.min(xp.where(keep[:, None], X, inf), axis=0)
     high = xp.max(xp.where(keep[:, None], X, -inf), axis=0)
     return low, high
+
+
+def scatter_rows(full: Any, mask: Any, compressed: Any, xp: ModuleType) -> Any:
+    """``full`` (1-D, or rows of a 2-D array) with the entries where ``mask`` holds replaced, in
+    order, by ``compressed`` (the standard has no integer-array assignment)."""
+    if compressed.shape[0] == 0:
+        return full
+    position = xp.cumulative_sum(xp.astype(mask, xp.int64)) - 1
+    position = xp.clip(position, min=0, max=compressed.shape[0] - 1)
+    expanded = xp.take(compressed, position, axis=0)
+    where = mask if full.ndim == 1 else mask[:, None]
+    return xp.where(where, expanded, full)

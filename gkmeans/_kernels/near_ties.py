@@ -21,7 +21,7 @@ from types import ModuleType
 from typing import Any
 
 from gkmeans._compat import supports_float64
-from gkmeans._kernels.agnostic import row_chunks
+from gkmeans._kernels.agnostic import row_chunks, scatter_rows
 
 #: The pass takes the exact route when the expansion's rounding bound exceeds this share of the
 #: smallest squared distance between two centres.
@@ -124,18 +124,11 @@ def assign_exact(
                 sq = xp.sum(diff * diff, axis=2)
                 exact_labels.append(xp.astype(xp.argmin(sq, axis=1), xp.int64))
                 exact_sq.append(xp.astype(xp.min(sq, axis=1), X.dtype))
-            nearest = _scatter(nearest, risky, xp.concat(exact_labels), xp)
-            dist = _scatter(dist, risky, xp.concat(exact_sq), xp)
+            nearest = scatter_rows(nearest, risky, xp.concat(exact_labels), xp)
+            dist = scatter_rows(dist, risky, xp.concat(exact_sq), xp)
         labels[start:stop] = nearest
         min_sq[start:stop] = xp.clip(dist, min=0)
     return labels, min_sq
-
-
-def _scatter(full: Any, mask: Any, compressed: Any, xp: ModuleType) -> Any:
-    """``full`` with the entries where ``mask`` holds replaced, in order, by ``compressed`` (the
-    standard has no integer-array assignment)."""
-    position = xp.clip(xp.cumulative_sum(xp.astype(mask, xp.int64)) - 1, min=0)
-    return xp.where(mask, xp.take(compressed, position), full)
 
 
 def assign_and_sum_exact(

@@ -131,18 +131,6 @@ def geometry(
     )
 
 
-def _scatter(full: Any, mask: Any, compressed: Any, xp: ModuleType) -> Any:
-    """``full`` with the rows where ``mask`` holds replaced, in order, by ``compressed`` (the
-    standard has no integer-array assignment)."""
-    if compressed.shape[0] == 0:
-        return full
-    position = xp.cumulative_sum(xp.astype(mask, xp.int64)) - 1
-    position = xp.clip(position, min=0, max=compressed.shape[0] - 1)
-    expanded = xp.take(compressed, position, axis=0)
-    where = mask if full.ndim == 1 else mask[:, None]
-    return xp.where(where, expanded, full)
-
-
 def _fails(lower: Any, upper: Any, delta: Any, eps: float) -> Any:
     """Rows whose lowest lower bound does not clear the upper bound by Lloyd's margin (NaN, from
     a reset row's infinite bound, fails)."""
@@ -202,7 +190,7 @@ def _full_rows(
                 xp=xp,
                 x_sq_norms=xp.take(data.x_sq_norms, xp.take(ids, tied_at)),
             )
-            nearest = _scatter(nearest, tied, chosen, xp)
+            nearest = kernels.scatter_rows(nearest, tied, chosen, xp)
             up = xp.where(tied, xp.full_like(up, math.inf), up)
             low = xp.where(tied[:, None], xp.zeros_like(low), low)
         labels.append(nearest)
@@ -244,16 +232,16 @@ def array_pass(
         rows = frame_rows(data, ids)
         diff = rows - xp.take(centers, xp.take(state.labels, ids), axis=0)
         tight = xp.sqrt(xp.sum(diff * diff, axis=1) * (1 + (d + 4) * eps)) * (1 + 4 * eps)
-        upper = _scatter(upper, fails, tight, xp)
+        upper = kernels.scatter_rows(upper, fails, tight, xp)
         ids_lowest = lowest(xp.take(lower, ids, axis=0), xp.take(state.labels, ids), tight)
         still = _fails(ids_lowest, tight, xp.take(delta, ids), eps)
-        full_mask = _scatter(xp.zeros_like(fails), fails, still, xp)
+        full_mask = kernels.scatter_rows(xp.zeros_like(fails), fails, still, xp)
     again = xp.nonzero(full_mask)[0]
     if again.shape[0]:
         labels, up, low = _full_rows(data, centers, again, delta, geo)
-        state.labels = _scatter(state.labels, full_mask, labels, xp)
-        upper = _scatter(upper, full_mask, up, xp)
-        lower = _scatter(lower, full_mask, low, xp)
+        state.labels = kernels.scatter_rows(state.labels, full_mask, labels, xp)
+        upper = kernels.scatter_rows(upper, full_mask, up, xp)
+        lower = kernels.scatter_rows(lower, full_mask, low, xp)
         evals += k * int(again.shape[0])
     state.upper, state.lower = upper, lower
     return evals
