@@ -30,9 +30,8 @@ from gkmeans import _kernels as kernels
 from gkmeans.accel._rules import uncentred_reason
 from gkmeans.algorithms.minibatch import (
     MiniBatchState,
-    converged,
+    minibatch_loop,
     minibatch_step,
-    reassign_now,
 )
 from gkmeans.algorithms.predict_rule import predict_labels
 from gkmeans.device import Placement, resolve_placement
@@ -157,38 +156,23 @@ def fit(estimator: Any, X: Any, sample_weight: Any) -> str | None:
     placement, X_dev = _placed(X, k)
     xp = placement.xp
     state = _state(placement, best, np.zeros(k, dtype=X.dtype), batch_size, 0)
-    unit = xp.ones(batch_size, dtype=X_dev.dtype, device=X_dev.device)
-    tol = estimator._tol
-    n_steps = (estimator.max_iter * n_samples) // batch_size
-    step = 0
-    for step in range(1, n_steps + 1):
-        rows = draw_batch(random_state, cdf, batch_size)
-        batch = kernels.take_rows(X_dev, xp.asarray(rows, device=X_dev.device), xp=xp)
-        new_centers, batch_inertia = minibatch_step(
-            batch,
-            unit,
-            state,
-            xp=xp,
-            rng=random_state,  # its choice(batch_size, size=n, replace=False) is scikit-learn's
-            random_reassign=reassign_now(state, batch_size, k, xp),
-            reassignment_ratio=estimator.reassignment_ratio,
-        )
-        shift = float(xp.sum((new_centers - state.centers) ** 2)) if tol > 0 else 0.0
-        state.centers = new_centers
-        state.n_steps += 1
-        stop = converged(
-            state,
-            step,
-            n_steps,
-            n_samples,
-            batch_size,
-            shift,
-            batch_inertia,
-            tol=tol,
-            max_no_improvement=estimator.max_no_improvement,
-        )
-        if stop:
-            break
+    # gkmeans' loop, its batches drawn from scikit-learn's RandomState in scikit-learn's order
+    # (the reassignment draws too: minibatch_step's one call on it is scikit-learn's own).
+    minibatch_loop(
+        X_dev,
+        sample_weight,
+        state,
+        xp=xp,
+        rng=random_state,
+        batch_size=batch_size,
+        n_steps=(estimator.max_iter * n_samples) // batch_size,
+        tol=estimator._tol,
+        max_no_improvement=estimator.max_no_improvement,
+        reassignment_ratio=estimator.reassignment_ratio,
+        verbose=False,
+        draw_rows=lambda size: draw_batch(random_state, cdf, size),
+    )
+    step = state.n_steps
 
     estimator.cluster_centers_ = _to_host(placement, state.centers, X.dtype)
     estimator._n_features_out = k

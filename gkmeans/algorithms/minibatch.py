@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -179,15 +179,25 @@ def minibatch_loop(
     max_no_improvement: int | None,
     reassignment_ratio: float,
     verbose: bool,
+    draw_rows: Callable[[int], np.ndarray] | None = None,
 ) -> MiniBatchState:
     """Up to ``n_steps`` mini-batch steps over X (rows drawn with replacement, proportionally to
-    ``weights_host``), stopping early by :func:`converged`; ``state`` is updated and returned."""
+    ``weights_host``), stopping early by :func:`converged`; ``state`` is updated and returned.
+
+    ``draw_rows(size)``, when given, draws each batch's row indices instead (gkmeans.accel draws
+    them from scikit-learn's RandomState, in scikit-learn's order); ``rng`` still makes the
+    reassignment draws, so it may be a RandomState then."""
     n = X.shape[0]
     k = state.centers.shape[0]
-    cdf = choice_cdf(weights_host / weights_host.sum())
+    if draw_rows is None:
+        cdf = choice_cdf(weights_host / weights_host.sum())
+
+        def draw_rows(size: int) -> np.ndarray:
+            return draw_with_replacement(rng, cdf, size)
+
     unit = xp.ones(batch_size, dtype=X.dtype, device=X.device)
     for step in range(1, n_steps + 1):
-        picked = draw_with_replacement(rng, cdf, batch_size)
+        picked = draw_rows(batch_size)
         batch = kernels.take_rows(X, xp.asarray(picked, device=X.device), xp=xp)
         new_centers, batch_inertia = minibatch_step(
             batch,
