@@ -15,7 +15,7 @@ import pytest
 from gkmeans import KMeans, chunked, kmeans_plusplus
 from gkmeans import _kernels as kernels
 from gkmeans._compat import array_namespace
-from gkmeans._kernels import near_ties
+from gkmeans._kernels import near_ties, numpy_
 from gkmeans.datasets import make_blobs
 
 #: Two pairs of blobs 5 apart, the pairs at +3e4 and -3e4 along the first axis.
@@ -62,13 +62,20 @@ def cpu_pass(request, monkeypatch):
 def exact_calls(monkeypatch):
     """How many times the exact route ran (the primitives look it up at call time)."""
     calls = []
-    original = near_ties.assign_exact
 
-    def counted(*args, **kwargs):
-        calls.append(1)
-        return original(*args, **kwargs)
+    def count(module, name):
+        original = getattr(module, name)
 
-    monkeypatch.setattr(near_ties, "assign_exact", counted)
+        def counted(*args, **kwargs):
+            calls.append(name)
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, counted)
+
+    count(near_ties, "assign_exact")
+    count(near_ties, "assign_and_sum_exact")
+    count(numpy_, "assign_exact")  # the compiled pass of the NumPy backend
+    count(numpy_, "assign_and_sum_exact")
     return calls
 
 
@@ -85,8 +92,9 @@ def test_the_screen_separates_far_groups_from_ordinary_data():
     X = far_groups()
     far = float(near_ties.screen_ratio(start_centers(), (X * X).sum(axis=1).max(), X.dtype, xp=np))
     assert far > 100 * near_ties.TIE_SHARE
-    blobs, _, _ = make_blobs(20000, 32, 16, cluster_std=6.0, dtype=np.dtype("float32"),
-                             random_state=0)
+    blobs, _, _ = make_blobs(
+        20000, 32, 16, cluster_std=6.0, dtype=np.dtype("float32"), random_state=0
+    )
     blobs -= blobs.mean(axis=0)
     centers, _ = kmeans_plusplus(blobs, 16, random_state=0)
     largest = (blobs * blobs).sum(axis=1).max()
@@ -216,3 +224,88 @@ def test_ordinary_data_never_take_the_exact_route(backend, cpu_pass, exact_calls
     KMeans(6, n_init=1, random_state=0).fit(chunked(X, chunk_rows=700))
     assert exact_calls == []
     assert "near ties" not in out.getvalue()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("numba") is None, reason="needs Numba")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shift", [False, True])
+def test_the_compiled_exact_pass_is_the_array_api_one(monkeypatch, dtype, shift):
+    """The NumPy backend's compiled exact pass (runner-up kept in the argmin, risky rows decided
+    from float64 differences in the same loop) gives the Array API route's labels, distances and
+    sums, and it is the compiled kernel that ran."""
+    from gkmeans._kernels import numba_pass
+
+    monkeypatch.setenv("GKMEANS_CPU_PASS", "numba")
+    compiled = numba_pass.kernels()
+    decided = []
+    original = compiled.nearest_exact_of_block
+
+    def counted(*args):
+        decided.append(original(*args))
+        return decided[-1]
+
+    monkeypatch.setattr(compiled, "nearest_exact_of_block", counted)
+    X = far_groups(dtype=dtype)
+    C = start_centers().astype(dtype)
+    mean = X.mean(axis=0) if shift else None
+    frame = X - mean if shift else X
+    C_frame = C - mean if shift else C
+    x_sq = (frame * frame).sum(axis=1)
+    weights = np.random.default_rng(1).uniform(0.5, 2.0, X.shape[0]).astype(dtype)
+    args = dict(xp=np, chunk_rows=500, x_sq_norms=x_sq, shift=mean)
+    want = near_ties.assign_exact(X, C_frame, **args)
+    got = numpy_.assign_exact(X, C_frame, **args)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-5, atol=1e-3)
+    assert decided  # the compiled kernel ran
+    if dtype == np.float32:  # far groups: most rows within float32's rounding bound
+        assert sum(decided) > X.shape[0] // 2
+    want_sums = near_ties.assign_and_sum_exact(X, C_frame, weights, acc_dtype=np.float64, **args)
+    got_sums = numpy_.assign_and_sum_exact(X, C_frame, weights, acc_dtype=np.float64, **args)
+    np.testing.assert_array_equal(got_sums[0], want_sums[0])
+    np.testing.assert_allclose(got_sums[2], want_sums[2], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(got_sums[3], want_sums[3], rtol=1e-12)
+    assert_brute_force_labels(got[0], X, C)
+
+
+@pytest.mark.parametrize("runs", [None, 3])
+def test_the_numpy_screen_decides_as_the_float64_one(monkeypatch, runs):
+    """From SCREEN_FLOAT32_MIN_CLUSTERS float32 centres the NumPy backend's screen looks at them
+    in float32 first: an upper bound of the float64 ratio where that bound already clears the
+    share, the float64 screen itself otherwise (close or coincident centres, far groups)."""
+    k = numpy_.SCREEN_FLOAT32_MIN_CLUSTERS
+    X, _, _ = make_blobs(20000, 16, k, cluster_std=2.0, dtype=np.dtype("float32"), random_state=0)
+    X -= X.mean(axis=0)
+    centers, _ = kmeans_plusplus(X, k, random_state=0)
+    if runs is not None:
+        centers = np.stack([np.roll(centers, r, axis=0) for r in range(runs)])
+    largest = (X * X).sum(axis=1).max()
+    float64_calls = []
+    original = near_ties.screen_ratio
+
+    def counted(*args, **kwargs):
+        float64_calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(near_ties, "screen_ratio", counted)
+    fast = float(numpy_.screen_ratio(centers, largest, X.dtype, xp=np))
+    assert float64_calls == []  # ordinary centres: decided in float32
+    exact = float(original(centers, largest, X.dtype, xp=np))
+    assert exact <= fast <= near_ties.TIE_SHARE
+    assert fast == pytest.approx(exact, rel=1e-2)
+    # Two coincident centres and a pair within the share: the float64 screen decides.
+    flat = centers.reshape(-1, k, 16)
+    coincident = flat.copy()
+    coincident[:, 1] = coincident[:, 0]
+    close = flat.copy()
+    close[:, 1] = close[:, 0] + np.float32(1e-3)
+    for case in (coincident, close):
+        float64_calls.clear()
+        got = float(numpy_.screen_ratio(case, largest, X.dtype, xp=np))
+        assert float64_calls == [1]
+        assert got == float(original(case, largest, X.dtype, xp=np))
+    assert near_ties.exceeds(float(numpy_.screen_ratio(close, largest, X.dtype, xp=np)))
+    # Far groups in float32: the float64 screen, which sends the pass to the exact route.
+    far = np.concatenate([start_centers()] * (k // 4)) + np.arange(k)[:, None].astype(np.float32) * 7
+    ratio = float(numpy_.screen_ratio(far, (far * far).sum(axis=1).max(), far.dtype, xp=np))
+    assert ratio == float(original(far, (far * far).sum(axis=1).max(), far.dtype, xp=np))

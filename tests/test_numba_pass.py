@@ -29,7 +29,9 @@ def _both_passes(monkeypatch, run):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n, d, k, chunk_rows", [(5000, 32, 64, 4096), (3001, 5, 7, 1000), (2000, 128, 1024, 256),
-                                                 (50, 3, 1, 16), (9, 2, 9, 4)])
+                                                 (50, 3, 1, 16), (9, 2, 9, 4),
+                                                 # the small-d loop: padded to 4, and 4 + 4
+                                                 (4099, 3, 256, 2048), (3001, 7, 40, 1000)])
 @pytest.mark.parametrize("with_shift", [False, True])
 def test_compiled_pass_labels_as_the_numpy_pass(monkeypatch, dtype, n, d, k, chunk_rows, with_shift):
     rng = np.random.default_rng(n + k)
@@ -53,11 +55,14 @@ def test_compiled_pass_labels_as_the_numpy_pass(monkeypatch, dtype, n, d, k, chu
     assert_distances_equal_up_to_rounding(c_min_sq, min_sq, shifted, centers)
     assert c_labels.dtype == np.int64 and c_min_sq.dtype == dtype and c_sums.dtype == np.float64
     # the NumPy pass sums each block in X's dtype first; the compiled one in float64 throughout
-    exact = np.zeros((k, d))
+    exact, c_exact = np.zeros((k, d)), np.zeros((k, d))
     np.add.at(exact, labels, shifted.astype(np.float64) * weights[:, None].astype(np.float64))
-    np.testing.assert_allclose(c_sums, exact, rtol=1e-12, atol=1e-9)
+    # each pass's sums are those of its own labels (which may differ at near-ties)
+    np.add.at(c_exact, c_labels, shifted.astype(np.float64) * weights[:, None].astype(np.float64))
+    np.testing.assert_allclose(c_sums, c_exact, rtol=1e-12, atol=1e-9)
     np.testing.assert_allclose(sums, exact, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-3)
-    np.testing.assert_allclose(c_wsums, wsums, rtol=1e-6)
+    np.testing.assert_allclose(c_wsums, np.bincount(c_labels, weights, minlength=k), rtol=1e-6)
+    np.testing.assert_allclose(wsums, np.bincount(labels, weights, minlength=k), rtol=1e-6)
 
     def assign_only():
         return numpy_.assign(X, centers, xp=np, chunk_rows=chunk_rows, x_sq_norms=None, shift=shift)
@@ -81,21 +86,31 @@ def test_a_fit_through_the_compiled_pass_equals_the_numpy_fit(monkeypatch):
     assert compiled.inertia_ == pytest.approx(plain.inertia_, rel=1e-6)
 
 
-@pytest.mark.parametrize("k, argmin", [(5, "rows"), (numpy_.ROW_MAJOR_MAX_CLUSTERS + 1, "block")])
-def test_the_compiled_kernels_are_the_ones_that_ran(monkeypatch, k, argmin):
+@pytest.mark.parametrize(
+    "k, d, argmin",
+    [
+        (5, 12, "rows"),
+        (numpy_.ROW_MAJOR_MAX_CLUSTERS + 1, numpy_.SMALL_D_MAX_FEATURES + 1, "block"),
+        (numpy_.ROW_MAJOR_MAX_CLUSTERS + 1, 3, "small"),
+        (numpy_.ROW_MAJOR_MAX_CLUSTERS + 1, numpy_.SMALL_D_MAX_FEATURES, "small"),
+    ],
+)
+def test_the_compiled_kernels_are_the_ones_that_ran(monkeypatch, k, d, argmin):
     ran = []
     real = numba_pass.kernels()
     spy = numba_pass._Kernels(nearest_of_block=lambda *a: ran.append("block") or real.nearest_of_block(*a),
+                              nearest_exact_of_block=real.nearest_exact_of_block,
+                              nearest_small_d=lambda *a: ran.append("small") or real.nearest_small_d(*a),
                               nearest_of_rows=lambda *a: ran.append("rows") or real.nearest_of_rows(*a),
                               add_to_clusters=lambda *a: ran.append("sums") or real.add_to_clusters(*a),
                               weighted_inertia=real.weighted_inertia, closer_of_block=real.closer_of_block)
     monkeypatch.setattr(numba_pass, "kernels", lambda: spy)
-    monkeypatch.setattr(numpy_._BlockLabeller, "label_and_sum", None)  # the NumPy version must not run
+    monkeypatch.setattr(numpy_.BlockLabeller, "label_and_sum", None)  # the NumPy version must not run
     monkeypatch.setenv("GKMEANS_CPU_PASS", "numba")  # a pass this small runs plain NumPy under "auto"
-    X, _, _ = make_blobs(3000, 4, k, random_state=0)
+    X, _, _ = make_blobs(3000, d, k, random_state=0)
     gkmeans.KMeans(k, random_state=0, n_init=1).fit(X)
     assert argmin in ran and "sums" in ran
-    assert ({"rows", "block"} - {argmin}).isdisjoint(ran)
+    assert ({"rows", "block", "small"} - {argmin}).isdisjoint(ran)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

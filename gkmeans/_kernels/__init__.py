@@ -17,6 +17,7 @@ The algorithms import this package and call the names below, so no backend test 
 from gkmeans._compat import to_numpy as to_host
 from gkmeans._kernels.agnostic import scatter_rows
 from gkmeans._kernels.dispatch import (
+    fit_scope,
     free_bytes,
     implementation,
     native_module,
@@ -25,7 +26,6 @@ from gkmeans._kernels.dispatch import (
     release_workspaces,
 )
 from gkmeans._kernels.near_ties import exceeds as exceeds_tie_share
-from gkmeans._kernels.near_ties import screen_ratio as tie_screen_ratio
 from gkmeans._kernels.precision import PRECISIONS, exact_products, matmul_precision
 from gkmeans._kernels.primitives import (
     assign,
@@ -47,6 +47,7 @@ from gkmeans._kernels.primitives import (
     sq_distances_to_rows,
     stream_to_device,
     take_rows,
+    tie_screen_ratio,
     weighted_column_sums,
     weighted_inertia,
     weighted_spread,
@@ -78,6 +79,7 @@ __all__ = [
     "bounds_kernel",
     "chunk_rows_for",
     "closer_distances",
+    "fit_scope",
     "cluster_distance_sums",
     "column_bounds",
     "column_mean",

@@ -8,6 +8,7 @@ pure Array API version in :mod:`gkmeans._kernels.agnostic`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import sys
@@ -85,6 +86,15 @@ def implementation(xp: ModuleType, primitive: str, X: Any = None) -> str:
     """Which implementation ``primitive`` uses for ``xp`` (and data ``X`` where given):
     "native:<backend>" or "agnostic"."""
     return "agnostic" if native(xp, primitive, X) is None else f"native:{backend_name(xp)}"
+
+
+def fit_scope(xp: ModuleType, device: Any) -> contextlib.AbstractContextManager[Any]:
+    """Context a whole fit runs in: the backend's ``fit_scope(device)`` where it has one (NumPy:
+    BLAS held to one thread from the first pass to the last, see :func:`.numpy_.fit_scope`),
+    else nothing."""
+    module = native_module(xp)
+    scope = getattr(module, "fit_scope", None) if module is not None else None
+    return contextlib.nullcontext() if scope is None else scope(device)
 
 
 def on_gpu(xp: ModuleType, device: Any) -> bool:

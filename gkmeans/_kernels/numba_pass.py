@@ -21,6 +21,10 @@ from typing import Any
 
 from gkmeans._kernels.numba_jit import njit_cached
 
+#: Points per tile of the small-d loop (``nearest_small_d``): a tile's four feature columns,
+#: running minima and labels (24 bytes a point in float32) stay in a 48 KiB L1 cache.
+SMALL_D_TILE = 512
+
 
 @functools.lru_cache(maxsize=1)
 def kernels() -> Any:
@@ -57,6 +61,145 @@ def kernels() -> Any:
             labels_out[i] = nearest[i]
             distance = best[i] + block_sq[i]
             min_sq_out[i] = distance if distance > 0 else 0
+
+    @jit
+    def nearest_small_d(
+        block: Any,
+        neg2_centers: Any,
+        c_sq: Any,
+        block_sq: Any,
+        columns: Any,
+        partial: Any,
+        best: Any,
+        nearest: Any,
+        labels_out: Any,
+        min_sq_out: Any,
+    ) -> None:
+        """Labels and squared distances of one block without a matrix product, for few features:
+        the block is transposed into ``columns`` (features padded with zeros to
+        ``neg2_centers.shape[1]``, a multiple of 4), and each centre's ``-2 x.c + ||c||^2`` is
+        formed four features at a time for a whole row of points, compared as it is formed
+        (``partial`` holds it between groups of four beyond the first). A product with so few
+        terms leaves BLAS moving a k x rows block through memory for a few operations an element;
+        here nothing but the block's columns is read. The sums run in feature order, so a point
+        within rounding of two centres may take the other one than BLAS's product would."""
+        rows, d = block.shape
+        k, padded = neg2_centers.shape
+        for f in range(padded):
+            if f < d:
+                for i in range(rows):
+                    columns[f, i] = block[i, f]
+            else:
+                for i in range(rows):
+                    columns[f, i] = 0
+        for i in range(rows):
+            best[i] = np.inf
+            nearest[i] = 0
+        # Tiles of points small enough that their columns, running minima and labels stay in
+        # the L1 cache while every centre passes over them.
+        for tile in range(0, rows, SMALL_D_TILE):
+            end = min(rows, tile + SMALL_D_TILE)
+            x0, x1 = columns[0, tile:end], columns[1, tile:end]
+            x2, x3 = columns[2, tile:end], columns[3, tile:end]
+            low, near, part = best[tile:end], nearest[tile:end], partial[tile:end]
+            size = end - tile
+            for j in range(k):
+                c0, c1, c2, c3 = (
+                    neg2_centers[j, 0],
+                    neg2_centers[j, 1],
+                    neg2_centers[j, 2],
+                    neg2_centers[j, 3],
+                )
+                cj = c_sq[j]
+                label = np.int32(j)
+                if padded == 4:
+                    for i in range(size):  # branch-free, so that it vectorises across points
+                        value = (((c0 * x0[i] + c1 * x1[i]) + c2 * x2[i]) + c3 * x3[i]) + cj
+                        closer = value < low[i]
+                        low[i] = value if closer else low[i]
+                        near[i] = label if closer else near[i]
+                    continue
+                for i in range(size):
+                    part[i] = ((c0 * x0[i] + c1 * x1[i]) + c2 * x2[i]) + c3 * x3[i]
+                for f in range(4, padded, 4):
+                    e0, e1, e2, e3 = (
+                        neg2_centers[j, f],
+                        neg2_centers[j, f + 1],
+                        neg2_centers[j, f + 2],
+                        neg2_centers[j, f + 3],
+                    )
+                    y0, y1 = columns[f, tile:end], columns[f + 1, tile:end]
+                    y2, y3 = columns[f + 2, tile:end], columns[f + 3, tile:end]
+                    for i in range(size):
+                        part[i] += ((e0 * y0[i] + e1 * y1[i]) + e2 * y2[i]) + e3 * y3[i]
+                for i in range(size):
+                    value = part[i] + cj
+                    closer = value < low[i]
+                    low[i] = value if closer else low[i]
+                    near[i] = label if closer else near[i]
+        for i in range(rows):
+            labels_out[i] = nearest[i]
+            distance = best[i] + block_sq[i]
+            min_sq_out[i] = distance if distance > 0 else 0
+
+    @jit
+    def nearest_exact_of_block(
+        products: Any,
+        c_sq: Any,
+        block_sq: Any,
+        raw: Any,
+        shift: Any,
+        centers: Any,
+        scale: float,
+        c_sq_max: float,
+        best: Any,
+        second: Any,
+        nearest: Any,
+        labels_out: Any,
+        min_sq_out: Any,
+    ) -> int:
+        """:func:`nearest_of_block` that also keeps each row's runner-up, and decides again
+        the rows whose runner-up lies within ``scale * (||x||^2 + c_sq_max)`` of the nearest
+        (:func:`gkmeans._kernels.near_ties.assign_exact`): among all centres, from the
+        differences ``(raw - shift) - c`` in float64 (``centers`` float64, first minimum).
+        Returns how many rows were decided so."""
+        k, rows = products.shape
+        for i in range(rows):
+            best[i] = products[0, i] + c_sq[0]
+            second[i] = np.inf
+            nearest[i] = 0
+        for j in range(1, k):
+            cj = c_sq[j]
+            label = np.int32(j)
+            for i in range(rows):  # branch-free, so that it vectorises across points
+                value = products[j, i] + cj
+                current = best[i]
+                closer = value < current
+                second[i] = min(second[i], max(value, current))
+                best[i] = value if closer else current
+                nearest[i] = label if closer else nearest[i]
+        d = raw.shape[1]
+        decided = 0
+        for i in range(rows):
+            if second[i] - best[i] <= scale * (np.float64(block_sq[i]) + c_sq_max):
+                decided += 1
+                exact_best = np.inf
+                exact_label = 0
+                for j in range(k):
+                    total = 0.0
+                    for f in range(d):
+                        diff = (np.float64(raw[i, f]) - np.float64(shift[f])) - centers[j, f]
+                        total += diff * diff
+                    if total < exact_best:
+                        exact_best = total
+                        exact_label = j
+                labels_out[i] = exact_label
+                min_sq_out[i] = exact_best
+            else:
+                labels_out[i] = nearest[i]
+                distance = best[i] + block_sq[i]
+                min_sq_out[i] = distance if distance > 0 else 0
+        return decided
 
     @jit
     def nearest_of_rows(
@@ -146,6 +289,33 @@ def kernels() -> Any:
         nearest_of_rows(
             np.ones((1, 1), dtype=dtype), one, one, np.zeros(1, dtype=np.int64), one.copy()
         )
+        nearest_small_d(
+            np.ones((1, 1), dtype=dtype),
+            np.ones((1, 4), dtype=dtype),
+            one,
+            one,
+            np.ones((4, 1), dtype=dtype),
+            one.copy(),
+            one.copy(),
+            np.zeros(1, dtype=np.int32),
+            np.zeros(1, dtype=np.int64),
+            one.copy(),
+        )
+        nearest_exact_of_block(
+            np.ones((1, 1), dtype=dtype),
+            one,
+            one,
+            np.ones((1, 1), dtype=dtype),
+            one,
+            np.ones((1, 1)),
+            1.0,
+            1.0,
+            one.copy(),
+            one.copy(),
+            np.zeros(1, dtype=np.int32),
+            np.zeros(1, dtype=np.int64),
+            one.copy(),
+        )
         add_to_clusters(
             np.ones((1, 1), dtype=dtype),
             one,
@@ -170,6 +340,8 @@ def kernels() -> Any:
         )  # a column block of the (m, n) result
     return _Kernels(
         nearest_of_block=nearest_of_block,
+        nearest_exact_of_block=nearest_exact_of_block,
+        nearest_small_d=nearest_small_d,
         nearest_of_rows=nearest_of_rows,
         add_to_clusters=add_to_clusters,
         weighted_inertia=weighted_inertia,
@@ -184,12 +356,16 @@ class _Kernels:
         self,
         *,
         nearest_of_block: Any,
+        nearest_exact_of_block: Any,
+        nearest_small_d: Any,
         nearest_of_rows: Any,
         add_to_clusters: Any,
         weighted_inertia: Any,
         closer_of_block: Any,
     ) -> None:
         self.nearest_of_block = nearest_of_block
+        self.nearest_exact_of_block = nearest_exact_of_block
+        self.nearest_small_d = nearest_small_d
         self.nearest_of_rows = nearest_of_rows
         self.add_to_clusters = add_to_clusters
         self.weighted_inertia = weighted_inertia

@@ -7,214 +7,21 @@ from typing import Any
 import numpy as np
 
 from gkmeans import config
-from gkmeans._kernels import agnostic
+from gkmeans._kernels import agnostic, near_ties
 from gkmeans._kernels.agnostic import CentredCenters, row_chunks
-from gkmeans._kernels.cpu_threads import in_threads
+from gkmeans._kernels.cpu_threads import in_threads, one_blas_thread
 
 # The bound-based step is this backend's too (dispatch looks it up here by name).
 from gkmeans._kernels.numba_bounds import bounds_available, bounds_pass  # noqa: F401
+from gkmeans._kernels.numpy_blocks import (  # noqa: F401 (tests and benchmarks read them here)
+    ROW_MAJOR_MAX_CLUSTERS,
+    SMALL_D_MAX_FEATURES,
+    BlockLabeller,
+    CompiledBlockLabeller,
+    ExactBlockLabeller,
+    RowShifter,
+)
 from gkmeans.host_memory import host_available_bytes
-
-
-class _RowShifter:
-    """Writes blocks of rows of ``X - shift`` into per-thread buffers reused from block to block
-    (X's own rows when there is no shift): the subtraction every blocked pass starts with.
-    """
-
-    def __init__(self, X: np.ndarray, shift: np.ndarray | None, block_rows: int) -> None:
-        self.X, self.shift = X, shift
-        self.block_rows = max(1, min(block_rows, X.shape[0]))
-
-    def buffer(self) -> np.ndarray | None:
-        """A thread's own (block x d) buffer (None without a shift)."""
-        return (
-            None
-            if self.shift is None
-            else np.empty((self.block_rows, self.X.shape[1]), dtype=self.X.dtype)
-        )
-
-    def __call__(self, start: int, stop: int, buffer: np.ndarray | None) -> np.ndarray:
-        """Rows ``start:stop`` (at most ``block_rows`` of them) of ``X - shift``."""
-        if self.shift is None:
-            return self.X[start:stop]
-        return np.subtract(self.X[start:stop], self.shift, out=buffer[: stop - start])
-
-
-class _BlockLabeller:
-    """The part of a pass every NumPy kernel shares: shift a block, label it, record distances.
-
-    Labels come from the argmin of ``-2 x.c + ||c||^2`` built in a reused buffer (the same
-    arithmetic, in the same order, as :func:`.agnostic.assign`, so the same labels).
-    """
-
-    def __init__(
-        self,
-        X: np.ndarray,
-        centers: np.ndarray,
-        xp: Any,
-        x_sq_norms: Any,
-        shift: Any,
-        block_rows: int,
-    ) -> None:
-        self.X, self.xp, self.x_sq_norms = X, xp, x_sq_norms
-        self.shifter = _RowShifter(X, shift, block_rows)
-        self.c_sq = np.sum(centers * centers, axis=1)
-        self.centers_t_neg2 = np.ascontiguousarray(-2 * centers.T)
-        self.labels = np.empty(X.shape[0], dtype=np.int64)
-        self.min_sq = np.empty(X.shape[0], dtype=X.dtype)
-
-    def buffers(self) -> tuple[np.ndarray, np.ndarray | None]:
-        """A thread's own (block x k) distance buffer and (block x d) shifted-rows buffer (None
-        without a shift)."""
-        return (
-            np.empty((self.shifter.block_rows, self.c_sq.shape[0]), dtype=self.X.dtype),
-            self.shifter.buffer(),
-        )
-
-    def _shifted_block(
-        self, start: int, stop: int, shifted: np.ndarray | None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        block = self.shifter(start, stop, shifted)
-        block_sq = (
-            self.xp.vecdot(block, block) if self.x_sq_norms is None else self.x_sq_norms[start:stop]
-        )
-        return block, block_sq
-
-    def label(self, start: int, stop: int, scratch: Any) -> tuple[np.ndarray, np.ndarray]:
-        """Label rows ``start:stop``; returns the shifted block and its labels (scratch[0] holds the
-        distances)."""
-        partial, shifted = scratch[0][: stop - start], scratch[1]
-        block, block_sq = self._shifted_block(start, stop, shifted)
-        np.matmul(block, self.centers_t_neg2, out=partial)
-        partial += self.c_sq
-        nearest = partial.argmin(axis=1)
-        self.labels[start:stop] = nearest
-        best = np.take_along_axis(partial, nearest[:, None], axis=1)[:, 0]
-        np.add(best, block_sq, out=self.min_sq[start:stop])
-        return block, nearest
-
-    def label_and_sum(
-        self,
-        start: int,
-        stop: int,
-        scratch: Any,
-        weights: np.ndarray,
-        sums: np.ndarray,
-        weight_sums: np.ndarray,
-    ) -> None:
-        """:meth:`label`, then add the block's weighted rows to ``sums``: through a one-hot
-        product built in the distance buffer while it is still in cache, or, from
-        :data:`gkmeans.config.NUMPY_SORTED_SUMS_MIN_CLUSTERS` clusters, by sorting the rows by
-        label and summing each run of them (``reduceat``): the one-hot product costs as much as
-        the distance product (k x d per row), the sort a few passes over the block."""
-        rows = stop - start
-        block, nearest = self.label(start, stop, scratch)
-        block_weights = weights[start:stop]
-        if sums.shape[0] >= config.NUMPY_SORTED_SUMS_MIN_CLUSTERS:
-            order = np.argsort(nearest, kind="stable")
-            sorted_labels = nearest[order]
-            starts = np.flatnonzero(np.r_[True, sorted_labels[1:] != sorted_labels[:-1]])
-            weighted = block[order]
-            weighted *= block_weights[order, None]
-            sums[sorted_labels[starts]] += np.add.reduceat(weighted, starts, axis=0)
-        else:
-            partial = scratch[0][:rows]
-            partial.fill(0)  # the distance buffer becomes the weighted one-hot matrix
-            partial[np.arange(rows), nearest] = block_weights
-            sums += partial.T @ block
-        weight_sums += np.bincount(nearest, weights=block_weights, minlength=sums.shape[0])
-
-    def finish(self) -> tuple[np.ndarray, np.ndarray]:
-        np.maximum(self.min_sq, 0, out=self.min_sq)
-        return self.labels, self.min_sq
-
-
-#: Up to this many clusters the compiled pass forms the products row-major, ``block @ (-2 C).T``
-#: (the NumPy pass's own call: its labels bit for bit at equal blocks), and finds each row's
-#: minimum in turn: OpenBLAS forms that layout about 2x faster than the transposed one for so
-#: few centres, which more than pays for the row-at-a-time argmin (measured, one thread, per 10^5
-#: rows of d = 32: k = 8, 1.9 against 2.6 ms; k = 16, 2.3 against 2.8; k = 32, 4.8 against 4.2).
-ROW_MAJOR_MAX_CLUSTERS = 16
-
-
-class _CompiledBlockLabeller(_BlockLabeller):
-    """:class:`_BlockLabeller` whose argmin and cluster sums are compiled loops
-    (:mod:`.numba_pass`).
-
-    Above :data:`ROW_MAJOR_MAX_CLUSTERS` the products are computed transposed,
-    ``(-2 C) @ block.T`` (k x rows), so that the compiled argmin compares whole rows of points
-    at once; BLAS may round them differently in the last bit from the NumPy path's
-    ``block @ (-2 C).T``, so only points within rounding of two centres can be labelled
-    differently. Up to it, the products are the NumPy path's.
-    """
-
-    def __init__(
-        self,
-        X: np.ndarray,
-        centers: np.ndarray,
-        xp: Any,
-        x_sq_norms: Any,
-        shift: Any,
-        block_rows: int,
-        compiled: Any,
-    ) -> None:
-        super().__init__(X, centers, xp, x_sq_norms, shift, block_rows)
-        self.compiled = compiled
-        self.row_major = centers.shape[0] <= ROW_MAJOR_MAX_CLUSTERS
-        # -2 C for the transposed products (above ROW_MAJOR_MAX_CLUSTERS only).
-        self.neg2_centers = None if self.row_major else np.ascontiguousarray(-2 * centers)
-
-    def buffers(self) -> tuple[np.ndarray | None, ...]:
-        """A thread's own products (flat, viewed as block x k or k x block), shifted rows, and the
-        running minimum of the transposed layout (None for the row-major one)."""
-        rows = self.shifter.block_rows
-        products = np.empty(self.c_sq.shape[0] * rows, dtype=self.X.dtype)
-        shifted = self.shifter.buffer()
-        if self.row_major:
-            return products, shifted, None, None
-        return products, shifted, np.empty(rows, dtype=self.X.dtype), np.empty(rows, dtype=np.int32)
-
-    def label(self, start: int, stop: int, scratch: Any) -> tuple[np.ndarray, np.ndarray]:
-        rows = stop - start
-        k = self.c_sq.shape[0]
-        flat, shifted, best, nearest = scratch
-        block, block_sq = self._shifted_block(start, stop, shifted)
-        labels = self.labels[start:stop]
-        if self.row_major:
-            products = flat[: rows * k].reshape(rows, k)
-            np.matmul(block, self.centers_t_neg2, out=products)
-            self.compiled.nearest_of_rows(
-                products, self.c_sq, block_sq, labels, self.min_sq[start:stop]
-            )
-            return block, labels
-        products = flat[: k * rows].reshape(k, rows)
-        np.matmul(self.neg2_centers, block.T, out=products)
-        self.compiled.nearest_of_block(
-            products,
-            self.c_sq,
-            block_sq,
-            best[:rows],
-            nearest[:rows],
-            labels,
-            self.min_sq[start:stop],
-        )
-        return block, labels
-
-    def label_and_sum(
-        self,
-        start: int,
-        stop: int,
-        scratch: Any,
-        weights: np.ndarray,
-        sums: np.ndarray,
-        weight_sums: np.ndarray,
-    ) -> None:
-        block, labels = self.label(start, stop, scratch)
-        self.compiled.add_to_clusters(block, weights[start:stop], labels, sums, weight_sums)
-
-    def finish(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.labels, self.min_sq  # clamped by the compiled loop
-
 
 #: ``GKMEANS_CPU_PASS`` (:mod:`gkmeans.config`): "auto" (default) compiles the argmin and cluster
 #: sums of the NumPy pass with Numba when it is installed (the ``fast`` extra), "numba" requires
@@ -281,13 +88,13 @@ def compiled_pass(work: int = COMPILED_MIN_WORK, dtype: Any = np.float64) -> Any
 
 def _labeller(
     X: np.ndarray, centers: np.ndarray, xp: Any, x_sq_norms: Any, shift: Any, chunk_rows: int
-) -> tuple[_BlockLabeller, int]:
+) -> tuple[BlockLabeller, int]:
     """The labeller for this pass and its block size."""
     compiled = compiled_pass(X.shape[0] * centers.shape[0], X.dtype)
     if compiled is None:
-        return _BlockLabeller(X, centers, xp, x_sq_norms, shift, chunk_rows), chunk_rows
+        return BlockLabeller(X, centers, xp, x_sq_norms, shift, chunk_rows), chunk_rows
     block_rows = compiled_block_rows(centers.shape[0], X.dtype.itemsize, chunk_rows)
-    return _CompiledBlockLabeller(
+    return CompiledBlockLabeller(
         X, centers, xp, x_sq_norms, shift, block_rows, compiled
     ), block_rows
 
@@ -335,8 +142,20 @@ def assign_and_sum(
     Returns labels, squared distances, sums of the shifted rows (float64, (k, d))
     and cluster weights (float64, (k,)).
     """
-    k, d = centers.shape
     labeller, chunk_rows = _labeller(X, centers, xp, x_sq_norms, shift, chunk_rows)
+    return _summed_pass(labeller, X, centers, weights, chunk_rows)
+
+
+def _summed_pass(
+    labeller: BlockLabeller,
+    X: np.ndarray,
+    centers: np.ndarray,
+    weights: np.ndarray,
+    block_rows: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The blocks of ``labeller`` labelled and summed, shared among the CPU threads; labels,
+    distances, cluster sums and weights (float64)."""
+    k, d = centers.shape
 
     def work(share: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
         scratch = labeller.buffers()
@@ -346,7 +165,7 @@ def assign_and_sum(
             labeller.label_and_sum(start, stop, scratch, weights, sums, weight_sums)
         return sums, weight_sums
 
-    results = in_threads(X.shape[0], chunk_rows, work)
+    results = in_threads(X.shape[0], block_rows, work)
     labels, min_sq = labeller.finish()
     return (
         labels,
@@ -354,6 +173,78 @@ def assign_and_sum(
         np.sum([r[0] for r in results], axis=0),
         np.sum([r[1] for r in results], axis=0),
     )
+
+
+def _exact_labeller(
+    X: np.ndarray, centers: np.ndarray, xp: Any, x_sq_norms: Any, shift: Any, chunk_rows: int
+) -> tuple[ExactBlockLabeller, int] | None:
+    """The compiled exact labeller and its block size, or None where the pass is not compiled
+    (the same rule as :func:`_labeller`)."""
+    compiled = compiled_pass(X.shape[0] * centers.shape[0], X.dtype)
+    if compiled is None:
+        return None
+    block_rows = compiled_block_rows(centers.shape[0], X.dtype.itemsize, chunk_rows)
+    labeller = ExactBlockLabeller(X, centers, xp, x_sq_norms, shift, block_rows, compiled)
+    return labeller, block_rows
+
+
+def assign_exact(
+    X: np.ndarray,
+    centers: np.ndarray,
+    *,
+    xp: Any,
+    chunk_rows: int,
+    x_sq_norms: np.ndarray | None = None,
+    shift: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`.near_ties.assign_exact` as one compiled pass (:class:`ExactBlockLabeller`), the
+    blocks shared among CPU threads; the Array API version where the pass is not compiled."""
+    chosen = _exact_labeller(X, centers, xp, x_sq_norms, shift, chunk_rows)
+    if chosen is None:
+        return near_ties.assign_exact(
+            X, centers, xp=xp, chunk_rows=chunk_rows, x_sq_norms=x_sq_norms, shift=shift
+        )
+    labeller, block_rows = chosen
+
+    def work(share: list[tuple[int, int]]) -> None:
+        scratch = labeller.buffers()
+        for start, stop in share:
+            labeller.label(start, stop, scratch)
+
+    in_threads(X.shape[0], block_rows, work)
+    return labeller.finish()
+
+
+def assign_and_sum_exact(
+    X: np.ndarray,
+    centers: np.ndarray,
+    weights: np.ndarray,
+    *,
+    xp: Any,
+    acc_dtype: Any,
+    chunk_rows: int,
+    x_sq_norms: np.ndarray | None = None,
+    shift: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`.near_ties.assign_and_sum_exact` as :func:`assign_and_sum` with the exact labeller
+    (centres (k, d)); the Array API version where the pass is not compiled or for batched
+    centres."""
+    chosen = None
+    if centers.ndim == 2:
+        chosen = _exact_labeller(X, centers, xp, x_sq_norms, shift, chunk_rows)
+    if chosen is None:
+        return near_ties.assign_and_sum_exact(
+            X,
+            centers,
+            weights,
+            xp=xp,
+            acc_dtype=acc_dtype,
+            chunk_rows=chunk_rows,
+            x_sq_norms=x_sq_norms,
+            shift=shift,
+        )
+    labeller, block_rows = chosen
+    return _summed_pass(labeller, X, centers, weights, block_rows)
 
 
 def weighted_inertia(
@@ -414,7 +305,7 @@ def closer_distances(
     if compiled is not None:
         chunk_rows = max(chunk_rows, COMPILED_MIN_ROWS)
 
-    shifter = _RowShifter(X, shift, chunk_rows)
+    shifter = RowShifter(X, shift, chunk_rows)
 
     def work(share: list[tuple[int, int]]) -> np.ndarray:
         products_flat = np.empty(m * shifter.block_rows, dtype=X.dtype)
@@ -464,7 +355,7 @@ def row_sq_norms(
     into a reused buffer (the same ``vecdot``, so the same norms)."""
     n = X.shape[0]
     out = np.empty(n, dtype=X.dtype)
-    shifter = _RowShifter(X, shift, chunk_rows)
+    shifter = RowShifter(X, shift, chunk_rows)
 
     def work(share: list[tuple[int, int]]) -> None:
         shifted = shifter.buffer()
@@ -551,6 +442,55 @@ def cluster_distance_sums(
         np.sqrt(sq, out=sq)
         np.matmul(sq, one_hot, out=out[start:stop])
     return out
+
+
+#: From this many centres (float32) the screen of :mod:`.near_ties` first looks at the centres'
+#: separations in float32 (:func:`screen_ratio`): its float64 k x k Gram took 13 ms an iteration
+#: at k = 1,024, d = 128 (8% of a Lloyd iteration at n = 10^5); in float32, about a quarter.
+SCREEN_FLOAT32_MIN_CLUSTERS = 128
+
+
+def screen_ratio(centers: np.ndarray, x_sq_max: Any, dtype: Any, *, xp: Any) -> np.ndarray:
+    """:func:`.near_ties.screen_ratio`, the same decision (:func:`.near_ties.exceeds`), sooner.
+
+    Float32 centres, from :data:`SCREEN_FLOAT32_MIN_CLUSTERS` of them: the separations of every
+    two centres are first formed in float32 (centred, Gram expansion) and lowered by a bound on
+    that arithmetic's error (``4 tie_scale(d) max ||c||^2``, twice what the centring, the
+    d-term products and the sums can add up to). When even the lowered smallest separation keeps
+    the ratio within :data:`.near_ties.TIE_SHARE`, that ratio, an upper bound of the float64
+    one, is returned: both are within the share, so the pass is decided the same. Otherwise
+    (near or coincident centres, whose exclusion needs float64) the float64 screen runs.
+    """
+    k, d = centers.shape[-2], centers.shape[-1]
+    if centers.dtype != np.float32 or k < SCREEN_FLOAT32_MIN_CLUSTERS:
+        return near_ties.screen_ratio(centers, x_sq_max, dtype, xp=xp)
+    runs = centers.reshape(-1, k, d)
+    wide = runs.astype(np.float64)
+    c_sq_max = float(np.max(np.einsum("rkd,rkd->rk", wide, wide)))
+    err = near_ties.tie_scale(d, dtype, np) * (float(x_sq_max) + c_sq_max)
+    c = runs - runs.mean(axis=1, keepdims=True)
+    norms = np.einsum("rkd,rkd->rk", c, c)
+    sep = norms[:, :, None] + norms[:, None, :] - 2 * (c @ c.transpose(0, 2, 1))
+    diagonal = np.arange(k)
+    sep[:, diagonal, diagonal] = np.inf
+    smallest = float(np.min(sep)) - 4 * near_ties.tie_scale(d, np.float32, np) * float(norms.max())
+    if smallest > 0 and not near_ties.exceeds(err / smallest):
+        return np.asarray(err / smallest)
+    return near_ties.screen_ratio(centers, x_sq_max, dtype, xp=xp)
+
+
+def fit_scope(device: Any) -> Any:
+    """BLAS held to one thread for a whole fit, as scikit-learn's ``KMeans.fit`` does.
+
+    The passes hold it anyway (:func:`.cpu_threads.in_threads`); what this adds is the time
+    between them. A product there at BLAS's own thread count (the tie screen's k x k Gram, a
+    centre update) leaves OpenBLAS's threads spinning for a while after it returns, on the very
+    cores the next pass's threads then need (measured, 2 cores, float32, per Lloyd iteration:
+    10^5 x 128, k = 1,024: 205 -> 169 ms; 5 x 10^5 x 16, k = 256: 65 -> 37 ms; 10^6 x 32,
+    k = 64: 48 -> 42 ms). What runs between the passes is k x d work or less, which one thread
+    does in a fraction of that time.
+    """
+    return one_blas_thread()
 
 
 def free_memory(device: Any) -> int | None:

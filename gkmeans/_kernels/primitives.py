@@ -34,7 +34,15 @@ def exact_ties_needed(
         flat = xp.astype(xp.reshape(centers, (-1, centers.shape[-1])), acc)
         c_sq_max = xp.max(xp.sum(flat * flat, axis=1))
         largest = (2 * xp.astype(xp.max(min_sq), acc) + 2 * (1 + t) * c_sq_max) / (1 - 2 * t)
-    return near_ties.exceeds(float(near_ties.screen_ratio(centers, largest, X.dtype, xp=xp)))
+    return near_ties.exceeds(float(tie_screen_ratio(centers, largest, X.dtype, xp=xp)))
+
+
+def tie_screen_ratio(centers: Any, x_sq_max: Any, dtype: Any, *, xp: ModuleType) -> Any:
+    """:func:`.near_ties.screen_ratio` (0-d array), by the backend's own screen where it has one
+    (NumPy: a float32 first look at many centres, the same decision)."""
+    impl = native(xp, "screen_ratio", centers)
+    impl = near_ties.screen_ratio if impl is None else impl
+    return impl(centers, x_sq_max, dtype, xp=xp)
 
 
 def assign(
@@ -61,7 +69,7 @@ def assign(
         X.shape[0], k * (xp.finfo(X.dtype).bits // 8), xp, X.device, cache_sized=True
     )
     exact = exact_ties and not is_sparse_rows(X)
-    impl = near_ties.assign_exact if exact else pick(xp, "assign", X)
+    impl = _exact_impl(xp, "assign_exact", X) if exact else pick(xp, "assign", X)
     return run_in_chunks(
         "assign",
         xp,
@@ -69,6 +77,13 @@ def assign(
         chunk,
         lambda rows: impl(X, centers, xp=xp, chunk_rows=rows, x_sq_norms=x_sq_norms, shift=shift),
     )
+
+
+def _exact_impl(xp: ModuleType, primitive: str, X: Any) -> Any:
+    """The backend's own ``primitive`` (``assign_exact`` or ``assign_and_sum_exact``), else
+    :mod:`.near_ties`' (looked up at call time, so tests can count its calls)."""
+    impl = native(xp, primitive, X)
+    return impl if impl is not None else getattr(near_ties, primitive)
 
 
 def segment_sum(
@@ -229,7 +244,8 @@ def assign_and_sum(
     Backends with a fused native pass (NumPy: blocks shared among threads) use it;
     the others compose :func:`assign` and :func:`segment_sum`, summing raw rows in
     float64 and moving the sums into the shifted frame. ``exact_ties`` as in :func:`assign`
-    (a pass that decides its near ties exactly composes the two).
+    (a pass that decides its near ties exactly is the backend's fused ``assign_and_sum_exact``
+    where it has one, else composes the two).
     """
     if exact_ties is None:
         result = assign_and_sum(
@@ -239,7 +255,29 @@ def assign_and_sum(
             return result
         exact_ties = True
     k = centers.shape[0]
-    fused = None if exact_ties and not is_sparse_rows(X) else native(xp, "assign_and_sum", X)
+    exact = exact_ties and not is_sparse_rows(X)
+    if exact and native(xp, "assign_and_sum_exact", X) is not None:
+        chunk = chunk_rows_for(
+            X.shape[0], k * (xp.finfo(X.dtype).bits // 8), xp, X.device, cache_sized=True
+        )
+        acc = accumulator_dtype(xp, X.device)
+        return run_in_chunks(
+            "assign_and_sum",
+            xp,
+            X,
+            chunk,
+            lambda rows: native(xp, "assign_and_sum_exact", X)(
+                X,
+                centers,
+                weights,
+                xp=xp,
+                acc_dtype=acc,
+                chunk_rows=rows,
+                x_sq_norms=x_sq_norms,
+                shift=shift,
+            ),
+        )
+    fused = None if exact else native(xp, "assign_and_sum", X)
     if fused is not None:
         chunk = chunk_rows_for(
             X.shape[0], k * (xp.finfo(X.dtype).bits // 8), xp, X.device, cache_sized=True

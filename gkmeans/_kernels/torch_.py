@@ -26,6 +26,8 @@ from gkmeans.host_memory import host_available_bytes
 NUMPY_TWINS = (
     "assign",
     "assign_and_sum",
+    "assign_exact",
+    "assign_and_sum_exact",
     "weighted_inertia",
     "closer_distances",
     "cluster_distance_sums",
@@ -45,6 +47,14 @@ def handles(primitive: str, X: Any) -> bool:
 
     on_cpu = X.device.type == "cpu" and X.dtype in (torch.float32, torch.float64)
     return on_cpu and (primitive != "bounds_pass" or numpy_.bounds_available(_numpy_view(X.dtype)))
+
+
+def fit_scope(device: Any) -> Any:
+    """NumPy's :func:`.numpy_.fit_scope` for CPU tensors (their passes are NumPy's); nothing on a
+    GPU."""
+    if getattr(device, "type", "cpu") != "cpu":
+        return contextlib.nullcontext()
+    return numpy_.fit_scope(device)
 
 
 def _numpy_view(value: Any) -> Any:
@@ -94,6 +104,8 @@ MATMUL_PRECISION = {"exact": "highest", "tf32": "high", "bf16": "medium"}
 
 assign = _numpy_twin("assign")
 assign_and_sum = _numpy_twin("assign_and_sum")
+assign_exact = _numpy_twin("assign_exact")
+assign_and_sum_exact = _numpy_twin("assign_and_sum_exact")
 weighted_inertia = _numpy_twin("weighted_inertia")
 closer_distances = _numpy_twin("closer_distances")
 cluster_distance_sums = _numpy_twin("cluster_distance_sums")

@@ -114,9 +114,12 @@ def fit_kmeans(
     placement = resolve_placement(X_checked, caller_xp, params.device, work=work)
     try:
         dtype = compute_dtype(X_checked, placement)
-        with kernels.matmul_precision(
-            placement.xp, placement.device, dtype, params.precision
-        ) as effective:
+        with (
+            kernels.fit_scope(placement.xp, placement.device),
+            kernels.matmul_precision(
+                placement.xp, placement.device, dtype, params.precision
+            ) as effective,
+        ):
             fit = _fit_placed(
                 X_checked,
                 caller_xp,
