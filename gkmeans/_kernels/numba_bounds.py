@@ -203,7 +203,97 @@ def kernels() -> Any:
         out[0] += count
         out[1] += changed
 
-    return bounds_step
+    @jit
+    def fresh_bounds_of_block(
+        products: Any,
+        block: Any,
+        weights: Any,
+        x_sq: Any,
+        c_sq: Any,
+        group_of: Any,
+        gamma: float,
+        max_sq: float,
+        eps: float,
+        store_eps: float,
+        best: Any,
+        second: Any,
+        nearest: Any,
+        low: Any,
+        labels: Any,
+        upper: Any,
+        lower: Any,
+        ambiguous: Any,
+        d_sums: Any,
+        d_weights: Any,
+        d_counts: Any,
+    ) -> None:
+        """A first pass's labels and bounds for one block from Lloyd's expansion: ``products``
+        (k x rows) is ``(-2 C) @ block.T``, so ``D_j = products + ||c_j||^2 + ||x||^2`` is within
+        ``delta = gamma (||x||^2 + max ||c||^2)`` of each true squared distance. The upper bound
+        is ``sqrt(D_min + delta)``, a group's lower bound ``sqrt(min D - delta)`` over its other
+        centres, both rounded outwards (``1 +- 4 eps``, X's dtype). A row whose runner-up lies
+        within ``2 delta`` of its nearest is ambiguous (Lloyd's kernel settles it, its bounds
+        reset). Every row's weight and shifted row go into the sums of its label. The minima are
+        taken across whole rows of points at once (``best``, ``second``, ``nearest``: per point;
+        ``low``: (groups, rows)), so that they vectorise."""
+        k, rows = products.shape
+        d = block.shape[1]
+        b = low.shape[0]
+        glob_col = lower.shape[1] - 1
+        for i in range(rows):
+            best[i] = np.inf
+            second[i] = np.inf
+            nearest[i] = 0
+        for j in range(k):
+            cj = c_sq[j]
+            label = np.int32(j)
+            for i in range(rows):  # branch-free, so that it vectorises across points
+                value = products[j, i] + cj
+                current = best[i]
+                closer = value < current
+                second[i] = min(second[i], max(value, current))
+                best[i] = value if closer else current
+                nearest[i] = label if closer else nearest[i]
+        for g in range(b):
+            for i in range(rows):
+                low[g, i] = np.inf
+        for j in range(k):
+            cj = c_sq[j]
+            g = group_of[j]
+            for i in range(rows):
+                value = products[j, i] + cj
+                value = np.inf if nearest[i] == j else value
+                low[g, i] = min(low[g, i], value)
+        for i in range(rows):
+            xs = np.float64(x_sq[i])
+            a = nearest[i]
+            labels[i] = a
+            delta = gamma * (xs + max_sq)
+            if np.float64(second[i]) - np.float64(best[i]) <= 2.0 * delta * (1.0 + 1e-3):
+                ambiguous[i] = k
+                upper[i] = np.inf
+                for g in range(glob_col + 1):
+                    lower[i, g] = -np.inf
+            else:
+                top = np.float64(best[i]) + xs + delta
+                u = math.sqrt(top if top > 0 else 0.0) * (1.0 + 4.0 * eps)
+                upper[i] = u + u * store_eps
+                lowest = np.inf
+                for g in range(b):
+                    floor = np.float64(low[g, i]) + xs - delta
+                    bound = math.sqrt(floor if floor > 0 else 0.0) * (1.0 - 4.0 * eps)
+                    if bound < lowest:
+                        lowest = bound
+                    lower[i, g] = bound - bound * store_eps
+                lower[i, glob_col] = lowest - lowest * store_eps
+            w = weights[i]
+            d_weights[a] += w
+            for f in range(d):
+                d_sums[a, f] += w * np.float64(block[i, f])
+            if w > 0:
+                d_counts[a] += 1
+
+    return bounds_step, fresh_bounds_of_block
 
 
 def bounds_available(dtype: Any) -> bool:
@@ -245,7 +335,7 @@ def bounds_pass(
     Returns the distances computed, the rows whose nearest centres are within rounding (for
     Lloyd's kernel to settle) with their previous labels (k: none), and how many rows changed
     cluster."""
-    step = kernels()
+    step, fresh_step = kernels()
     n, d = X.shape
     k, b = centers.shape[0], geo.n_groups
     eps = float(np.finfo(X.dtype).eps)
@@ -257,6 +347,23 @@ def bounds_pass(
         totals[:k] += geo.drift
         totals[k : k + b] += geo.group_drift
         totals[k + b] += geo.group_drift.max()
+    if fresh:
+        return _fresh_pass(
+            fresh_step,
+            X,
+            shift,
+            weights,
+            x_sq_norms,
+            centers,
+            labels,
+            upper,
+            lower,
+            sums,
+            counts,
+            geo,
+            gamma=gamma,
+            eps=eps,
+        )
     members = np.argsort(geo.groups, kind="stable").astype(np.int64)
     starts = np.searchsorted(geo.groups[members], np.arange(b + 1)).astype(np.int64)
     ambiguous = np.full(n, -1, dtype=np.int64)
@@ -306,3 +413,88 @@ def bounds_pass(
     changed = sum(int(part[3][1]) for part in parts)
     rows = np.flatnonzero(ambiguous >= 0)
     return evals, rows, ambiguous[rows], changed
+
+
+def fresh_block_rows(n_clusters: int, itemsize: int) -> int:
+    """Rows per block of a first pass: a (k x rows) product block of about 512 KiB."""
+    return max(1024, min(8192, (512 * 2**10) // max(1, n_clusters * itemsize)))
+
+
+def _fresh_pass(
+    fresh_step: Any,
+    X: np.ndarray,
+    shift: Any,
+    weights: np.ndarray,
+    x_sq_norms: np.ndarray,
+    centers: np.ndarray,
+    labels: np.ndarray,
+    upper: np.ndarray,
+    lower: np.ndarray,
+    sums: np.ndarray,
+    counts: np.ndarray,
+    geo: Any,
+    *,
+    gamma: float,
+    eps: float,
+) -> tuple[int, np.ndarray, np.ndarray, int]:
+    """A first pass as Lloyd's: each block's products with one BLAS call, then its labels, bounds
+    and sums in one compiled loop (``fresh_bounds_of_block``), the blocks shared among the CPU
+    threads. Every one of the n k distances is counted as computed."""
+    n, d = X.shape
+    k, b = centers.shape[0], geo.n_groups
+    neg2_centers = np.ascontiguousarray(-2 * centers)
+    c_sq = np.sum(centers * centers, axis=1)
+    group_of = geo.groups.astype(np.int64)
+    ambiguous = np.full(n, -1, dtype=np.int64)
+    block_rows = fresh_block_rows(k, X.dtype.itemsize)
+    store_eps = 4 * eps
+
+    def work(share: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        products = np.empty(k * block_rows, dtype=X.dtype)
+        shifted = None if shift is None else np.empty((block_rows, d), dtype=X.dtype)
+        best, second = np.empty(block_rows, dtype=X.dtype), np.empty(block_rows, dtype=X.dtype)
+        nearest = np.empty(block_rows, dtype=np.int32)
+        low = np.empty(b * block_rows, dtype=X.dtype)
+        d_sums, d_weights = np.zeros((k, d)), np.zeros(k)
+        d_counts = np.zeros(k, dtype=np.int64)
+        for first, stop in share:
+            rows = stop - first
+            block = (
+                X[first:stop]
+                if shift is None
+                else np.subtract(X[first:stop], shift, out=shifted[:rows])
+            )
+            block_products = products[: k * rows].reshape(k, rows)
+            np.matmul(neg2_centers, block.T, out=block_products)
+            fresh_step(
+                block_products,
+                block,
+                weights[first:stop],
+                x_sq_norms[first:stop],
+                c_sq,
+                group_of,
+                gamma,
+                geo.max_sq_norm,
+                eps,
+                store_eps,
+                best[:rows],
+                second[:rows],
+                nearest[:rows],
+                low[: b * rows].reshape(b, rows),
+                labels[first:stop],
+                upper[first:stop],
+                lower[first:stop],
+                ambiguous[first:stop],
+                d_sums,
+                d_weights,
+                d_counts,
+            )
+        return d_sums, d_weights, d_counts
+
+    parts = in_threads(n, block_rows, work)
+    for d_sums, d_weights, d_counts in parts:
+        sums[:, :d] += d_sums
+        sums[:, d] += d_weights
+        counts += d_counts
+    rows = np.flatnonzero(ambiguous >= 0)
+    return n * k, rows, ambiguous[rows], 0

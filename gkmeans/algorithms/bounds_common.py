@@ -114,13 +114,14 @@ def geometry(
     drift = np.zeros(k) if old is None else np.sqrt(((new - old) ** 2).sum(axis=1)) * grow
     group_drift = np.zeros(n_groups)
     np.maximum.at(group_drift, groups, drift)
-    gaps = np.sqrt(np.maximum(((new[:, None, :] - new[None, :, :]) ** 2).sum(axis=2), 0.0))
+    gaps = _centre_gaps(new)
     np.fill_diagonal(gaps, np.inf)
     half = np.full((k, n_groups), np.inf)
-    for g in range(n_groups):
-        members = groups == g
-        if members.any():
-            half[:, g] = gaps[:, members].min(axis=1) / 2
+    # Per group, each centre's nearest member of it: one reduction over the columns sorted by
+    # group (a loop over the groups took 1.7 ms an iteration at k = 256, Elkan's 256 groups).
+    order = np.argsort(groups, kind="stable")
+    present, starts = np.unique(groups[order], return_index=True)
+    half[:, present] = np.minimum.reduceat(gaps[:, order], starts, axis=1) / 2
     return Geometry(
         groups=groups,
         n_groups=n_groups,
@@ -129,6 +130,22 @@ def geometry(
         half_gaps=half * shrink,
         max_sq_norm=float((new**2).sum(axis=1).max()) * grow,
     )
+
+
+#: Elements of the (rows, k, d) differences :func:`_centre_gaps` forms at once.
+GAP_BLOCK_ELEMENTS = 2**21
+
+
+def _centre_gaps(centers: np.ndarray) -> np.ndarray:
+    """Distances between every two centres (host float64, (k, k)) from their differences, a
+    block of rows at a time (k x k x d at once would be 1 GiB at k = 1,024, d = 128)."""
+    k, d = centers.shape
+    out = np.empty((k, k))
+    step = max(1, GAP_BLOCK_ELEMENTS // max(1, k * d))
+    for start in range(0, k, step):
+        diff = centers[start : start + step, None, :] - centers[None, :, :]
+        out[start : start + step] = np.sqrt(np.einsum("ijf,ijf->ij", diff, diff))
+    return out
 
 
 def _fails(lower: Any, upper: Any, delta: Any, eps: float) -> Any:
@@ -220,7 +237,12 @@ def array_pass(
     lower = xp.clip(state.lower - group_drift[None, :], min=0) * (1 - 4 * eps)
 
     def lowest(rows_lower: Any, rows_labels: Any, rows_upper: Any) -> Any:
-        gaps = xp.take(twice_half, rows_labels, axis=0) - rows_upper[:, None]
+        # A reset row's upper bound is infinite and a group without another centre has an
+        # infinite gap: such a row gets no bound from the gaps (and inf - inf is never formed).
+        finite = xp.isfinite(rows_upper)
+        safe_upper = xp.where(finite, rows_upper, xp.zeros_like(rows_upper))
+        gaps = xp.take(twice_half, rows_labels, axis=0) - safe_upper[:, None]
+        gaps = xp.where(finite[:, None], gaps, xp.full_like(gaps, -math.inf))
         return xp.min(xp.maximum(rows_lower, gaps), axis=1)
 
     fails = _fails(lowest(lower, state.labels, upper), upper, delta, eps)
