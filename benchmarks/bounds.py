@@ -3,6 +3,7 @@
 Usage::
 
     python -m benchmarks.bounds [--repeats 3] [--blobs-n 1000000] [--quick] [--out DIR]
+    python -m benchmarks.bounds --device gpu [--gpu-large 10000000] [--max-seconds S] [...]
 
 Problems: colour quantisation of the two photos bundled with scikit-learn (``china.jpg``,
 ``flower.jpg``: 273,280 pixels, d = 3, scaled to [0, 1]) at k = 16, 64, 256; the digits
@@ -13,6 +14,12 @@ which has no tolerance, runs as many iterations as scikit-learn's Lloyd took. Be
 ``--repeats``, the order of the contenders reversed every other round; ratios are taken within
 the same run. gkmeans' peak memory beyond X is measured once per algorithm (tracemalloc, which
 sees NumPy's allocations). Writes ``<out>/bounds-<date>.json``, ``.md`` and ``.png``.
+
+``--device gpu`` runs the same comparison on a CUDA GPU (:mod:`benchmarks.bounds_gpu`): gkmeans
+on CuPy arrays against the GPU peers of :mod:`benchmarks.peers` (flash-kmeans,
+fast-pytorch-kmeans), plus blobs of ``--gpu-large`` rows (d = 32, k = 256), and writes
+``<out>/bounds-gpu-<date>.json``, ``.md`` and ``.png``. Without a usable GPU it stops with a
+message saying why.
 """
 
 from __future__ import annotations
@@ -174,33 +181,87 @@ def run_problem(name: str, X: np.ndarray, k: int, repeats: int) -> list[dict]:
     return rows
 
 
-def plot(rows: list[dict], path: str) -> None:
+def plot(
+    rows: list[dict],
+    path: str,
+    peers: tuple[str, ...] = PEERS,
+    ylabel: str = "time to convergence / fastest of sklearn lloyd, elkan, faiss",
+    where: str = "",
+) -> None:
+    """Bars of '/ fastest peer' per problem for gkmeans' algorithms and ``peers``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     cases = sorted({(r["problem"], r["k"]) for r in rows}, key=lambda c: (c[0], c[1]))
-    peers = [f"gkmeans-{a}" for a in GKMEANS_ALGORITHMS] + list(PEERS)
+    names = [f"gkmeans-{a}" for a in GKMEANS_ALGORITHMS] + list(peers)
     fig, ax = plt.subplots(figsize=(12, 5))
-    width = 0.8 / len(peers)
-    for i, peer in enumerate(peers):
+    width = 0.8 / len(names)
+    for i, peer in enumerate(names):
         values = []
         for case in cases:
             match = [r for r in rows if (r["problem"], r["k"]) == case and r["peer"] == peer]
-            values.append(match[0]["ratio_vs_fastest_peer"] if match else np.nan)
+            ratio = match[0].get("ratio_vs_fastest_peer") if match else None
+            values.append(np.nan if ratio is None else ratio)
         ax.bar(np.arange(len(cases)) + i * width, values, width, label=peer)
     ax.axhline(0.5, color="black", linestyle="--", linewidth=1, label="target 0.5")
     ax.axhline(1.0, color="grey", linestyle=":", linewidth=1)
     ax.set_xticks(np.arange(len(cases)) + 0.4)
     ax.set_xticklabels([f"{p}\nk={k}" for p, k in cases], fontsize=8)
-    ax.set_ylabel("time to convergence / fastest of sklearn lloyd, elkan, faiss")
+    ax.set_ylabel(ylabel)
     ax.set_yscale("log")
-    ax.set_title("Bound-based exact k-means (float32, same k-means++ start, best of repeats)")
+    ax.set_title(
+        f"Bound-based exact k-means{where} (float32, same k-means++ start, best of repeats)"
+    )
     ax.legend(fontsize=7, ncol=3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+HEADERS = [
+    "problem",
+    "k",
+    "peer",
+    "seconds",
+    "/ fastest peer",
+    "iter",
+    "inertia vs best",
+    "skipped",
+    "peak extra MiB (X MiB)",
+]
+
+
+def table(rows: list[dict]) -> str:
+    """The report's Markdown table: one line a row; a row that did not run gives its status."""
+    cells = []
+    for r in rows:
+        peer = r["peer"] + (f" ({r['auto_chose']})" if "auto_chose" in r else "")
+        if "ran" in r:
+            peer += f" (ran {r['ran']})"
+        if r.get("arithmetic", "exact") != "exact":
+            peer += f" [{r['arithmetic']}]"
+        if r.get("seconds") is None:
+            cells.append([r["problem"], str(r["k"]), peer, r["status"]] + [""] * 5)
+            continue
+        memory = f"{r['peak_extra_mib']:.1f} ({r['x_mib']:.1f})" if "peak_extra_mib" in r else ""
+        skipped = "" if r["skipped"] is None else f"{r['skipped']:.1%}"
+        ratio = r["ratio_vs_fastest_peer"]  # None: nothing to divide by (a GPU run's Lloyd failed)
+        cells.append(
+            [
+                r["problem"],
+                str(r["k"]),
+                peer,
+                f"{r['seconds']:.3f}",
+                "" if ratio is None else f"{ratio:.2f}",
+                str(r["n_iter"]),
+                f"{r['inertia_vs_best']:+.2e}",
+                skipped,
+                memory,
+            ]
+        )
+    return markdown_table(HEADERS, cells)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -209,7 +270,31 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--blobs-n", type=int, default=1_000_000)
     parser.add_argument("--quick", action="store_true", help="two small problems, for a check")
     parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument(
+        "--device",
+        choices=["cpu", "gpu"],
+        default="cpu",
+        help="gpu: gkmeans on CuPy arrays against the GPU peers (needs a CUDA GPU)",
+    )
+    parser.add_argument(
+        "--gpu-large",
+        type=int,
+        default=10_000_000,
+        help="--device gpu: rows of the large blobs (d = 32, k = 256); 0 leaves them out",
+    )
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=None,
+        help="--device gpu: start no new problem after this many seconds (reports say which)",
+    )
     args = parser.parse_args(argv)
+    command = "python -m benchmarks.bounds " + " ".join(sys.argv[1:] if argv is None else argv)
+    if args.device == "gpu":
+        from benchmarks import bounds_gpu
+
+        bounds_gpu.main(args, command.strip())
+        return
     # Numba's compiled step loaded (and compiled) outside the timings.
     warm = np.random.default_rng(0).random((5000, 3)).astype(np.float32)
     for algorithm in ("hamerly", "elkan", "yinyang"):
@@ -217,17 +302,6 @@ def main(argv: list[str] | None = None) -> None:
     rows: list[dict] = []
     for name, X, k in problems(args.blobs_n, args.quick):
         rows += run_problem(name, X, k, args.repeats)
-    headers = ["problem", "k", "peer", "seconds", "/ fastest peer", "iter", "inertia vs best",
-               "skipped", "peak extra MiB (X MiB)"]
-    cells = []
-    for r in rows:
-        peer = r["peer"] + (f" ({r['auto_chose']})" if "auto_chose" in r else "")
-        memory = f"{r['peak_extra_mib']:.1f} ({r['x_mib']:.1f})" if "peak_extra_mib" in r else ""
-        skipped = "" if r["skipped"] is None else f"{r['skipped']:.1%}"
-        cells.append([r["problem"], str(r["k"]), peer, f"{r['seconds']:.3f}",
-                      f"{r['ratio_vs_fastest_peer']:.2f}", str(r["n_iter"]),
-                      f"{r['inertia_vs_best']:+.2e}", skipped, memory])
-    command = "python -m benchmarks.bounds " + " ".join(sys.argv[1:] if argv is None else argv)
     header = (
         f"# Bound-based exact k-means, {today()}\n\n`{command.strip()}` on {platform.node()} "
         f"({os.cpu_count()} CPUs, shared; float32; best of {args.repeats}, order "
@@ -238,8 +312,7 @@ def main(argv: list[str] | None = None) -> None:
         "'skipped' is the share of Lloyd's n k n_iter distances not computed."
     )
     stem = f"bounds-{today()}"
-    write_report(args.out, stem, header, markdown_table(headers, cells),
-                 {"command": command, "rows": rows})
+    write_report(args.out, stem, header, table(rows), {"command": command, "rows": rows})
     plot(rows, os.path.join(args.out, f"{stem}.png"))
 
 
