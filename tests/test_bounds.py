@@ -151,8 +151,10 @@ def test_elkan_runs_yinyang_where_its_bounds_do_not_fit():
 
 def test_auto_follows_the_measured_crossovers():
     shape = dict(itemsize=4, free=None, compiled=True, gpu=False)
-    assert resolve_algorithm("auto", 273_280, 3, 16, **shape) == "hamerly"  # photo, few colours
-    assert resolve_algorithm("auto", 273_280, 3, 256, **shape) == "lloyd"  # d = 3: Lloyd's pass
+    assert resolve_algorithm("auto", 273_280, 3, 16, **shape) == "lloyd"  # photo: the small-d loop
+    assert resolve_algorithm("auto", 273_280, 3, 256, **shape) == "lloyd"
+    assert resolve_algorithm("auto", 273_280, 12, 16, **shape) == "hamerly"  # few centres
+    assert resolve_algorithm("auto", 273_280, 12, 256, **shape) == "lloyd"  # below 16 features
     assert resolve_algorithm("auto", 200_000, 32, 64, **shape) == "yinyang"
     assert resolve_algorithm("auto", 1797, 64, 10, **shape) == "lloyd"  # milliseconds either way
 

@@ -229,7 +229,8 @@ def test_ordinary_data_never_take_the_exact_route(backend, cpu_pass, exact_calls
 @pytest.mark.skipif(importlib.util.find_spec("numba") is None, reason="needs Numba")
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shift", [False, True])
-def test_the_compiled_exact_pass_is_the_array_api_one(monkeypatch, dtype, shift):
+@pytest.mark.parametrize("extra_features", [0, 10])  # the small-d loop; BLAS products
+def test_the_compiled_exact_pass_is_the_array_api_one(monkeypatch, dtype, shift, extra_features):
     """The NumPy backend's compiled exact pass (runner-up kept in the argmin, risky rows decided
     from float64 differences in the same loop) gives the Array API route's labels, distances and
     sums, and it is the compiled kernel that ran."""
@@ -238,15 +239,22 @@ def test_the_compiled_exact_pass_is_the_array_api_one(monkeypatch, dtype, shift)
     monkeypatch.setenv("GKMEANS_CPU_PASS", "numba")
     compiled = numba_pass.kernels()
     decided = []
-    original = compiled.nearest_exact_of_block
 
-    def counted(*args):
-        decided.append(original(*args))
-        return decided[-1]
+    def spy(name):
+        original = getattr(compiled, name)
 
-    monkeypatch.setattr(compiled, "nearest_exact_of_block", counted)
+        def counted(*args):
+            decided.append(original(*args))
+            return decided[-1]
+
+        monkeypatch.setattr(compiled, name, counted)
+
+    spy("nearest_exact_of_block")  # products from BLAS
+    spy("decide_near_ties")  # after the small-d loop (these far groups have d = 2)
     X = far_groups(dtype=dtype)
     C = start_centers().astype(dtype)
+    X = np.hstack([X, np.zeros((X.shape[0], extra_features), dtype=dtype)])
+    C = np.hstack([C, np.zeros((C.shape[0], extra_features), dtype=dtype)])
     mean = X.mean(axis=0) if shift else None
     frame = X - mean if shift else X
     C_frame = C - mean if shift else C

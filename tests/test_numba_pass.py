@@ -101,6 +101,7 @@ def test_the_compiled_kernels_are_the_ones_that_ran(monkeypatch, k, d, argmin):
     spy = numba_pass._Kernels(nearest_of_block=lambda *a: ran.append("block") or real.nearest_of_block(*a),
                               nearest_exact_of_block=real.nearest_exact_of_block,
                               nearest_small_d=lambda *a: ran.append("small") or real.nearest_small_d(*a),
+                              decide_near_ties=real.decide_near_ties,
                               nearest_of_rows=lambda *a: ran.append("rows") or real.nearest_of_rows(*a),
                               add_to_clusters=lambda *a: ran.append("sums") or real.add_to_clusters(*a),
                               weighted_inertia=real.weighted_inertia, closer_of_block=real.closer_of_block)

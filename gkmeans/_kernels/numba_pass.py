@@ -21,10 +21,6 @@ from typing import Any
 
 from gkmeans._kernels.numba_jit import njit_cached
 
-#: Points per tile of the small-d loop (``nearest_small_d``): a tile's four feature columns,
-#: running minima and labels (24 bytes a point in float32) stay in a 48 KiB L1 cache.
-SMALL_D_TILE = 512
-
 
 @functools.lru_cache(maxsize=1)
 def kernels() -> Any:
@@ -32,6 +28,54 @@ def kernels() -> Any:
     import numpy as np
 
     jit = njit_cached
+
+    # Module globals, not closure variables of the kernels that call them: Numba keys its disk
+    # cache on a closure's contents, which differ in every process (see numba_bounds).
+    global _decide_near_ties
+
+    @jit
+    def decide_near_ties(
+        best: Any,
+        second: Any,
+        nearest: Any,
+        block_sq: Any,
+        raw: Any,
+        shift: Any,
+        centers: Any,
+        scale: float,
+        c_sq_max: float,
+        labels_out: Any,
+        min_sq_out: Any,
+    ) -> int:
+        """Labels and distances of a block from its nearest and runner-up values, the rows whose
+        runner-up lies within ``scale * (||x||^2 + c_sq_max)`` of the nearest decided again
+        among all centres from the differences ``(raw - shift) - c`` in float64 (``centers``
+        float64, first minimum), as :func:`gkmeans._kernels.near_ties.assign_exact`. Returns how
+        many rows were decided so."""
+        k, d = centers.shape
+        decided = 0
+        for i in range(best.shape[0]):
+            if second[i] - best[i] <= scale * (np.float64(block_sq[i]) + c_sq_max):
+                decided += 1
+                exact_best = np.inf
+                exact_label = 0
+                for j in range(k):
+                    total = 0.0
+                    for f in range(d):
+                        diff = (np.float64(raw[i, f]) - np.float64(shift[f])) - centers[j, f]
+                        total += diff * diff
+                    if total < exact_best:
+                        exact_best = total
+                        exact_label = j
+                labels_out[i] = exact_label
+                min_sq_out[i] = exact_best
+            else:
+                labels_out[i] = nearest[i]
+                distance = best[i] + block_sq[i]
+                min_sq_out[i] = distance if distance > 0 else 0
+        return decided
+
+    _decide_near_ties = decide_near_ties
 
     @jit
     def nearest_of_block(
@@ -72,6 +116,8 @@ def kernels() -> Any:
         partial: Any,
         best: Any,
         nearest: Any,
+        second: Any,
+        keep_second: bool,
         labels_out: Any,
         min_sq_out: Any,
     ) -> None:
@@ -82,7 +128,10 @@ def kernels() -> Any:
         (``partial`` holds it between groups of four beyond the first). A product with so few
         terms leaves BLAS moving a k x rows block through memory for a few operations an element;
         here nothing but the block's columns is read. The sums run in feature order, so a point
-        within rounding of two centres may take the other one than BLAS's product would."""
+        within rounding of two centres may take the other one than BLAS's product would.
+        ``keep_second``: also keep each point's runner-up value in ``second`` (for
+        ``decide_near_ties``; the loop without it is compiled apart, the test being
+        invariant)."""
         rows, d = block.shape
         k, padded = neg2_centers.shape
         for f in range(padded):
@@ -94,49 +143,82 @@ def kernels() -> Any:
                     columns[f, i] = 0
         for i in range(rows):
             best[i] = np.inf
+            second[i] = np.inf
             nearest[i] = 0
-        # Tiles of points small enough that their columns, running minima and labels stay in
-        # the L1 cache while every centre passes over them.
-        for tile in range(0, rows, SMALL_D_TILE):
-            end = min(rows, tile + SMALL_D_TILE)
-            x0, x1 = columns[0, tile:end], columns[1, tile:end]
-            x2, x3 = columns[2, tile:end], columns[3, tile:end]
-            low, near, part = best[tile:end], nearest[tile:end], partial[tile:end]
-            size = end - tile
-            for j in range(k):
-                c0, c1, c2, c3 = (
-                    neg2_centers[j, 0],
-                    neg2_centers[j, 1],
-                    neg2_centers[j, 2],
-                    neg2_centers[j, 3],
+        x0, x1, x2, x3 = columns[0], columns[1], columns[2], columns[3]
+        first = 0
+        if padded == 4:
+            # Four centres a sweep: each point's columns and running minimum are read once for
+            # four centres (measured, one thread, 1,024-4,096 points, k = 256: 15-18 against
+            # 7-9 x 10^9 pairs a second one centre a sweep). The comparisons stay in centre
+            # order, strict, so the first minimum is kept.
+            c = neg2_centers
+            for j in range(0, k - 3, 4):
+                a0, a1, a2, a3, ka = c[j, 0], c[j, 1], c[j, 2], c[j, 3], c_sq[j]
+                b0, b1, b2, b3, kb = c[j + 1, 0], c[j + 1, 1], c[j + 1, 2], c[j + 1, 3], c_sq[j + 1]
+                e0, e1, e2, e3, ke = c[j + 2, 0], c[j + 2, 1], c[j + 2, 2], c[j + 2, 3], c_sq[j + 2]
+                g0, g1, g2, g3, kg = c[j + 3, 0], c[j + 3, 1], c[j + 3, 2], c[j + 3, 3], c_sq[j + 3]
+                la, lb = np.int32(j), np.int32(j + 1)
+                le, lg = np.int32(j + 2), np.int32(j + 3)
+                for i in range(rows):  # branch-free, so that it vectorises across points
+                    p0, p1, p2, p3 = x0[i], x1[i], x2[i], x3[i]
+                    va = (((a0 * p0 + a1 * p1) + a2 * p2) + a3 * p3) + ka
+                    vb = (((b0 * p0 + b1 * p1) + b2 * p2) + b3 * p3) + kb
+                    ve = (((e0 * p0 + e1 * p1) + e2 * p2) + e3 * p3) + ke
+                    vg = (((g0 * p0 + g1 * p1) + g2 * p2) + g3 * p3) + kg
+                    low, near, runner = best[i], nearest[i], second[i]
+                    runner = min(runner, max(va, low))
+                    closer = va < low
+                    low, near = (va if closer else low), (la if closer else near)
+                    runner = min(runner, max(vb, low))
+                    closer = vb < low
+                    low, near = (vb if closer else low), (lb if closer else near)
+                    runner = min(runner, max(ve, low))
+                    closer = ve < low
+                    low, near = (ve if closer else low), (le if closer else near)
+                    runner = min(runner, max(vg, low))
+                    closer = vg < low
+                    best[i], nearest[i] = (vg if closer else low), (lg if closer else near)
+                    if keep_second:
+                        second[i] = runner
+            first = k - k % 4
+        for j in range(first, k):
+            c0, c1, c2, c3 = (
+                neg2_centers[j, 0],
+                neg2_centers[j, 1],
+                neg2_centers[j, 2],
+                neg2_centers[j, 3],
+            )
+            cj = c_sq[j]
+            label = np.int32(j)
+            if padded == 4:
+                for i in range(rows):
+                    value = (((c0 * x0[i] + c1 * x1[i]) + c2 * x2[i]) + c3 * x3[i]) + cj
+                    if keep_second:
+                        second[i] = min(second[i], max(value, best[i]))
+                    closer = value < best[i]
+                    best[i] = value if closer else best[i]
+                    nearest[i] = label if closer else nearest[i]
+                continue
+            for i in range(rows):
+                partial[i] = ((c0 * x0[i] + c1 * x1[i]) + c2 * x2[i]) + c3 * x3[i]
+            for f in range(4, padded, 4):
+                e0, e1, e2, e3 = (
+                    neg2_centers[j, f],
+                    neg2_centers[j, f + 1],
+                    neg2_centers[j, f + 2],
+                    neg2_centers[j, f + 3],
                 )
-                cj = c_sq[j]
-                label = np.int32(j)
-                if padded == 4:
-                    for i in range(size):  # branch-free, so that it vectorises across points
-                        value = (((c0 * x0[i] + c1 * x1[i]) + c2 * x2[i]) + c3 * x3[i]) + cj
-                        closer = value < low[i]
-                        low[i] = value if closer else low[i]
-                        near[i] = label if closer else near[i]
-                    continue
-                for i in range(size):
-                    part[i] = ((c0 * x0[i] + c1 * x1[i]) + c2 * x2[i]) + c3 * x3[i]
-                for f in range(4, padded, 4):
-                    e0, e1, e2, e3 = (
-                        neg2_centers[j, f],
-                        neg2_centers[j, f + 1],
-                        neg2_centers[j, f + 2],
-                        neg2_centers[j, f + 3],
-                    )
-                    y0, y1 = columns[f, tile:end], columns[f + 1, tile:end]
-                    y2, y3 = columns[f + 2, tile:end], columns[f + 3, tile:end]
-                    for i in range(size):
-                        part[i] += ((e0 * y0[i] + e1 * y1[i]) + e2 * y2[i]) + e3 * y3[i]
-                for i in range(size):
-                    value = part[i] + cj
-                    closer = value < low[i]
-                    low[i] = value if closer else low[i]
-                    near[i] = label if closer else near[i]
+                y0, y1, y2, y3 = columns[f], columns[f + 1], columns[f + 2], columns[f + 3]
+                for i in range(rows):
+                    partial[i] += ((e0 * y0[i] + e1 * y1[i]) + e2 * y2[i]) + e3 * y3[i]
+            for i in range(rows):
+                value = partial[i] + cj
+                if keep_second:
+                    second[i] = min(second[i], max(value, best[i]))
+                closer = value < best[i]
+                best[i] = value if closer else best[i]
+                nearest[i] = label if closer else nearest[i]
         for i in range(rows):
             labels_out[i] = nearest[i]
             distance = best[i] + block_sq[i]
@@ -178,28 +260,19 @@ def kernels() -> Any:
                 second[i] = min(second[i], max(value, current))
                 best[i] = value if closer else current
                 nearest[i] = label if closer else nearest[i]
-        d = raw.shape[1]
-        decided = 0
-        for i in range(rows):
-            if second[i] - best[i] <= scale * (np.float64(block_sq[i]) + c_sq_max):
-                decided += 1
-                exact_best = np.inf
-                exact_label = 0
-                for j in range(k):
-                    total = 0.0
-                    for f in range(d):
-                        diff = (np.float64(raw[i, f]) - np.float64(shift[f])) - centers[j, f]
-                        total += diff * diff
-                    if total < exact_best:
-                        exact_best = total
-                        exact_label = j
-                labels_out[i] = exact_label
-                min_sq_out[i] = exact_best
-            else:
-                labels_out[i] = nearest[i]
-                distance = best[i] + block_sq[i]
-                min_sq_out[i] = distance if distance > 0 else 0
-        return decided
+        return _decide_near_ties(
+            best,
+            second,
+            nearest,
+            block_sq,
+            raw,
+            shift,
+            centers,
+            scale,
+            c_sq_max,
+            labels_out,
+            min_sq_out,
+        )
 
     @jit
     def nearest_of_rows(
@@ -273,75 +346,14 @@ def kernels() -> Any:
                 total += closer * weights[i]
             potential[c] += total
 
-    # Compile (or load from the disk cache) the float32 and float64 versions now, so that the
-    # cost falls on loading, not on the first pass.
-    for dtype in (np.float32, np.float64):
-        one = np.ones(1, dtype=dtype)
-        nearest_of_block(
-            np.ones((1, 1), dtype=dtype),
-            one,
-            one,
-            one.copy(),
-            np.zeros(1, dtype=np.int32),
-            np.zeros(1, dtype=np.int64),
-            one.copy(),
-        )
-        nearest_of_rows(
-            np.ones((1, 1), dtype=dtype), one, one, np.zeros(1, dtype=np.int64), one.copy()
-        )
-        nearest_small_d(
-            np.ones((1, 1), dtype=dtype),
-            np.ones((1, 4), dtype=dtype),
-            one,
-            one,
-            np.ones((4, 1), dtype=dtype),
-            one.copy(),
-            one.copy(),
-            np.zeros(1, dtype=np.int32),
-            np.zeros(1, dtype=np.int64),
-            one.copy(),
-        )
-        nearest_exact_of_block(
-            np.ones((1, 1), dtype=dtype),
-            one,
-            one,
-            np.ones((1, 1), dtype=dtype),
-            one,
-            np.ones((1, 1)),
-            1.0,
-            1.0,
-            one.copy(),
-            one.copy(),
-            np.zeros(1, dtype=np.int32),
-            np.zeros(1, dtype=np.int64),
-            one.copy(),
-        )
-        add_to_clusters(
-            np.ones((1, 1), dtype=dtype),
-            one,
-            np.zeros(1, dtype=np.int64),
-            np.zeros((1, 1)),
-            np.zeros(1),
-        )
-        weighted_inertia(
-            np.ones((1, 1), dtype=dtype),
-            np.ones((1, 1), dtype=dtype),
-            np.zeros(1, dtype=np.int64),
-            one,
-        )
-        closer_of_block(
-            np.ones((1, 1), dtype=dtype),
-            one,
-            one,
-            np.ones(1),
-            np.ones(1),
-            np.zeros((1, 2))[:, :1],
-            np.zeros(1),
-        )  # a column block of the (m, n) result
+    # Nothing is compiled here: each kernel is compiled (or, far more often, loaded from the disk
+    # cache, about 40 ms each) for the dtypes it is first called with, so that a fit loads the
+    # few it uses (loading all 14 up front took 0.6 s on top of Numba's own 0.3 s import).
     return _Kernels(
         nearest_of_block=nearest_of_block,
         nearest_exact_of_block=nearest_exact_of_block,
         nearest_small_d=nearest_small_d,
+        decide_near_ties=decide_near_ties,
         nearest_of_rows=nearest_of_rows,
         add_to_clusters=add_to_clusters,
         weighted_inertia=weighted_inertia,
@@ -358,6 +370,7 @@ class _Kernels:
         nearest_of_block: Any,
         nearest_exact_of_block: Any,
         nearest_small_d: Any,
+        decide_near_ties: Any,
         nearest_of_rows: Any,
         add_to_clusters: Any,
         weighted_inertia: Any,
@@ -366,6 +379,7 @@ class _Kernels:
         self.nearest_of_block = nearest_of_block
         self.nearest_exact_of_block = nearest_exact_of_block
         self.nearest_small_d = nearest_small_d
+        self.decide_near_ties = decide_near_ties
         self.nearest_of_rows = nearest_of_rows
         self.add_to_clusters = add_to_clusters
         self.weighted_inertia = weighted_inertia

@@ -20,6 +20,7 @@ from gkmeans._kernels.numpy_blocks import (  # noqa: F401 (tests and benchmarks 
     CompiledBlockLabeller,
     ExactBlockLabeller,
     RowShifter,
+    small_d_pass,
 )
 from gkmeans.host_memory import host_available_bytes
 
@@ -55,20 +56,29 @@ def compiled_block_rows(n_clusters: int, itemsize: int, chunk_rows: int) -> int:
 #: depend on that history: the two passes round differently in the last bits, and re-running a
 #: fit must give the same centres.
 COMPILED_MIN_WORK = 2**24
+#: :data:`COMPILED_MIN_WORK` for the labelling passes of the small-d loop
+#: (:func:`.numpy_blocks.small_d_pass`), which saves far more a pair: the NumPy pass took
+#: 2.8-4.4 ns a pair at d = 2-3, k = 8-16 (2 threads, float32), the loop 0.2 ns. Loading Numba and
+#: the kernels a fit uses costs about 0.6 s in a new process (0.35 s importing Numba, about 40 ms
+#: a kernel from the disk cache): about a hundred passes of this many pairs repay it.
+COMPILED_MIN_WORK_SMALL_D = 2**20
 
 
-def compiled_pass(work: int = COMPILED_MIN_WORK, dtype: Any = np.float64) -> Any:
+def compiled_pass(
+    work: int = COMPILED_MIN_WORK, dtype: Any = np.float64, min_work: int = COMPILED_MIN_WORK
+) -> Any:
     """The compiled kernels a NumPy pass over ``work`` (row, centre) pairs of ``dtype`` data uses,
     or None for plain NumPy.
 
     Float32 and float64 data only (the kernels take those). Under "auto" (:data:`CPU_PASSES`)
-    the choice depends on the problem alone: the compiled kernels iff ``work`` >=
-    :data:`COMPILED_MIN_WORK` and Numba is installed; "numba" always uses them, "numpy" never.
+    the choice depends on the problem alone: the compiled kernels iff ``work`` >= ``min_work``
+    (:data:`COMPILED_MIN_WORK`, or :data:`COMPILED_MIN_WORK_SMALL_D` for the small-d loop) and
+    Numba is installed; "numba" always uses them, "numpy" never.
     """
     if dtype not in (np.float32, np.float64):
         return None
     choice = config.cpu_pass()
-    if choice == "numpy" or (choice == "auto" and work < COMPILED_MIN_WORK):
+    if choice == "numpy" or (choice == "auto" and work < min_work):
         return None
     from gkmeans._kernels import numba_pass
 
@@ -90,13 +100,28 @@ def _labeller(
     X: np.ndarray, centers: np.ndarray, xp: Any, x_sq_norms: Any, shift: Any, chunk_rows: int
 ) -> tuple[BlockLabeller, int]:
     """The labeller for this pass and its block size."""
-    compiled = compiled_pass(X.shape[0] * centers.shape[0], X.dtype)
+    small_d = small_d_pass(X.shape[1], centers.shape[0])
+    min_work = COMPILED_MIN_WORK_SMALL_D if small_d else COMPILED_MIN_WORK
+    compiled = compiled_pass(X.shape[0] * centers.shape[0], X.dtype, min_work)
     if compiled is None:
         return BlockLabeller(X, centers, xp, x_sq_norms, shift, chunk_rows), chunk_rows
-    block_rows = compiled_block_rows(centers.shape[0], X.dtype.itemsize, chunk_rows)
+    block_rows = labeller_block_rows(X, centers, chunk_rows)
     return CompiledBlockLabeller(
         X, centers, xp, x_sq_norms, shift, block_rows, compiled
     ), block_rows
+
+
+def labeller_block_rows(X: np.ndarray, centers: np.ndarray, chunk_rows: int) -> int:
+    """Rows per block of a compiled labeller (:func:`compiled_block_rows`, or the small-d
+    loop's)."""
+    k, d = centers.shape
+    if small_d_pass(d, k) and d <= 4:
+        # No k x rows block to keep in cache, only the rows' four columns: blocks as large as the
+        # pass's own limit spread the Python work per block over more points (n = 273,280, d = 3,
+        # k = 256, 2 threads: 4.0 against 5.5-6.2 ms a pass at 1,024 rows). With more columns the
+        # loop sweeps them once per centre, and 1,024-row blocks keep them in the L1 cache.
+        return max(1, min(X.shape[0], COMPILED_MAX_ROWS))
+    return compiled_block_rows(k, X.dtype.itemsize, chunk_rows)
 
 
 def assign(
@@ -180,10 +205,12 @@ def _exact_labeller(
 ) -> tuple[ExactBlockLabeller, int] | None:
     """The compiled exact labeller and its block size, or None where the pass is not compiled
     (the same rule as :func:`_labeller`)."""
-    compiled = compiled_pass(X.shape[0] * centers.shape[0], X.dtype)
+    small_d = small_d_pass(X.shape[1], centers.shape[0])
+    min_work = COMPILED_MIN_WORK_SMALL_D if small_d else COMPILED_MIN_WORK
+    compiled = compiled_pass(X.shape[0] * centers.shape[0], X.dtype, min_work)
     if compiled is None:
         return None
-    block_rows = compiled_block_rows(centers.shape[0], X.dtype.itemsize, chunk_rows)
+    block_rows = labeller_block_rows(X, centers, chunk_rows)
     labeller = ExactBlockLabeller(X, centers, xp, x_sq_norms, shift, block_rows, compiled)
     return labeller, block_rows
 

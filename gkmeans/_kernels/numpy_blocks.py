@@ -137,19 +137,24 @@ class BlockLabeller:
 ROW_MAJOR_MAX_CLUSTERS = 16
 
 
-#: Up to this many features (and above :data:`ROW_MAJOR_MAX_CLUSTERS` centres) the compiled
+#: Up to this many features the compiled
 #: pass forms ``-2 x.c + ||c||^2`` in its own loop instead of a matrix product
 #: (:func:`.numba_pass.kernels`' ``nearest_small_d``): BLAS's product of so few terms a row is
-#: bound by writing and re-reading the k x rows block. Measured per pass (n = 273,280, k = 256,
-#: float32, 2 threads; product and argmin / this loop): d = 2, 8.6 / 6.4 ms; d = 3, 8.1 / 6.2;
-#: d = 4, 9.5 / 5.1; d = 8, 11.2 / 9.3; d = 12, 16.5 / 17.4; d = 16, 16.2 / 22.8.
+#: bound by writing and re-reading the k x rows block. Measured per pass, side by side (n =
+#: 273,280, k = 256, float32, 2 threads; product and argmin / this loop): d = 2, 12.4 / 3.4 ms;
+#: d = 3, 14.7 / 3.8; d = 4, 17.5 / 4.3; d = 8, 16.8 / 11.9; d = 12, 18.4 / 19.5.
 SMALL_D_MAX_FEATURES = 8
+#: ... at any number of centres: at k <= 16 too it beats the row-major product and argmin
+#: (2 threads, float32: n = 2 x 10^5, d = 2, k = 8: 0.8-0.9 against 1.8-2.0 ms a pass;
+#: n = 273,280, d = 3, k = 16: 1.1-1.2 against 2.6-3.0; n = 2 x 10^5, d = 8, k = 16: 2.0 against
+#: 3.0-3.1).
+SMALL_D_MIN_CLUSTERS = 0
 
 
 def small_d_pass(n_features: int, n_clusters: int) -> bool:
     """Whether the compiled pass labels without a matrix product (see
     :data:`SMALL_D_MAX_FEATURES`)."""
-    return n_features <= SMALL_D_MAX_FEATURES and n_clusters > ROW_MAJOR_MAX_CLUSTERS
+    return n_features <= SMALL_D_MAX_FEATURES and n_clusters > SMALL_D_MIN_CLUSTERS
 
 
 class CompiledBlockLabeller(BlockLabeller):
@@ -194,8 +199,8 @@ class CompiledBlockLabeller(BlockLabeller):
         if self.small_d:
             dtype = self.X.dtype
             columns = np.empty(self.neg2_centers.shape[1] * rows, dtype=dtype)
-            best, partial = np.empty(rows, dtype=dtype), np.empty(rows, dtype=dtype)
-            return columns, shifted, best, np.empty(rows, dtype=np.int32), partial
+            best, partial, second = (np.empty(rows, dtype=dtype) for _ in range(3))
+            return columns, shifted, best, np.empty(rows, dtype=np.int32), partial, second
         products = np.empty(self.c_sq.shape[0] * rows, dtype=self.X.dtype)
         if self.row_major:
             return products, shifted, None, None
@@ -208,19 +213,7 @@ class CompiledBlockLabeller(BlockLabeller):
         block, block_sq = self._shifted_block(start, stop, shifted)
         labels = self.labels[start:stop]
         if self.small_d:
-            padded = self.neg2_centers.shape[1]
-            self.compiled.nearest_small_d(
-                block,
-                self.neg2_centers,
-                self.c_sq,
-                block_sq,
-                flat[: padded * rows].reshape(padded, rows),
-                scratch[4][:rows],
-                best[:rows],
-                nearest[:rows],
-                labels,
-                self.min_sq[start:stop],
-            )
+            self._small_d(block, block_sq, start, stop, scratch, keep_second=False)
             return block, labels
         if self.row_major:
             products = flat[: rows * k].reshape(rows, k)
@@ -242,6 +235,36 @@ class CompiledBlockLabeller(BlockLabeller):
         )
         return block, labels
 
+    def _small_d(
+        self,
+        block: np.ndarray,
+        block_sq: np.ndarray,
+        start: int,
+        stop: int,
+        scratch: Any,
+        *,
+        keep_second: bool,
+    ) -> None:
+        """The small-d loop on rows ``start:stop`` (``keep_second``: their runner-up values too,
+        left in ``scratch[5]``)."""
+        rows = stop - start
+        flat, _, best, nearest, partial, second = scratch
+        padded = self.neg2_centers.shape[1]
+        self.compiled.nearest_small_d(
+            block,
+            self.neg2_centers,
+            self.c_sq,
+            block_sq,
+            flat[: padded * rows].reshape(padded, rows),
+            partial[:rows],
+            best[:rows],
+            nearest[:rows],
+            second[:rows],
+            keep_second,
+            self.labels[start:stop],
+            self.min_sq[start:stop],
+        )
+
     def label_and_sum(
         self,
         start: int,
@@ -262,8 +285,8 @@ class ExactBlockLabeller(CompiledBlockLabeller):
     """:class:`CompiledBlockLabeller` for passes that decide their near ties exactly
     (:func:`gkmeans._kernels.near_ties.assign_exact`): the compiled argmin keeps each row's
     runner-up too, and a row whose two values lie within the expansion's rounding bound is
-    decided again from its float64 differences to every centre, in the same loop. Products are
-    always transposed (the runner-up is kept across whole rows of points)."""
+    decided again from its float64 differences to every centre. Products are transposed (the
+    runner-up is kept across whole rows of points), or there are none (the small-d loop)."""
 
     def __init__(
         self,
@@ -276,8 +299,9 @@ class ExactBlockLabeller(CompiledBlockLabeller):
         compiled: Any,
     ) -> None:
         super().__init__(X, centers, xp, x_sq_norms, shift, block_rows, compiled)
-        self.row_major = self.small_d = False
-        self.neg2_centers = np.ascontiguousarray(-2 * centers)
+        if not self.small_d:
+            self.row_major = False
+            self.neg2_centers = np.ascontiguousarray(-2 * centers)
         self.centers64 = np.ascontiguousarray(centers, dtype=np.float64)
         self.shift64 = (
             np.zeros(X.shape[1]) if shift is None else np.asarray(shift, dtype=np.float64)
@@ -286,16 +310,34 @@ class ExactBlockLabeller(CompiledBlockLabeller):
         self.c_sq_max = float(np.max(self.c_sq)) if self.c_sq.shape[0] else 0.0
 
     def buffers(self) -> tuple[np.ndarray | None, ...]:
+        if self.small_d:
+            return super().buffers()
         rows = self.shifter.block_rows
         products = np.empty(self.c_sq.shape[0] * rows, dtype=self.X.dtype)
         best, second = (np.empty(rows, dtype=self.X.dtype) for _ in range(2))
-        return products, self.shifter.buffer(), best, np.empty(rows, dtype=np.int32), second
+        return products, self.shifter.buffer(), best, np.empty(rows, dtype=np.int32), None, second
 
     def label(self, start: int, stop: int, scratch: Any) -> tuple[np.ndarray, np.ndarray]:
         rows, k = stop - start, self.c_sq.shape[0]
-        flat, shifted, best, nearest, second = scratch
+        flat, shifted, best, nearest, _, second = scratch
         block, block_sq = self._shifted_block(start, stop, shifted)
         labels = self.labels[start:stop]
+        if self.small_d:
+            self._small_d(block, block_sq, start, stop, scratch, keep_second=True)
+            self.compiled.decide_near_ties(
+                best[:rows],
+                second[:rows],
+                nearest[:rows],
+                block_sq,
+                self.X[start:stop],
+                self.shift64,
+                self.centers64,
+                self.scale,
+                self.c_sq_max,
+                labels,
+                self.min_sq[start:stop],
+            )
+            return block, labels
         products = flat[: k * rows].reshape(k, rows)
         np.matmul(self.neg2_centers, block.T, out=products)
         self.compiled.nearest_exact_of_block(

@@ -32,6 +32,12 @@ BOUND_ALGORITHMS: dict[str, Callable[..., Any]] = {
 AUTO_MIN_PAIRS = 2**17
 AUTO_HAMERLY_BELOW_K = 32
 AUTO_YINYANG_MIN_D = 16
+#: Up to this many features "auto" runs Lloyd at every k: the CPU pass forms the distances in its
+#: own loop there (no matrix product), at a few tenths of a nanosecond a pair, and no bound
+#: pays (``python -m benchmarks.bounds``, the photos, d = 3, time to convergence: k = 16,
+#: Lloyd 0.05-0.08 s, Hamerly 0.12-0.23 s; k = 64, 0.10-0.17 against 0.28-0.46 s for the best
+#: bound; k = 256, 0.32-0.92 against 0.59-1.08 s).
+AUTO_LLOYD_MAX_D = 8
 
 
 def resolve_algorithm(
@@ -68,9 +74,10 @@ def _auto(n_samples: int, n_features: int, n_clusters: int, *, compiled: bool, g
         # whole-array step gathers rows and only pays where most rows are skipped; small
         # problems take milliseconds either way.
         return "lloyd"
+    if n_features <= AUTO_LLOYD_MAX_D:
+        return "lloyd"
     if n_clusters < AUTO_HAMERLY_BELOW_K:
         return "hamerly"
-    # Many centres: in few dimensions Lloyd's pass (BLAS and a compiled argmin, about 0.5 ns a
-    # pair at d = 3) beats the bounds' row loop even when they skip 95-98 % of the distances;
-    # in many, Yinyang wins.
+    # Many centres: below AUTO_YINYANG_MIN_D features Lloyd's pass (BLAS and a compiled argmin)
+    # beats the bounds' row loop even when they skip 95-98 % of the distances; above, Yinyang.
     return "yinyang" if n_features >= AUTO_YINYANG_MIN_D else "lloyd"
