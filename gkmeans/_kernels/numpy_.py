@@ -96,13 +96,19 @@ def compiled_pass(
         return None
 
 
+def _min_work(X: np.ndarray, centers: np.ndarray) -> int:
+    """The ``min_work`` of :func:`compiled_pass` for a fit's passes over X against ``centers``:
+    one rule for all of them (labelling, exact ties, inertia), so that a fit whose labelling is
+    compiled also scores compiled."""
+    small_d = small_d_pass(X.shape[1], centers.shape[-2])
+    return COMPILED_MIN_WORK_SMALL_D if small_d else COMPILED_MIN_WORK
+
+
 def _labeller(
     X: np.ndarray, centers: np.ndarray, xp: Any, x_sq_norms: Any, shift: Any, chunk_rows: int
 ) -> tuple[BlockLabeller, int]:
     """The labeller for this pass and its block size."""
-    small_d = small_d_pass(X.shape[1], centers.shape[0])
-    min_work = COMPILED_MIN_WORK_SMALL_D if small_d else COMPILED_MIN_WORK
-    compiled = compiled_pass(X.shape[0] * centers.shape[0], X.dtype, min_work)
+    compiled = compiled_pass(X.shape[0] * centers.shape[0], X.dtype, _min_work(X, centers))
     if compiled is None:
         return BlockLabeller(X, centers, xp, x_sq_norms, shift, chunk_rows), chunk_rows
     block_rows = labeller_block_rows(X, centers, chunk_rows)
@@ -205,9 +211,7 @@ def _exact_labeller(
 ) -> tuple[ExactBlockLabeller, int] | None:
     """The compiled exact labeller and its block size, or None where the pass is not compiled
     (the same rule as :func:`_labeller`)."""
-    small_d = small_d_pass(X.shape[1], centers.shape[0])
-    min_work = COMPILED_MIN_WORK_SMALL_D if small_d else COMPILED_MIN_WORK
-    compiled = compiled_pass(X.shape[0] * centers.shape[0], X.dtype, min_work)
+    compiled = compiled_pass(X.shape[0] * centers.shape[0], X.dtype, _min_work(X, centers))
     if compiled is None:
         return None
     block_rows = labeller_block_rows(X, centers, chunk_rows)
@@ -286,7 +290,7 @@ def weighted_inertia(
 ) -> np.ndarray:
     """:func:`.agnostic.weighted_inertia`; with the compiled pass, one float64 pass over X shared
     among the CPU threads (no (rows x d) temporaries)."""
-    compiled = compiled_pass(X.shape[0] * centers.shape[0], X.dtype)
+    compiled = compiled_pass(X.shape[0] * centers.shape[0], X.dtype, _min_work(X, centers))
     if compiled is None:
         return agnostic.weighted_inertia(
             X, centers, labels, weights, xp=xp, acc_dtype=acc_dtype, chunk_rows=chunk_rows
