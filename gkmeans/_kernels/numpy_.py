@@ -142,13 +142,20 @@ def assign(
     """:func:`.agnostic.assign` with reused block buffers, in-place updates, CPU threads, and the
     compiled argmin of :mod:`.numba_pass` where Numba is installed."""
     labeller, chunk_rows = _labeller(X, centers, xp, x_sq_norms, shift, chunk_rows)
+    return _labelled_pass(labeller, X.shape[0], chunk_rows)
+
+
+def _labelled_pass(
+    labeller: BlockLabeller, n_rows: int, block_rows: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The blocks of ``labeller`` labelled, shared among the CPU threads; labels and distances."""
 
     def work(share: list[tuple[int, int]]) -> None:
         scratch = labeller.buffers()
         for start, stop in share:
             labeller.label(start, stop, scratch)
 
-    in_threads(X.shape[0], chunk_rows, work)
+    in_threads(n_rows, block_rows, work)
     return labeller.finish()
 
 
@@ -236,14 +243,7 @@ def assign_exact(
             X, centers, xp=xp, chunk_rows=chunk_rows, x_sq_norms=x_sq_norms, shift=shift
         )
     labeller, block_rows = chosen
-
-    def work(share: list[tuple[int, int]]) -> None:
-        scratch = labeller.buffers()
-        for start, stop in share:
-            labeller.label(start, stop, scratch)
-
-    in_threads(X.shape[0], block_rows, work)
-    return labeller.finish()
+    return _labelled_pass(labeller, X.shape[0], block_rows)
 
 
 def assign_and_sum_exact(

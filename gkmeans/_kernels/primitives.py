@@ -79,6 +79,40 @@ def assign(
     )
 
 
+def _summed_exactly(
+    primitive: str,
+    X: Any,
+    centers: Any,
+    weights: Any,
+    xp: ModuleType,
+    x_sq_norms: Any,
+    shift: Any,
+    row_bytes: int,
+) -> tuple[Any, Any, Any, Any]:
+    """A pass that decides its near ties exactly, with the cluster sums: the backend's
+    ``assign_and_sum_exact`` where it has one, else :mod:`.near_ties`' (centres (k, d) or
+    (runs, k, d)); ``row_bytes``, its temporaries a row."""
+    acc = accumulator_dtype(xp, X.device)
+    chunk = chunk_rows_for(X.shape[0], row_bytes, xp, X.device, cache_sized=True)
+    impl = _exact_impl(xp, "assign_and_sum_exact", X)
+    return run_in_chunks(
+        primitive,
+        xp,
+        X,
+        chunk,
+        lambda rows: impl(
+            X,
+            centers,
+            weights,
+            xp=xp,
+            acc_dtype=acc,
+            chunk_rows=rows,
+            x_sq_norms=x_sq_norms,
+            shift=shift,
+        ),
+    )
+
+
 def _exact_impl(xp: ModuleType, primitive: str, X: Any) -> Any:
     """The backend's own ``primitive`` (``assign_exact`` or ``assign_and_sum_exact``), else
     :mod:`.near_ties`' (looked up at call time, so tests can count its calls)."""
@@ -257,25 +291,9 @@ def assign_and_sum(
     k = centers.shape[0]
     exact = exact_ties and not is_sparse_rows(X)
     if exact and native(xp, "assign_and_sum_exact", X) is not None:
-        chunk = chunk_rows_for(
-            X.shape[0], k * (xp.finfo(X.dtype).bits // 8), xp, X.device, cache_sized=True
-        )
-        acc = accumulator_dtype(xp, X.device)
-        return run_in_chunks(
-            "assign_and_sum",
-            xp,
-            X,
-            chunk,
-            lambda rows: native(xp, "assign_and_sum_exact", X)(
-                X,
-                centers,
-                weights,
-                xp=xp,
-                acc_dtype=acc,
-                chunk_rows=rows,
-                x_sq_norms=x_sq_norms,
-                shift=shift,
-            ),
+        row_bytes = k * (xp.finfo(X.dtype).bits // 8)
+        return _summed_exactly(
+            "assign_and_sum", X, centers, weights, xp, x_sq_norms, shift, row_bytes
         )
     fused = None if exact else native(xp, "assign_and_sum", X)
     if fused is not None:
@@ -324,22 +342,8 @@ def assign_and_sum_batched(
     runs, k, _ = centers.shape
     acc = accumulator_dtype(xp, X.device)
     if exact_ties and not is_sparse_rows(X):
-        chunk = chunk_rows_for(X.shape[0], 3 * k * 8, xp, X.device, cache_sized=True)
-        return run_in_chunks(
-            "assign_and_sum_batched",
-            xp,
-            X,
-            chunk,
-            lambda rows: near_ties.assign_and_sum_exact(
-                X,
-                centers,
-                weights,
-                xp=xp,
-                acc_dtype=acc,
-                chunk_rows=rows,
-                x_sq_norms=x_sq_norms,
-                shift=shift,
-            ),
+        return _summed_exactly(
+            "assign_and_sum_batched", X, centers, weights, xp, x_sq_norms, shift, 3 * k * 8
         )
     # The n x (r k) product block, its one-hot twin and the comparison mask.
     row_bytes = 3 * runs * k * (xp.finfo(X.dtype).bits // 8)
