@@ -405,10 +405,7 @@ def bounds_pass(
         return d_sums, d_weights, d_counts, out
 
     parts = in_threads(n, BLOCK_ROWS, work)
-    for d_sums, d_weights, d_counts, _ in parts:
-        sums[:, :d] += d_sums
-        sums[:, d] += d_weights
-        counts += d_counts
+    _add_shares([part[:3] for part in parts], sums, counts)
     evals = sum(int(part[3][0]) for part in parts)
     changed = sum(int(part[3][1]) for part in parts)
     rows = np.flatnonzero(ambiguous >= 0)
@@ -491,10 +488,16 @@ def _fresh_pass(
             )
         return d_sums, d_weights, d_counts
 
-    parts = in_threads(n, block_rows, work)
-    for d_sums, d_weights, d_counts in parts:
+    _add_shares(in_threads(n, block_rows, work), sums, counts)
+    rows = np.flatnonzero(ambiguous >= 0)
+    return n * k, rows, ambiguous[rows], 0
+
+
+def _add_shares(shares: list[Any], sums: np.ndarray, counts: np.ndarray) -> None:
+    """Add each thread share's moves (sums (k, d), weights (k,), member counts (k,)) to the
+    running ``sums`` ((k, d + 1): the sums, then the weights) and ``counts``, in share order."""
+    d = sums.shape[1] - 1
+    for d_sums, d_weights, d_counts in shares:
         sums[:, :d] += d_sums
         sums[:, d] += d_weights
         counts += d_counts
-    rows = np.flatnonzero(ambiguous >= 0)
-    return n * k, rows, ambiguous[rows], 0

@@ -409,9 +409,8 @@ def bounded_lloyd(
             )
         )
         n_empty, center_shift, labels_unchanged = int(flags[0]), float(flags[1]), bool(flags[2])
-        kept = centers
         if n_empty > 0:
-            new_centers, kept, center_shift = apply_policy(
+            new_centers, center_shift = apply_policy(
                 data,
                 centers,
                 new_centers,

@@ -153,10 +153,10 @@ def apply_policy(
     empty_cluster: str,
     rng: np.random.Generator,
     n_iter: int,
-) -> tuple[Any, Any, float]:
+) -> tuple[Any, float]:
     """``empty_cluster``'s answer to ``n_empty`` (> 0) empty clusters after one Lloyd update:
-    the new centres, the old centres they are compared with (fewer after "drop"), and the centre
-    shift between the two. "error" raises :class:`EmptyClusterError` naming the clusters."""
+    the new centres and their shift from the old ones (after "drop", from the old ones kept).
+    "error" raises :class:`EmptyClusterError` naming the clusters."""
     xp = data.xp
     kept = centers
     if empty_cluster == "relocate":
@@ -169,4 +169,4 @@ def apply_policy(
         kept = xp.take(centers, keep, axis=0)
     else:
         raise EmptyClusterError(empty_cluster_message(to_numpy(weight_sums), n_iter))
-    return new_centers, kept, float(xp.sum((new_centers - kept) ** 2))
+    return new_centers, float(xp.sum((new_centers - kept) ** 2))

@@ -121,9 +121,8 @@ def lloyd(
         )
         n_empty, center_shift, labels_unchanged = int(state[0]), float(state[1]), bool(state[2])
         exact = screen.decide(float(state[3]), iteration + 1)
-        kept = centers
         if n_empty > 0:
-            new_centers, kept, center_shift = apply_policy(
+            new_centers, center_shift = apply_policy(
                 data,
                 centers,
                 new_centers,
